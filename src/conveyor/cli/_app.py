@@ -1,0 +1,98 @@
+"""The ``conveyor`` command: its sub-commands and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from conveyor import __version__
+from conveyor.cli import _config, _data, _deploy, _model, _monitor, _pipeline, _serve
+from conveyor.cli._options import set_global_project
+from conveyor.cli._output import STATE, err, to_json
+from conveyor.errors import EXIT_USAGE, CheckFailed, ConveyorError
+from conveyor.telemetry import disable_telemetry
+
+app = typer.Typer(
+    name="conveyor",
+    help="Continuous integration, delivery and monitoring for ML models.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"conveyor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", help="Project folder (holding conveyor.yaml).", show_default=False),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Continuous integration, delivery and monitoring for ML models."""
+    set_global_project(project)
+
+
+for module in (_pipeline, _config, _data, _model, _serve, _deploy, _monitor):
+    module.register(app)
+
+
+def _report_error(exc: ConveyorError) -> int:
+    err.print(f"conveyor: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+    if STATE.json and not STATE.emitted:
+        payload = exc.report if isinstance(exc, CheckFailed) and exc.report else {}
+        sys.stdout.write(to_json({"ok": False, **payload, "error": exc.to_dict()}) + "\n")
+    return exc.exit_code
+
+
+def usage_error(message: str) -> dict[str, object]:
+    return {"type": "UsageError", "message": message, "exit_code": EXIT_USAGE}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    disable_telemetry()
+    STATE.json = False
+    STATE.emitted = False
+    set_global_project(None)
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(
+            args=argv if argv is not None else sys.argv[1:],
+            prog_name="conveyor",
+            standalone_mode=False,
+        )
+    except ConveyorError as exc:
+        return _report_error(exc)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err.print("conveyor: aborted")
+        return 130
+    except typer.TyperException as exc:  # Typer's (vendored Click's) usage errors
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (see `{ctx.command_path} --help`)"
+        err.print(f"conveyor: error: {exc.format_message()}{hint}", markup=False, highlight=False)
+        if STATE.json:
+            sys.stdout.write(to_json({"ok": False, "error": usage_error(exc.format_message())}) + "\n")
+        return EXIT_USAGE
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with main's code."""
+    sys.exit(main())

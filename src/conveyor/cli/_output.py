@@ -1,0 +1,64 @@
+"""Where command output goes.
+
+``--json``: exactly one JSON object on stdout, nothing else there. Otherwise a
+human rendering (Rich) on stdout. Progress and log lines always go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass
+class OutputState:
+    """Set once per invocation by the command that runs."""
+
+    json: bool = False
+    emitted: bool = False
+
+
+STATE = OutputState()
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(payload: dict[str, Any]) -> str:
+    return json.dumps(_clean(payload), default=str, allow_nan=False)
+
+
+def emit(payload: dict[str, Any], human: Callable[[Console], None] | None = None) -> None:
+    """Report a command's result: JSON on stdout, or the human rendering."""
+    if STATE.emitted:
+        return
+    STATE.emitted = True
+    if STATE.json:
+        sys.stdout.write(to_json(payload) + "\n")
+        sys.stdout.flush()
+    elif human is not None:
+        human(out)
+    else:
+        out.print_json(to_json(payload))
+
+
+def note(message: str) -> None:
+    """A progress line for humans, on stderr (never pollutes --json)."""
+    err.print(message, highlight=False)

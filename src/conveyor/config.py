@@ -1,0 +1,449 @@
+"""``conveyor.yaml`` → typed, validated settings.
+
+This is the only module that reads ``conveyor.yaml`` and the only one that
+reads environment variables (:func:`secret_from_env`). Every section has
+defaults that run on one laptop: MLflow on SQLite under ``.conveyor/``, DVC
+with a local remote, servers on 127.0.0.1.
+
+A wrong file raises :class:`~conveyor.errors.ConfigError` whose one-line
+message names the file, the dotted key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from conveyor.errors import ConfigError, UsageError
+
+CONFIG_FILENAME = "conveyor.yaml"
+STATE_DIRNAME = ".conveyor"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_STAGING_PORT = 8101
+DEFAULT_PRODUCTION_PORT = 8100
+DEFAULT_DRIFT_THRESHOLD = 0.1
+DEFAULT_DRIFT_SHARE = 0.5
+DEFAULT_ALPHA = 0.05
+DEFAULT_KEEP_PREVIOUS_HOURS = 24.0
+DEFAULT_CANARY_STEPS = (10, 50, 100)
+DEFAULT_AB_RATIO = 0.1
+
+
+class _Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- enums ---------------------------------------------------------------------
+class Template(StrEnum):
+    RECOMMENDER = "recommender"
+    CLASSIFIER = "classifier"
+
+
+class ModelType(StrEnum):
+    RANDOM_FOREST = "random-forest"
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    ALS = "als"
+    BPR = "bpr"
+
+    @property
+    def is_recommender(self) -> bool:
+        return self in (ModelType.ALS, ModelType.BPR)
+
+
+class Strategy(StrEnum):
+    BLUE_GREEN = "blue-green"
+    CANARY = "canary"
+    AB = "ab"
+    ROLLING = "rolling"
+
+
+class DriftMethod(StrEnum):
+    DISTANCE = "distance"  # decide on effect size (default; right for large samples)
+    PVALUE = "pvalue"  # decide on p-values, Benjamini–Hochberg across columns
+
+
+class AlertKind(StrEnum):
+    SLACK = "slack"
+    DISCORD = "discord"
+    WEBHOOK = "webhook"
+
+
+class RetrainAction(StrEnum):
+    GITHUB = "github"
+    LOCAL = "local"
+    NONE = "none"
+
+
+# -- project -------------------------------------------------------------------
+class ProjectSection(_Section):
+    name: str = "conveyor-project"
+    template: Template = Template.RECOMMENDER
+    state_dir: str = STATE_DIRNAME
+
+
+# -- data ------------------------------------------------------------------------
+class DriftSection(_Section):
+    method: DriftMethod = DriftMethod.DISTANCE
+    numeric_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
+    categorical_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
+    alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1)
+    dataset_share: float = Field(DEFAULT_DRIFT_SHARE, gt=0, le=1)
+    columns: list[str] | None = None  # None: every column the schema knows
+    ignore: list[str] = Field(default_factory=list)
+
+
+class RecommenderColumns(_Section):
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str = "timestamp"
+    event: str | None = "event"
+    weight: str | None = None
+
+
+class DataSection(_Section):
+    source: str = "data/raw/interactions.parquet"
+    sql: str | None = None  # an SQL query run against `source` when it is a database URI
+    window_days: int | None = Field(None, gt=0)  # "the last 7 days of interactions"
+    schema_file: str = Field("schema.yaml", alias="schema")
+    reference_profile: str | None = None  # default: .conveyor/reference-profile.json
+    target: str | None = None  # classifier label column
+    columns: RecommenderColumns = Field(default_factory=RecommenderColumns)
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 1.0, "add_to_cart": 4.0, "purchase": 10.0}
+    )
+    drift: DriftSection = Field(default_factory=DriftSection)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# -- model ---------------------------------------------------------------------
+class MatrixEntry(_Section):
+    type: ModelType
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSection(_Section):
+    type: ModelType = ModelType.ALS
+    params: dict[str, Any] = Field(default_factory=dict)
+    matrix: list[MatrixEntry] = Field(default_factory=list)
+    primary_metric: str = "ndcg_at_10"
+    seed: int = 42
+    test_size: float = Field(0.2, gt=0, lt=1)  # classifier: stratified hold-out share
+    holdout_days: int = Field(7, gt=0)  # recommender: last days held out
+    embedding_dim: int = Field(128, gt=0)
+    epochs: int = Field(15, gt=0)
+    k: int = Field(10, gt=0)
+
+
+# -- gates -----------------------------------------------------------------------
+class RegressionGate(_Section):
+    metric: str = "ndcg_at_10"
+    tolerance: float = Field(0.02, ge=0)
+    mode: Literal["relative", "absolute"] = "relative"
+    higher_is_better: bool = True
+
+
+class GatesSection(_Section):
+    min_metrics: dict[str, float] = Field(default_factory=dict)
+    no_regression: RegressionGate | None = Field(default_factory=RegressionGate)
+    beat_baseline: bool = True
+    determinism: bool = True
+    latency_p95_ms: float | None = Field(100.0, gt=0)
+    max_artifact_mb: float | None = Field(500.0, gt=0)
+
+
+# -- registry ------------------------------------------------------------------
+class RegistrySection(_Section):
+    tracking_uri: str | None = None  # None: sqlite:///<project>/.conveyor/mlflow.db
+    artifact_location: str | None = None  # None: <project>/.conveyor/mlartifacts
+    experiment: str | None = None  # None: the project name
+    model_name: str | None = None  # None: the project name
+
+
+# -- serving -------------------------------------------------------------------
+class RequestLogSection(_Section):
+    dir: str | None = None  # None: .conveyor/requests/<env>
+    flush_rows: int = Field(1000, gt=0)
+    flush_seconds: float = Field(1.0, gt=0)
+
+
+class ServingSection(_Section):
+    host: str = DEFAULT_HOST
+    max_batch_size: int = Field(64, gt=0)
+    max_wait_ms: float = Field(2.0, ge=0)
+    max_rows_per_request: int = Field(10_000, gt=0)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    workers_threads: int = Field(2, gt=0)
+    admin_token_env: str | None = "CONVEYOR_ADMIN_TOKEN"
+    request_log: RequestLogSection = Field(default_factory=RequestLogSection)
+
+
+# -- deploy --------------------------------------------------------------------
+class EnvironmentSettings(_Section):
+    port: int = Field(gt=0, lt=65536)
+    host: str = DEFAULT_HOST
+
+
+class CanarySection(_Section):
+    steps: list[int] = Field(default_factory=lambda: list(DEFAULT_CANARY_STEPS))
+    interval_seconds: float = Field(60.0, ge=0)
+    min_requests: int = Field(200, gt=0)
+    max_error_rate_increase: float = Field(0.01, ge=0)
+    max_p99_ratio: float = Field(1.5, gt=0)
+    alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_increase_to_100(cls, steps: list[int]) -> list[int]:
+        if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
+            raise ValueError("must be increasing percentages in (0, 100], e.g. [10, 50, 100]")
+        if steps[-1] != 100:
+            raise ValueError("the last step must be 100")
+        return steps
+
+
+class ABSection(_Section):
+    variant_ratio: float = Field(DEFAULT_AB_RATIO, gt=0, lt=1)
+    alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
+    min_detectable_effect: float = Field(0.2, gt=0)  # relative lift of click-through rate
+    metric: Literal["ctr"] = "ctr"
+
+
+class SmokeSection(_Section):
+    latency_budget_ms: float = Field(200.0, gt=0)
+    requests: int = Field(20, gt=0)
+
+
+class DeploySection(_Section):
+    environments: dict[str, EnvironmentSettings] = Field(
+        default_factory=lambda: {
+            "staging": EnvironmentSettings(port=DEFAULT_STAGING_PORT),
+            "production": EnvironmentSettings(port=DEFAULT_PRODUCTION_PORT),
+        }
+    )
+    strategy: Strategy = Strategy.BLUE_GREEN
+    keep_previous_hours: float = Field(DEFAULT_KEEP_PREVIOUS_HOURS, ge=0)
+    health_timeout_seconds: float = Field(60.0, gt=0)
+    canary: CanarySection = Field(default_factory=CanarySection)
+    ab: ABSection = Field(default_factory=ABSection)
+    smoke: SmokeSection = Field(default_factory=SmokeSection)
+
+
+# -- monitoring ------------------------------------------------------------------
+class SLOSection(_Section):
+    p99_latency_ms: float = Field(100.0, gt=0)
+    error_rate: float = Field(0.01, ge=0, le=1)
+
+
+class GitHubDispatch(_Section):
+    repository: str | None = None  # owner/name
+    workflow: str = "weekly-retrain.yml"
+    ref: str = "main"
+    token_env: str = "GITHUB_TOKEN"
+    api_url: str = "https://api.github.com"
+
+
+class RetrainPolicy(_Section):
+    action: RetrainAction = RetrainAction.LOCAL
+    on_dataset_drift: bool = True
+    metric_drop_pct: float | None = Field(10.0, gt=0)
+    max_model_age_days: float | None = Field(7.0, gt=0)
+    cooldown_hours: float = Field(24.0, ge=0)
+    github: GitHubDispatch = Field(default_factory=GitHubDispatch)
+
+
+class MonitoringSection(_Section):
+    schedule: str = "0 */6 * * *"
+    slo: SLOSection = Field(default_factory=SLOSection)
+    min_requests: int = Field(100, gt=0)
+    retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
+
+
+# -- alerts --------------------------------------------------------------------
+class AlertChannel(_Section):
+    name: str
+    kind: AlertKind
+    url_env: str = Field(description="Name of the environment variable holding the webhook URL")
+
+
+class AlertsSection(_Section):
+    channels: list[AlertChannel] = Field(default_factory=list)
+    cooldown_minutes: float = Field(60.0, ge=0)
+    retries: int = Field(3, ge=0)
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
+# -- workflows -------------------------------------------------------------------
+class WorkflowsSection(_Section):
+    python_versions: list[str] = Field(default_factory=lambda: ["3.11", "3.12"])
+    model_types: list[ModelType] = Field(default_factory=list)  # empty: model.type only
+    retrain_cron: str = "0 3 * * 1"
+    monitor_cron: str = "0 */6 * * *"
+    ci_cron: str = "0 4 * * *"
+    paths: list[str] = Field(
+        default_factory=lambda: ["data/**", "src/**", "conveyor.yaml", "requirements.lock"]
+    )
+    runs_on: str = "ubuntu-latest"
+    branch: str = "main"
+
+
+# -- the whole file ---------------------------------------------------------------
+class Settings(_Section):
+    """The typed content of one ``conveyor.yaml``."""
+
+    version: Literal[1] = 1
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    data: DataSection = Field(default_factory=DataSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    gates: GatesSection = Field(default_factory=GatesSection)
+    registry: RegistrySection = Field(default_factory=RegistrySection)
+    serving: ServingSection = Field(default_factory=ServingSection)
+    deploy: DeploySection = Field(default_factory=DeploySection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
+    workflows: WorkflowsSection = Field(default_factory=WorkflowsSection)
+
+    @model_validator(mode="after")
+    def _model_fits_template(self) -> Settings:
+        recommender = self.project.template is Template.RECOMMENDER
+        kinds = [self.model.type, *(m.type for m in self.model.matrix)]
+        for i, kind in enumerate(kinds):
+            if kind.is_recommender != recommender:
+                key = "model.type" if i == 0 else f"model.matrix.{i - 1}.type"
+                raise ValueError(
+                    f"{key}: '{kind.value}' does not fit template '{self.project.template.value}'"
+                )
+        ports = [e.port for e in self.deploy.environments.values()]
+        if len(ports) != len(set(ports)):
+            raise ValueError("deploy.environments: two environments share one port")
+        return self
+
+
+def defaults_for(template: Template) -> Settings:
+    """Settings a fresh project of ``template`` starts from."""
+    if template is Template.CLASSIFIER:
+        return Settings.model_validate(
+            {
+                "project": {"template": "classifier"},
+                "data": {"source": "data/raw/train.parquet", "target": "label"},
+                "model": {"type": "random-forest", "primary_metric": "roc_auc"},
+                "gates": {"no_regression": {"metric": "roc_auc"}},
+            }
+        )
+    return Settings()
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors()[0]
+    key = _format_location(err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        # the model validator puts the key first: "model.type: ..."
+        head, sep, rest = msg.partition(": ")
+        if sep and not key:
+            return head, rest
+    elif "input" in err and err["type"] not in ("missing",):
+        msg = f"{msg} (got {err['input']!r})"
+    return key, msg
+
+
+def parse_settings(raw: Any, *, file: str = CONFIG_FILENAME) -> Settings:
+    """Validate already-parsed YAML content; raise ConfigError naming the key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "", f"expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        key, msg = _first_error(exc)
+        more = exc.error_count() - 1
+        if more:
+            msg += f" (and {more} more error{'s' if more > 1 else ''})"
+        raise ConfigError(file, key, msg) from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate one ``conveyor.yaml``."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(file, "", "is a directory, expected a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "not valid UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(file, "", f"invalid YAML: {where}{problem}") from None
+    return parse_settings(raw, file=file)
+
+
+def dump_settings(settings: Settings) -> str:
+    """YAML text of ``settings`` (for `conveyor init` and `conveyor config show`)."""
+    data = settings.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of ``conveyor.yaml``, for editor completion."""
+    schema = Settings.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "conveyor.yaml"
+    return schema
+
+
+def secret_from_env(var: str, *, purpose: str) -> str:
+    """The value of environment variable ``var``; the error never shows a value."""
+    value = os.environ.get(var)
+    if not value:
+        raise UsageError(f"environment variable {var} ({purpose}) is not set", variable=var)
+    return value
+
+
+def env_flag(var: str) -> str | None:
+    """The raw value of a non-secret environment variable, or None."""
+    return os.environ.get(var)
+
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "STATE_DIRNAME",
+    "AlertKind",
+    "DriftMethod",
+    "ModelType",
+    "RetrainAction",
+    "Settings",
+    "Strategy",
+    "Template",
+    "defaults_for",
+    "dump_settings",
+    "json_schema",
+    "load_settings",
+    "parse_settings",
+    "secret_from_env",
+]

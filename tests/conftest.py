@@ -1,0 +1,55 @@
+"""Shared fixtures: run the CLI in-process and make throw-away projects."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.cli import main
+from conveyor.telemetry import TELEMETRY_OPT_OUT
+
+os.environ.update(TELEMETRY_OPT_OUT)
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        lines = [line for line in self.stdout.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one JSON line on stdout, got {len(lines)}: {self.stdout!r}"
+        return json.loads(lines[0])
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Invoke `conveyor ARGS...` in this process; returns exit code and output."""
+
+    def invoke(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[[str], Path]:
+    """Write a conveyor.yaml with the given text into a fresh folder."""
+
+    def write(text: str = "", name: str = "proj") -> Path:
+        root = tmp_path / name
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "conveyor.yaml").write_text(text)
+        return root
+
+    return write
