@@ -1,4 +1,4 @@
-"""Data commands: ``schema``, ``validate``, ``drift`` and ``data generate``."""
+"""Data-check commands: ``schema``, ``validate``, ``drift``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import typer
 from conveyor.cli._options import not_built
 
 schema_app = typer.Typer(help="Infer and edit data schemas.", no_args_is_help=True)
-data_app = typer.Typer(help="Data utilities (the shop data generator).", no_args_is_help=True)
 
 
 @schema_app.command("infer")
@@ -26,14 +25,7 @@ def drift() -> None:
     not_built("drift", "Data checks")
 
 
-@data_app.command("generate")
-def data_generate() -> None:
-    """Generate shop interaction data (products, users, sessions), reproducible by seed."""
-    not_built("data generate", "Models")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(schema_app, name="schema")
     app.command("validate")(validate)
     app.command("drift")(drift)
-    app.add_typer(data_app, name="data")
