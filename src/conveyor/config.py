@@ -142,6 +142,7 @@ class ModelSection(_Section):
     embedding_dim: int = Field(128, gt=0)
     epochs: int = Field(15, gt=0)
     k: int = Field(10, gt=0)
+    eval_users: int = Field(10_000, gt=0)  # recommender: held-out users scored (seeded sample)
 
 
 # -- gates -----------------------------------------------------------------------
@@ -171,6 +172,7 @@ class RegistrySection(_Section):
 
 # -- serving -------------------------------------------------------------------
 class RequestLogSection(_Section):
+    enabled: bool = True
     dir: str | None = None  # None: .conveyor/requests/<env>
     flush_rows: int = Field(1000, gt=0)
     flush_seconds: float = Field(1.0, gt=0)
@@ -182,7 +184,7 @@ class ServingSection(_Section):
     max_wait_ms: float = Field(2.0, ge=0)
     max_rows_per_request: int = Field(10_000, gt=0)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
-    workers_threads: int = Field(2, gt=0)
+    workers_threads: int = Field(1, gt=0)  # model calls at once; micro-batching fills them (GIL-bound models)
     admin_token_env: str | None = "CONVEYOR_ADMIN_TOKEN"
     request_log: RequestLogSection = Field(default_factory=RequestLogSection)
 

@@ -94,6 +94,11 @@ class Project:
         return self.path(configured) if configured else self.state_dir / "reference-profile.json"
 
     @property
+    def live_reference_profile_path(self) -> Path:
+        """Recommender: the profile of the training events the server also receives as feedback."""
+        return self.reference_profile_path.with_name(self.reference_profile_path.stem + "-live.json")
+
+    @property
     def schema_path(self) -> Path:
         return self.path(self.settings.data.schema_file)
 

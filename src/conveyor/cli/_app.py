@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from conveyor import __version__
-from conveyor.cli import _config, _data, _datagen, _deploy, _model, _monitor, _pipeline, _serve
+from conveyor.cli import _config, _data, _datagen, _demo, _deploy, _model, _monitor, _pipeline, _serve
 from conveyor.cli._options import set_global_project
 from conveyor.cli._output import STATE, err, to_json
-from conveyor.errors import EXIT_USAGE, CheckFailed, ConveyorError
+from conveyor.config import env_flag
+from conveyor.errors import EXIT_CHECK_FAILED, EXIT_USAGE, CheckFailed, ConveyorError
 from conveyor.telemetry import disable_telemetry
 
 app = typer.Typer(
@@ -45,7 +46,7 @@ def _root(
     set_global_project(project)
 
 
-for module in (_pipeline, _config, _data, _datagen, _model, _serve, _deploy, _monitor):
+for module in (_pipeline, _config, _data, _datagen, _model, _serve, _deploy, _monitor, _demo):
     module.register(app)
 
 
@@ -90,6 +91,25 @@ def main(argv: list[str] | None = None) -> int:
         if STATE.json:
             sys.stdout.write(to_json({"ok": False, "error": usage_error(exc.format_message())}) + "\n")
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("conveyor: interrupted")
+        return 130
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if env_flag("CONVEYOR_DEBUG"):
+            raise
+        err.print(
+            f"conveyor: internal error: {type(exc).__name__}: {exc} (set CONVEYOR_DEBUG=1 for the traceback)",
+            markup=False,
+            highlight=False,
+        )
+        if STATE.json and not STATE.emitted:
+            sys.stdout.write(
+                to_json(
+                    {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc), "exit_code": 1}}
+                )
+                + "\n"
+            )
+        return EXIT_CHECK_FAILED
     return result if isinstance(result, int) else 0
 
 

@@ -1,28 +1,286 @@
-"""Data-check commands: ``schema``, ``validate``, ``drift``."""
+"""Data-check commands: ``schema infer``, ``validate``, ``drift``."""
 
 from __future__ import annotations
 
-import typer
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-from conveyor.cli._options import not_built
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
+from conveyor.cli._output import emit, note
+from conveyor.config import DriftSection
+from conveyor.errors import DriftDetected, InputError, ProjectNotFoundError, UsageError, ValidationFailed
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from conveyor.data import ReferenceProfile, Schema
+    from conveyor.project import Project
 
 schema_app = typer.Typer(help="Infer and edit data schemas.", no_args_is_help=True)
 
+NO_REFERENCE_NOTE = "no reference profile yet — first training run sets it"
+PROFILE_SUFFIXES = (".json",)
+
+
+def _optional_project(project: Path | None) -> Project | None:
+    """The project when there is one; None outside any project (a broken conveyor.yaml still fails)."""
+    try:
+        return load_project(project)
+    except ProjectNotFoundError:
+        if project is not None:
+            raise
+        return None
+
+
+def _split_keys(keys: list[str] | None) -> list[str] | None:
+    names = [k.strip() for raw in keys or [] for k in raw.split(",") if k.strip()]
+    return names or None
+
 
 @schema_app.command("infer")
-def schema_infer() -> None:
-    """Infer a schema from a reference table (CSV or Parquet)."""
-    not_built("schema infer", "Data checks")
+def schema_infer(
+    data: Annotated[Path, typer.Argument(help="Reference table: CSV or Parquet.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the YAML schema.")] = Path(
+        "schema.yaml"
+    ),
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="Key column(s) that must be unique together (repeat or comma-separate)."),
+    ] = None,
+    timestamp: Annotated[
+        str | None, typer.Option("--timestamp", help="Timestamp column for the freshness rule.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Infer a schema from a reference table (CSV or Parquet). Works outside a project."""
+    start(json_out)
+    from conveyor.data import infer_schema, read_table
+
+    df = read_table(data)
+    schema = infer_schema(df, key=_split_keys(key), timestamp=timestamp)
+    schema.save(out)
+    payload = {
+        "ok": True,
+        "schema": str(out),
+        "rows": df.height,
+        "columns": len(schema.columns),
+        "key": schema.key,
+        "freshness": schema.freshness.column if schema.freshness else None,
+    }
+    emit(
+        payload,
+        lambda c: c.print(f"wrote {out}: {len(schema.columns)} columns from {df.height} rows of {data}"),
+    )
 
 
-def validate() -> None:
-    """Check a table against its schema; exit 1 when a rule fails."""
-    not_built("validate", "Data checks")
+def _check_width(df: pl.DataFrame, schema: Schema, data: Path) -> None:
+    """A one-column table where the schema expects several: the delimiter is wrong."""
+    if df.width == 1 and len(schema.columns) > 1 and df.columns[0] not in schema.columns:
+        raise InputError(
+            f"{data}: one column only ({df.columns[0][:60]!r}) but the schema expects "
+            f"{len(schema.columns)} — wrong delimiter?",
+            path=str(data),
+        )
 
 
-def drift() -> None:
+def _render_validation(payload: dict[str, Any]) -> Any:
+    def human(console: Console) -> None:
+        if payload["ok"]:
+            console.print(
+                f"[green]valid[/]: {payload['data']} passes {payload['rules_checked']} rules "
+                f"({payload['rows']} rows)"
+            )
+            return
+        table = Table(title=f"{payload['data']}: {len(payload['failures'])} rule(s) failed")
+        for name in ("rule", "column", "rows", "problem", "examples"):
+            table.add_column(name)
+        for f in payload["failures"]:
+            examples = ", ".join(repr(e) for e in f["examples"])
+            table.add_row(f["rule"], str(f["column"] or "–"), str(f["n_rows"]), f["message"], examples)
+        console.print(table)
+
+    return human
+
+
+def validate(
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Table to check (default in a project: data.source).", show_default=False),
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option("--schema", help="Schema YAML (default in a project: data.schema).", show_default=False),
+    ] = None,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a table against its schema; exit 1 when a rule fails, 2 when the input is unreadable."""
+    start(json_out)
+    from conveyor.data import Schema, infer_schema, read_table, validate_table
+
+    proj = _optional_project(project) if data is None or schema is None or project else None
+    if data is not None:
+        data_path = data
+    elif proj is not None:
+        data_path = proj.data_source
+    else:
+        raise UsageError("no DATA given and not in a project: run `conveyor validate DATA --schema FILE`")
+    if schema is not None:
+        schema_path = schema
+    elif proj is not None:
+        schema_path = proj.schema_path
+    else:
+        raise UsageError("outside a project pass --schema FILE (make one with `conveyor schema infer DATA`)")
+    df = read_table(data_path)
+    if schema is None and proj is not None and not schema_path.exists():
+        # first run of a project: the data it starts from defines the schema (reviewable YAML)
+        columns = proj.settings.data.columns
+        stamp = columns.timestamp if columns.timestamp in df.columns else None
+        inferred = infer_schema(df, timestamp=stamp if stamp and df.schema[stamp].is_temporal() else None)
+        inferred.save(schema_path)
+        message = f"no schema yet — inferred one from {data_path} and wrote {schema_path}; review it"
+        note(message)
+        payload = {"ok": True, "data": str(data_path), "schema": str(schema_path), "note": message}
+        emit(payload, lambda c: c.print(message))
+        return
+    rules = Schema.load(schema_path)
+    _check_width(df, rules, data_path)
+    report = validate_table(df, rules)
+    payload = {"data": str(data_path), "schema": str(schema_path), **report.to_dict()}
+    emit(payload, _render_validation(payload))
+    if not report.ok:
+        rules_failed = sorted({f.rule for f in report.failures})
+        raise ValidationFailed(
+            f"{data_path}: {len(report.failures)} rule(s) failed ({', '.join(rules_failed)})", report=payload
+        )
+
+
+def _load_reference(path: Path, columns: list[str] | None) -> ReferenceProfile:
+    from conveyor.data import ReferenceProfile, build_profile, read_table
+
+    if path.suffix.lower() in PROFILE_SUFFIXES:
+        return ReferenceProfile.load(path)
+    df = read_table(path)
+    return build_profile(df, [c for c in columns if c in df.columns] if columns is not None else None)
+
+
+def _project_columns(proj: Project, settings: DriftSection) -> DriftSection:
+    """In a project, drift.columns defaults to the schema's columns minus its key."""
+    from conveyor.data import Schema
+
+    if settings.columns is not None or not proj.schema_path.exists():
+        return settings
+    schema = Schema.load(proj.schema_path)
+    columns = [c for c in schema.columns if c not in (schema.key or [])]
+    return settings.model_copy(update={"columns": columns})
+
+
+def _render_drift(payload: dict[str, Any]) -> Any:
+    def human(console: Console) -> None:
+        table = Table(title="drift by column")
+        for name in ("column", "type", "test", "statistic", "threshold", "p-value", "PSI", "drift"):
+            table.add_column(name)
+
+        def f(v: Any) -> str:
+            return "–" if v is None else f"{v:.4g}"
+
+        for name, col in payload["columns"].items():
+            mark = "[red]yes[/]" if col["drift"] else "no"
+            table.add_row(
+                name, col["type"], col["test"], f(col["statistic"]), f(col["threshold"]),
+                f(col["p_value"]), f(col.get("psi")), mark,
+            )  # fmt: skip
+        console.print(table)
+        for name, reason in payload.get("skipped", {}).items():
+            console.print(f"not tested: {name}: {reason}")
+        verdict = "[red]DATASET DRIFT[/]" if payload["dataset_drift"] else "[green]no dataset drift[/]"
+        console.print(f"{verdict}: drift share {payload['drift_share']:.2f}")
+
+    return human
+
+
+def drift(
+    reference: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Reference table (CSV/Parquet) or saved profile (.json). "
+            "Default in a project: the stored reference profile.",
+            show_default=False,
+        ),
+    ] = None,
+    current: Annotated[
+        Path | None,
+        typer.Argument(help="Current table (default in a project: data.source).", show_default=False),
+    ] = None,
+    *,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML report here.", show_default=False)
+    ] = None,
+    timings: Annotated[
+        bool, typer.Option("--profile", help="Print the time of each phase on stderr.")
+    ] = False,
+    save_profile: Annotated[
+        Path | None,
+        typer.Option("--save-profile", help="Save the reference's profile (JSON) here.", show_default=False),
+    ] = None,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Per-column drift between a reference and a current table; exit 1 on dataset drift."""
-    not_built("drift", "Data checks")
+    start(json_out)
+    from conveyor.data import detect_drift, read_table, write_drift_html
+    from conveyor.data._drift_stats import warm_up
+
+    warm_up()  # scipy.stats imports while the tables are read
+
+    clock = [time.perf_counter()]
+
+    def lap(phase: str) -> None:
+        now = time.perf_counter()
+        if timings:
+            note(f"{phase}: {now - clock[0]:.3f} s")
+        clock[0] = now
+
+    if (reference is None) != (current is None):
+        raise UsageError("give both REFERENCE and CURRENT, or neither (inside a project)")
+    proj = _optional_project(project)
+    settings = proj.settings.data.drift if proj is not None else DriftSection()
+    if reference is None or current is None:
+        if proj is None:
+            raise UsageError("no REFERENCE and CURRENT given and not in a project")
+        settings = _project_columns(proj, settings)
+        reference, current = proj.reference_profile_path, proj.data_source
+        if not reference.exists():
+            note(NO_REFERENCE_NOTE)
+            payload = {"dataset_drift": False, "drift_share": 0.0, "columns": {}, "note": NO_REFERENCE_NOTE}
+            emit(payload, lambda c: c.print(NO_REFERENCE_NOTE))
+            return
+    profile = _load_reference(reference, settings.columns)
+    lap(f"reference ({reference})")
+    if save_profile is not None:
+        profile.save(save_profile)
+    df = read_table(current)
+    lap(f"read current ({current}: {df.height} rows)")
+    report = detect_drift(profile, df, settings)
+    lap("tests")
+    payload = report.to_dict()
+    if report.skipped:
+        payload["skipped"] = report.skipped
+    if html is not None:
+        payload["html"] = str(write_drift_html(report, html))
+        lap("html")
+    emit(payload, _render_drift(payload))
+    if report.dataset_drift:
+        raise DriftDetected(
+            f"dataset drift: {len(report.drifted_columns)} of {len(report.columns)} columns drifted "
+            f"({', '.join(report.drifted_columns)})",
+            report=payload,
+        )
 
 
 def register(app: typer.Typer) -> None:

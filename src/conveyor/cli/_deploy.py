@@ -2,49 +2,226 @@
 
 from __future__ import annotations
 
-import typer
+import math
+from typing import Annotated, Any
 
-from conveyor.cli._options import not_built
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
+from conveyor.cli._output import emit, note
+from conveyor.errors import SmokeTestFailed, UsageError
 
 ab_app = typer.Typer(help="A/B tests decided by statistics.", no_args_is_help=True)
 
+EnvOpt = Annotated[str, typer.Option("--env", help="Environment from deploy.environments.")]
+VersionOpt = Annotated[
+    str | None,
+    typer.Option("--version", help="Registered version to deploy. Default: the newest.", show_default=False),
+]
 
-def deploy() -> None:
+
+def _parse_steps(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        steps = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--steps {text!r}: expected comma-separated percentages, e.g. 10,50,100") from None
+    if not steps or steps != sorted(set(steps)) or any(not 0 < s <= 100 for s in steps) or steps[-1] != 100:
+        raise UsageError(f"--steps {text!r}: expected increasing percentages in (0, 100] ending at 100")
+    return steps
+
+
+def _render_result(payload: dict[str, Any]) -> Any:
+    def human(console: Console) -> None:
+        console.print(f"[bold]{payload.get('outcome', 'ok')}[/bold]: {payload.get('reason', '')}")
+        server = payload.get("server")
+        if server:
+            console.print(_versions_table(server))
+
+    return human
+
+
+def _versions_table(server: dict[str, Any]) -> Table:
+    table = Table("version", "variant", "share", "loaded at", title=f"mode: {server.get('mode')}")
+    for v in server.get("versions", []):
+        table.add_row(str(v["version"]), str(v["variant"]), f"{float(v['share']):.0%}", str(v["loaded_at"]))
+    return table
+
+
+def deploy(
+    env: EnvOpt = "staging",
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            help="direct | blue-green | canary. Default: deploy.strategy for production, direct elsewhere.",
+            show_default=False,
+        ),
+    ] = None,
+    version: VersionOpt = None,
+    steps: Annotated[
+        str | None, typer.Option("--steps", help="Canary steps in %, e.g. 10,50,100.", show_default=False)
+    ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", help="Seconds of traffic analysed after each canary step.", min=0),
+    ] = None,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
     """Deploy the registered version to an environment with a strategy."""
-    not_built("deploy", "Deployment")
+    start(json_out)
+    from conveyor.deploy import deploy as run_deploy
+
+    proj = load_project(project)
+    result = run_deploy(
+        proj,
+        env,
+        strategy=strategy,
+        version=version,
+        steps=_parse_steps(steps),
+        interval=interval,
+        progress=note,
+    )
+    emit({"ok": True, **result}, _render_result(result))
 
 
-def smoke() -> None:
+def smoke(env: EnvOpt = "staging", json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     """Smoke-test an environment's endpoint; exit 1 on failure."""
-    not_built("smoke", "Deployment")
+    start(json_out)
+    from conveyor.deploy import EnvironmentProcess, smoke_test
+
+    proj = load_project(project)
+    process = EnvironmentProcess(proj, env)
+    report = smoke_test(proj, process.base_url)
+    payload = {"environment": env, **report.to_dict()}
+
+    def human(console: Console) -> None:
+        table = Table("check", "ok", "detail", title=f"smoke test of {env} ({process.base_url})")
+        for check in report.checks:
+            table.add_row(check.name, "yes" if check.ok else "[red]NO[/red]", check.detail)
+        console.print(table)
+
+    emit(payload, human)
+    if not report.ok:
+        failed = ", ".join(c.name for c in report.failures())
+        raise SmokeTestFailed(f"smoke test of {env} failed: {failed}", report=payload)
 
 
-def rollback() -> None:
+def rollback(env: EnvOpt = "production", json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     """Switch an environment back to its previous version."""
-    not_built("rollback", "Deployment")
+    start(json_out)
+    from conveyor.deploy import rollback as run_rollback
+
+    result = run_rollback(load_project(project), env, progress=note)
+    emit({"ok": True, **result}, _render_result(result))
 
 
-def status() -> None:
+def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     """Versions, traffic shares and recent deployments per environment."""
-    not_built("status", "Deployment")
+    start(json_out)
+    from conveyor.deploy import status as run_status
+
+    result = run_status(load_project(project))
+
+    def human(console: Console) -> None:
+        for name, env in result["environments"].items():
+            state = "running" if env["running"] else "stopped"
+            console.print(f"[bold]{name}[/bold] {env['url']} ({state})")
+            if env.get("server"):
+                console.print(_versions_table(env["server"]))
+            if env.get("in_progress"):
+                console.print(f"  in progress: {env['in_progress']}")
+            if env.get("ab_test"):
+                console.print(f"  A/B test: {env['ab_test']}")
+            for entry in env["last_deployments"]:
+                console.print(
+                    f"  {entry['time']} {entry['action']} {entry['version'] or '-'} "
+                    f"{entry['strategy'] or ''} {entry['outcome']} by {entry['who']}: {entry['reason']}"
+                )
+
+    emit({"ok": True, **result}, human)
 
 
 @ab_app.command("start")
-def ab_start() -> None:
+def ab_start(
+    variant_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--variant-ratio", help="Share of users sent to the variant (default deploy.ab.variant_ratio)."
+        ),
+    ] = None,
+    version: VersionOpt = None,
+    json_out: JsonOpt = False,
+    project: ProjectOpt = None,
+) -> None:
     """Start an A/B test of the candidate against production."""
-    not_built("ab start", "Deployment")
+    start(json_out)
+    from conveyor.deploy import ab_start as run_start
+
+    result = run_start(load_project(project), variant_ratio=variant_ratio, version=version, progress=note)
+
+    def human(console: Console) -> None:
+        console.print(result["reason"])
+        need = result.get("required_per_arm")
+        console.print(
+            f"impressions needed per arm: {need}"
+            if need
+            else "no baseline click-through rate yet: the sample size is planned from the control arm"
+        )
+
+    emit({"ok": True, **result}, human)
+
+
+def _arms_table(arms: dict[str, Any]) -> Table:
+    table = Table("arm", "users", "impressions", "clicks", "CTR", "needed")
+    for name, arm in arms.items():
+        ctr = arm["ctr"]
+        table.add_row(
+            name,
+            str(arm["users"]),
+            str(arm["impressions"]),
+            str(arm["clicks"]),
+            "-" if ctr is None or math.isnan(ctr) else f"{ctr:.4f}",
+            str(arm["required_impressions"] or "-"),
+        )
+    return table
 
 
 @ab_app.command("status")
-def ab_status() -> None:
-    """Click-through rate per arm, the test so far and the sample size needed."""
-    not_built("ab status", "Deployment")
+def ab_status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
+    """Click-through rate per arm so far and the sample size needed (interim: not a decision)."""
+    start(json_out)
+    from conveyor.deploy import ab_status as run_status
+
+    result = run_status(load_project(project))
+
+    def human(console: Console) -> None:
+        plan = result["experiment"]
+        console.print(f"A/B test {plan['id']}: control {plan['control']}, variant {plan['variant']}")
+        console.print(_arms_table(result["arms"]))
+        console.print(f"always-valid p-value: {result['always_valid_p']:.3g}")
+        console.print(f"[yellow]{result['note']}[/yellow]")
+
+    emit({"ok": True, **result}, human)
 
 
 @ab_app.command("conclude")
-def ab_conclude() -> None:
+def ab_conclude(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     """Decide the A/B test: promote the variant only when it wins significantly."""
-    not_built("ab conclude", "Deployment")
+    start(json_out)
+    from conveyor.deploy import ab_conclude as run_conclude
+
+    result = run_conclude(load_project(project), progress=note)
+
+    def human(console: Console) -> None:
+        console.print(_arms_table(result["arms"]))
+        console.print(f"[bold]{result['outcome']}[/bold]: {result['reason']}")
+
+    emit({"ok": True, **result}, human)
 
 
 def register(app: typer.Typer) -> None:

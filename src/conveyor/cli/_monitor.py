@@ -2,22 +2,107 @@
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated
 
-from conveyor.cli._options import not_built
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
+from conveyor.cli._output import emit
+from conveyor.errors import DegradationFound, ServiceError, UsageError
 
 alert_app = typer.Typer(help="Alert channels (Slack, Discord, webhooks).", no_args_is_help=True)
 
 
-def monitor() -> None:
+def monitor(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Look back this far (30m, 6h, 7d) instead of since the last check."),
+    ] = None,
+    env: Annotated[
+        str, typer.Option("--env", help="Environment whose request log is checked.")
+    ] = "production",
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report-dir", help="Write report.{json,md,html} here.", show_default=False),
+    ] = None,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Check live drift and performance since the last run; exit 1 when a check fails."""
-    not_built("monitor", "Monitoring")
+    start(json_out)
+    from conveyor.monitoring import parse_duration, run_monitor
+
+    window = parse_duration(since) if since is not None else None
+    proj = load_project(project)
+    result = run_monitor(proj, env=env, since=window, report_dir=report_dir)
+    report = result.report
+
+    def human(console: Console) -> None:
+        table = Table(title=f"conveyor monitor — {env} ({report['counts']['requests']} requests)")
+        for col in ("check", "verdict", "summary"):
+            table.add_column(col)
+        for c in report["checks"]:
+            table.add_row(c["name"], c["status"].replace("_", " "), c["summary"])
+        console.print(table)
+        if report.get("alert"):
+            sent = ", ".join(f"{d['channel']}: {d['status']}" for d in report["alert"]["deliveries"])
+            console.print(f"alert: {sent or 'no channel configured'}")
+        retrain = report["retrain"]
+        if retrain["triggered"]:
+            console.print(f"retraining: {retrain['status']} ({'; '.join(retrain['reasons'])})")
+        console.print(f"report: {result.files['html']}")
+
+    emit(report, human)
+    if not result.ok:
+        raise DegradationFound(
+            f"monitor found degradation in {env}: {', '.join(result.failed_checks)}"
+            + (f" (drifted: {', '.join(report['drifted_columns'])})" if report["drifted_columns"] else ""),
+            report=report,
+        )
 
 
 @alert_app.command("test")
-def alert_test() -> None:
-    """Send a test message to every configured channel."""
-    not_built("alert test", "Monitoring")
+def alert_test(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """Send a test message to every configured channel (exit 1 when a delivery fails)."""
+    start(json_out)
+    proj = load_project(project)
+    from conveyor.monitoring import outbox_size, send_alert
+
+    if not proj.settings.alerts.channels:
+        raise UsageError(f"{proj.config_file}: alerts.channels is empty: add a channel (name, kind, url_env)")
+    results = send_alert(
+        proj,
+        "Conveyor test alert",
+        f"Test message from `conveyor alert test` in project {proj.settings.project.name}.",
+        {"project": proj.settings.project.name, "kind": "test"},
+    )
+    failed = [r for r in results if not r.ok]
+    payload = {
+        "ok": not failed,
+        "deliveries": [r.to_dict() for r in results],
+        "outbox": outbox_size(proj),
+    }
+
+    def human(console: Console) -> None:
+        table = Table(title="Alert test")
+        for col in ("channel", "kind", "status", "attempts", "http", "note"):
+            table.add_column(col)
+        for r in results:
+            note = ("retried from outbox; " if r.from_outbox else "") + (r.error or "")
+            table.add_row(r.channel, r.kind, r.status, str(r.attempts), str(r.http_status or "-"), note)
+        console.print(table)
+        if payload["outbox"]:
+            console.print(
+                f"{payload['outbox']} failed deliveries kept in the outbox (retried on the next alert)"
+            )
+
+    emit(payload, human)
+    if failed:
+        names = ", ".join(sorted({r.channel for r in failed}))
+        raise ServiceError(f"alert delivery failed on {names}; kept in the outbox", channels=names)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,14 +2,103 @@
 
 from __future__ import annotations
 
+import errno
+import gc
+import socket
+from typing import Annotated
+
 import typer
 
-from conveyor.cli._options import not_built
+from conveyor.cli._options import ProjectOpt, load_project
+from conveyor.cli._output import note
+from conveyor.errors import ServiceError, UsageError
+
+EnvOpt = Annotated[str, typer.Option("--env", help="Environment: its registry alias is served.")]
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host", help="Address to bind. Default: the environment's host (127.0.0.1).", show_default=False
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--port", min=0, max=65535, help="Port. Default: the environment's port.", show_default=False
+    ),
+]
+VersionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-version", help="Serve this registry version instead of the alias's.", show_default=False
+    ),
+]
 
 
-def serve() -> None:
-    """Serve model versions over HTTP (FastAPI under uvicorn)."""
-    not_built("serve", "Serving")
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    env: EnvOpt = "production",
+    model_version: VersionOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Serve model versions over HTTP (FastAPI under uvicorn); see docs/serving.md."""
+    proj = load_project(project)
+    settings = proj.settings
+    environment = settings.deploy.environments.get(env)
+    if port is not None:
+        bind_port = port
+    elif environment is not None:
+        bind_port = environment.port
+    else:
+        known = ", ".join(sorted(settings.deploy.environments)) or "none"
+        raise UsageError(f"--env {env}: unknown environment (known: {known}); or pass --port")
+    bind_host = host or (environment.host if environment is not None else settings.serving.host)
+
+    import uvicorn
+
+    from conveyor.serving import RegistryLoader, create_app
+
+    loader = RegistryLoader(proj, alias=env, pinned=model_version)
+    versions = loader.initial_versions()
+    if not versions:
+        note(f"no model version at alias '{env}': serving nothing until POST /admin/load")
+    preloaded = {}
+    for version in versions:
+        note(f"loading model version {version} (checksum verified)")
+        preloaded[version] = loader.load(version)
+    request_log = settings.serving.request_log
+    log_dir = None
+    if request_log.enabled:
+        log_dir = proj.path(request_log.dir) if request_log.dir else proj.state_dir / "requests" / env
+    app = create_app(settings, loader=loader, env=env, log_dir=log_dir, preloaded=preloaded)
+
+    # everything loaded so far (MLflow, the models) lives for the whole process: keep it out
+    # of the cyclic garbage collector, whose full passes over it stall requests for ~100 ms
+    gc.collect()
+    gc.freeze()
+    sock = _bind(bind_host, bind_port)
+    actual = sock.getsockname()[1]
+    note(f"serving {env} on http://{bind_host}:{actual} (versions: {', '.join(versions) or 'none'})")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
+    # with proto 0, Nagle's algorithm and delayed ACKs add ~40 ms to every keep-alive answer
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServiceError(f"--port {port}: address already in use on {host}", port=port) from exc
+        raise UsageError(f"--host {host} --port {port}: cannot bind: {exc.strerror}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def register(app: typer.Typer) -> None:

@@ -1,1 +1,28 @@
-"""data."""
+"""Data: reading tables, schemas and validation, reference profiles and drift."""
+
+from conveyor.data._drift import DriftReport, detect_drift
+from conveyor.data._drift_html import write_drift_html
+from conveyor.data._io import read_table
+from conveyor.data._profile import ReferenceProfile, build_profile
+from conveyor.data._schema import Schema, infer_schema
+from conveyor.data._shop import ShopConfig, ShopDrift, ShopWorld
+from conveyor.data._tabular import generate_classification
+from conveyor.data._validate import RuleFailure, ValidationReport, validate_table
+
+__all__ = [
+    "DriftReport",
+    "ReferenceProfile",
+    "RuleFailure",
+    "Schema",
+    "ShopConfig",
+    "ShopDrift",
+    "ShopWorld",
+    "ValidationReport",
+    "build_profile",
+    "detect_drift",
+    "generate_classification",
+    "infer_schema",
+    "read_table",
+    "validate_table",
+    "write_drift_html",
+]

@@ -9,13 +9,29 @@ from conveyor.models._base import (
     Recommender,
     load_model,
 )
+from conveyor.models._baselines import PopularityRecommender, PriorClassifier
+from conveyor.models._classifier import LightGBMModel, RandomForestModel, TabularClassifier, XGBoostModel
+from conveyor.models._factory import make_baseline, make_model
+from conveyor.models._interactions import InteractionColumns
+from conveyor.models._recommender import ImplicitRecommender, MatrixRecommender
 
 __all__ = [
     "MANIFEST",
     "Classifier",
+    "ImplicitRecommender",
+    "InteractionColumns",
+    "LightGBMModel",
+    "MatrixRecommender",
     "Model",
     "NotFittedError",
+    "PopularityRecommender",
+    "PriorClassifier",
+    "RandomForestModel",
     "Recommendation",
     "Recommender",
+    "TabularClassifier",
+    "XGBoostModel",
     "load_model",
+    "make_baseline",
+    "make_model",
 ]

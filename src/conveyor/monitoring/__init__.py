@@ -1,1 +1,35 @@
-"""monitoring."""
+"""Monitoring: scheduled checks of live drift and performance, alerts, retraining triggers."""
+
+from conveyor.monitoring._alerts import DeliveryResult, outbox_size, send_alert
+from conveyor.monitoring._channels import Alert, build_payload
+from conveyor.monitoring._checks import CheckResult
+from conveyor.monitoring._dispatch import GITHUB_API_VERSION, DispatchResult, dispatch_path, dispatch_workflow
+from conveyor.monitoring._monitor import MonitorResult, parse_duration, run_monitor
+from conveyor.monitoring._policy import (
+    PolicySignals,
+    RetrainDecision,
+    apply_policy,
+    local_commands,
+    retrain_reasons,
+)
+
+__all__ = [
+    "GITHUB_API_VERSION",
+    "Alert",
+    "CheckResult",
+    "DeliveryResult",
+    "DispatchResult",
+    "MonitorResult",
+    "PolicySignals",
+    "RetrainDecision",
+    "apply_policy",
+    "build_payload",
+    "dispatch_path",
+    "dispatch_workflow",
+    "local_commands",
+    "outbox_size",
+    "parse_duration",
+    "retrain_reasons",
+    "run_monitor",
+    "send_alert",
+]

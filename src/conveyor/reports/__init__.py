@@ -1,1 +1,17 @@
-"""reports."""
+"""Reports: the stage results store, Markdown / HTML rendering, the job summary."""
+
+from conveyor.reports._render import headline, render_html, render_markdown
+from conveyor.reports._store import load_history, load_stage_results, record_stage_result, results_dir
+from conveyor.reports._summary import STEP_SUMMARY_VAR, append_step_summary
+
+__all__ = [
+    "STEP_SUMMARY_VAR",
+    "append_step_summary",
+    "headline",
+    "load_history",
+    "load_stage_results",
+    "record_stage_result",
+    "render_html",
+    "render_markdown",
+    "results_dir",
+]

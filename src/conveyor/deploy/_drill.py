@@ -1,0 +1,65 @@
+"""Deployment drills: a recommender wrapper that injects errors and latency.
+
+Rehearse a bad release on your own machine — register a
+``FaultyRecommender`` around a real model and watch the canary analysis roll
+it back — before a real one happens. The deployment tests use it too: model
+manifests may only name classes inside ``conveyor`` (the loader refuses
+others), so a fault injector for drills has to live here.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import polars as pl
+
+from conveyor.errors import InputError
+from conveyor.models import Recommendation, Recommender, load_model
+
+INNER_DIR = "inner"
+
+
+class FaultyRecommender(Recommender):
+    """``inner``'s answers, but a share ``error_rate`` of calls fail and each call waits ``delay_ms``."""
+
+    def __init__(self, inner: Recommender, *, error_rate: float = 0.0, delay_ms: float = 0.0) -> None:
+        self.inner = inner
+        self.error_rate = error_rate
+        self.delay_ms = delay_ms
+
+    def fit(self, data: pl.DataFrame) -> Self:
+        self.inner.fit(data)
+        return self
+
+    def is_fitted(self) -> bool:
+        return self.inner.is_fitted()
+
+    def _save_files(self, directory: Path) -> dict[str, Any]:
+        self.inner.save(directory / INNER_DIR)
+        return {"error_rate": self.error_rate, "delay_ms": self.delay_ms}
+
+    @classmethod
+    def _load_files(cls, directory: Path, manifest: dict[str, Any]) -> Self:
+        inner = load_model(directory / INNER_DIR)
+        if not isinstance(inner, Recommender):
+            raise InputError(f"{directory / INNER_DIR}: the wrapped model is not a recommender")
+        return cls(inner, error_rate=float(manifest["error_rate"]), delay_ms=float(manifest["delay_ms"]))
+
+    def knows_user(self, user_id: int | str) -> bool:
+        return self.inner.knows_user(user_id)
+
+    def popular(self, k: int) -> list[int | str]:
+        return self.inner.popular(k)
+
+    def recommend(
+        self, user_ids: Sequence[int | str], k: int, *, exclude_seen: bool = True
+    ) -> list[Recommendation]:
+        if self.delay_ms:
+            time.sleep(self.delay_ms / 1000)
+        if self.error_rate and random.random() < self.error_rate:
+            raise ValueError(f"injected fault (deployment drill, error rate {self.error_rate:g})")
+        return self.inner.recommend(user_ids, k, exclude_seen=exclude_seen)

@@ -1,0 +1,210 @@
+"""A/B tests in production: start, interim status, and the one decision at conclude.
+
+``ab start`` loads the candidate beside the production version and routes
+``variant_ratio`` of the users to it, sticky per user by a salted hash with a
+new salt per experiment. The experiment's plan — arms, salt, ratio, the
+baseline click-through rate and the sample size per arm for the configured
+minimum detectable effect — is written to ``envs/production/ab.json``.
+
+``ab status`` shows interim numbers and an always-valid (mixture SPRT)
+p-value; they are not a decision. ``ab conclude`` decides once, with the
+fixed-horizon two-proportion test: the variant is promoted only when it wins
+significantly (and the split shows no sample ratio mismatch); otherwise the
+control keeps all traffic. Both are written to the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from conveyor.deploy._abtest import Arm, Verdict, always_valid_p, decide, sample_size_per_arm
+from conveyor.deploy._ledger import LedgerEntry
+from conveyor.deploy._observations import ab_arms, baseline_ctr
+from conveyor.deploy._strategies import (
+    PRODUCTION,
+    Environment,
+    Progress,
+    align_aliases,
+    promote,
+    quiet,
+    record,
+    recover,
+)
+from conveyor.deploy._versions import check_version, latest_version
+from conveyor.errors import DeployConflict, UsageError
+from conveyor.project import Project
+
+BASELINE_DAYS = 7
+INTERIM_NOTE = (
+    "interim numbers, not a decision: the test is decided once by `conveyor ab conclude`; "
+    "only the always-valid p-value may be read at every look"
+)
+
+
+def _plan_sample_size(project: Project, baseline: float | None) -> dict[str, int] | None:
+    ab = project.settings.deploy.ab
+    if baseline is None or not 0 < baseline < 1 or baseline * (1 + ab.min_detectable_effect) >= 1:
+        return None
+    return sample_size_per_arm(
+        baseline, ab.min_detectable_effect, alpha=ab.alpha, power=ab.power, variant_ratio=ab.variant_ratio
+    )
+
+
+def _read_plan(env: Environment) -> dict[str, Any]:
+    try:
+        plan: dict[str, Any] = json.loads(env.ab_file.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"no A/B test runs in {env.name!r}: start one with `conveyor ab start`") from None
+    return plan
+
+
+def ab_start(
+    project: Project,
+    *,
+    variant_ratio: float | None = None,
+    version: str | None = None,
+    env_name: str = PRODUCTION,
+    progress: Progress = quiet,
+) -> dict[str, Any]:
+    """Route ``variant_ratio`` of the users (sticky) to the candidate beside the production version."""
+    ab = project.settings.deploy.ab
+    ratio = ab.variant_ratio if variant_ratio is None else variant_ratio
+    if not 0 < ratio < 1:
+        raise UsageError(f"--variant-ratio {ratio!r}: must be in (0, 1), e.g. 0.1")
+    env = Environment.open(project, env_name)
+    candidate = check_version(project, version) if version else latest_version(project)
+    with env.lock("ab-start", version=candidate, strategy="ab") as lock:
+        recover(env, lock, progress)
+        if env.ab_file.exists():
+            running = json.loads(env.ab_file.read_text())
+            raise DeployConflict(
+                f"A/B test {running.get('id')} already runs in {env_name!r} "
+                f"({running.get('control')} vs {running.get('variant')}); conclude it first",
+                environment=env_name,
+            )
+        state = env.ensure_server(progress)
+        control = state.primary
+        if control is None:
+            raise UsageError(f"nothing serves in {env_name!r} yet: deploy a version before an A/B test")
+        if control == candidate:
+            raise UsageError(f"version {candidate} already serves {env_name}: register a new version to test")
+        if state.candidates:
+            state = env.client.rollback()
+        progress(f"loading version {candidate} beside {control}")
+        if not state.loaded(candidate):
+            env.client.load(candidate)
+        experiment = f"ab-{uuid.uuid4().hex[:12]}"
+        now = datetime.now(UTC)
+        baseline, seen = baseline_ctr(project, env_name, now - timedelta(days=BASELINE_DAYS))
+        plan = {
+            "id": experiment,
+            "environment": env_name,
+            "salt": experiment,  # a new salt per experiment: arms do not correlate across tests
+            "control": control,
+            "variant": candidate,
+            "variant_ratio": ratio,
+            "started": now.isoformat(),
+            "baseline_ctr": baseline,
+            "baseline_impressions": seen,
+            "required_per_arm": _plan_sample_size(project, baseline),
+            "min_detectable_effect": ab.min_detectable_effect,
+            "alpha": ab.alpha,
+            "power": ab.power,
+        }
+        env.client.traffic({control: 1 - ratio, candidate: ratio}, mode="sticky", salt=experiment)
+        env.ab_file.write_text(json.dumps(plan, indent=2))
+        reason = f"A/B test {experiment}: {ratio:.0%} of users to {candidate}, control {control}"
+        record(project, LedgerEntry(env_name, "ab-start", "ok", candidate, "ab", reason, details=plan))
+        progress(reason)
+        return {"outcome": "started", "reason": reason, **plan}
+
+
+def _observe(
+    project: Project, env: Environment, plan: dict[str, Any]
+) -> tuple[Arm, Arm, dict[str, int] | None]:
+    since = datetime.fromisoformat(plan["started"])
+    control, variant = ab_arms(project, env.name, since, plan["control"], plan["variant"])
+    required = plan.get("required_per_arm")
+    if required is None:  # no baseline at start: plan from the control arm as observed
+        required = _plan_sample_size(project, control.ctr if control.impressions else None)
+    return control, variant, required
+
+
+def _arms_dict(control: Arm, variant: Arm, required: dict[str, int] | None) -> dict[str, Any]:
+    def one(arm: Arm) -> dict[str, Any]:
+        need = required.get(arm.name) if required else None
+        return {
+            "users": arm.users,
+            "impressions": arm.impressions,
+            "clicks": arm.clicks,
+            "ctr": arm.ctr,
+            "required_impressions": need,
+            "progress": arm.impressions / need if need else None,
+        }
+
+    return {"control": one(control), "variant": one(variant)}
+
+
+def ab_status(project: Project, *, env_name: str = PRODUCTION) -> dict[str, Any]:
+    """Interim numbers of the running test (not a decision)."""
+    env = Environment.open(project, env_name)
+    plan = _read_plan(env)
+    control, variant, required = _observe(project, env, plan)
+    tau = (plan.get("baseline_ctr") or control.ctr or 0.0) * project.settings.deploy.ab.min_detectable_effect
+    valid_p = always_valid_p(control, variant, tau=tau) if math.isfinite(tau) and tau > 0 else 1.0
+    return {
+        "experiment": plan,
+        "arms": _arms_dict(control, variant, required),
+        "required_per_arm": required,
+        "always_valid_p": valid_p,
+        "decision": None,
+        "note": INTERIM_NOTE,
+    }
+
+
+def ab_conclude(
+    project: Project, *, env_name: str = PRODUCTION, progress: Progress = quiet
+) -> dict[str, Any]:
+    """Decide once: promote the variant on a significant win, otherwise keep the control."""
+    env = Environment.open(project, env_name)
+    plan = _read_plan(env)
+    with env.lock("ab-conclude", version=plan["variant"], strategy="ab"):
+        control, variant, required = _observe(project, env, plan)
+        decision = decide(
+            control,
+            variant,
+            alpha=float(plan.get("alpha", project.settings.deploy.ab.alpha)),
+            variant_ratio=float(plan["variant_ratio"]),
+            required_per_arm=required,
+        )
+        state = env.client.state()
+        if decision.verdict is Verdict.PROMOTE:
+            state, _ = promote(env, state, plan["variant"])
+            outcome, kept = "promoted", plan["variant"]
+        else:
+            if state.candidates:
+                state = env.client.rollback()
+            if state.loaded(plan["variant"]) and state.primary != plan["variant"]:
+                state = env.client.unload(plan["variant"])
+            align_aliases(env, state)
+            outcome, kept = "kept-control", plan["control"]
+        env.ab_file.rename(env.ab_file.with_name(f"{plan['id']}.concluded.json"))
+        reason = (
+            f"{'promoted variant' if outcome == 'promoted' else 'kept control'} {kept}: {decision.reason}"
+        )
+        details = {"experiment": plan["id"], **decision.to_dict()}
+        record(project, LedgerEntry(env_name, "ab-conclude", outcome, kept, "ab", reason, details=details))
+        progress(reason)
+        return {
+            "outcome": outcome,
+            "serving": kept,
+            "reason": reason,
+            "experiment": plan,
+            "arms": _arms_dict(control, variant, required),
+            "decision": decision.to_dict(),
+            "server": state.to_dict(),
+        }

@@ -1,0 +1,337 @@
+"""Environment processes: one ``conveyor serve`` per environment, supervised.
+
+Each environment lives under ``<state_dir>/envs/<name>/``:
+
+* ``server.pid`` — JSON: pid, host, port, start time of the running server;
+* ``server.log`` — the server's stdout and stderr;
+* ``admin-token`` — the environment's admin bearer token (mode 0600),
+  generated once and handed to the server through the environment variable
+  named by ``serving.admin_token_env``; it is never printed.
+
+The server runs detached (its own session), so it outlives the command that
+started it. Stopping sends SIGTERM, waits, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from conveyor.config import EnvironmentSettings
+from conveyor.errors import OperationError, ServiceError, UsageError
+from conveyor.project import Project
+from conveyor.telemetry import TELEMETRY_OPT_OUT
+
+STOP_GRACE_SECONDS = 10.0
+POLL_SECONDS = 0.1
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this host (a zombie counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class ServerRecord:
+    pid: int
+    host: str
+    port: int
+    started: str
+
+
+def environment_settings(project: Project, name: str) -> EnvironmentSettings:
+    """The settings of environment ``name``; a UsageError lists the configured ones."""
+    envs = project.settings.deploy.environments
+    if name not in envs:
+        known = ", ".join(sorted(envs)) or "none"
+        raise UsageError(
+            f"--env {name!r}: no such environment in deploy.environments (configured: {known})",
+            environment=name,
+        )
+    return envs[name]
+
+
+class EnvironmentProcess:
+    """The supervised server process of one environment."""
+
+    def __init__(self, project: Project, name: str) -> None:
+        self.project = project
+        self.name = name
+
+    # -- places ------------------------------------------------------------------
+    @property
+    def settings(self) -> EnvironmentSettings:
+        return environment_settings(self.project, self.name)
+
+    @property
+    def directory(self) -> Path:
+        folder = self.project.state_dir / "envs" / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "server.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "server.log"
+
+    @property
+    def token_file(self) -> Path:
+        return self.directory / "admin-token"
+
+    @property
+    def base_url(self) -> str:
+        s = self.settings
+        return f"http://{s.host}:{s.port}"
+
+    # -- the admin token -------------------------------------------------------------
+    def token_env(self) -> str:
+        var = self.project.settings.serving.admin_token_env
+        if not var:
+            raise UsageError(
+                "serving.admin_token_env is empty: the admin endpoints are off, "
+                "so Conveyor cannot deploy to a server; name an environment variable there"
+            )
+        return var
+
+    def token(self) -> str:
+        """The environment's admin token, created (0600) on first use."""
+        path = self.token_file
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    # -- the process ---------------------------------------------------------------------
+    def record(self) -> ServerRecord | None:
+        """The pid record of a server that is still alive, else None."""
+        try:
+            record = ServerRecord(**json.loads(self.pid_file.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError):
+            return None
+        return record if pid_alive(record.pid) else None
+
+    def healthy(self, path: str = "/health", timeout: float = 2.0) -> bool:
+        try:
+            return httpx.get(self.base_url + path, timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def running(self) -> bool:
+        return self.record() is not None and self.healthy()
+
+    def start(self, *, wait_path: str = "/ready", timeout: float | None = None) -> ServerRecord:
+        """Start the server unless it runs already; wait until ``wait_path`` answers 200."""
+        existing = self.record()
+        if existing is not None:
+            self.wait(wait_path, timeout)
+            return existing
+        settings = self.settings
+        if self.healthy():
+            raise OperationError(
+                f"port {settings.port} of environment {self.name!r} is taken by a process Conveyor "
+                f"did not start; stop it or change deploy.environments.{self.name}.port",
+                environment=self.name,
+            )
+        env = {**os.environ, **TELEMETRY_OPT_OUT, self.token_env(): self.token()}
+        command = [
+            sys.executable,
+            "-m",
+            "conveyor",
+            "--project",
+            str(self.project.root),
+            "serve",
+            "--env",
+            self.name,
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+        ]
+        with self.log_file.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.project.root,
+                env=env,
+                start_new_session=True,  # detached: outlives this command, not in its process group
+            )
+        record = ServerRecord(
+            pid=process.pid,
+            host=settings.host,
+            port=settings.port,
+            started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
+        self.pid_file.write_text(json.dumps(record.__dict__))
+        try:
+            self.wait(wait_path, timeout, process=process)
+        except ServiceError:
+            self.stop()
+            raise
+        return record
+
+    def wait(
+        self,
+        path: str = "/ready",
+        timeout: float | None = None,
+        *,
+        process: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        """Poll ``path`` until it answers 200; ServiceError (with the log's tail) on timeout or exit."""
+        limit = timeout if timeout is not None else self.project.settings.deploy.health_timeout_seconds
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if self.healthy(path, timeout=1.0):
+                return
+            if process is not None and process.poll() is not None:
+                raise ServiceError(
+                    f"the {self.name} server exited with code {process.returncode} while starting; "
+                    f"last log line: {self.log_tail()!r} (log: {self.log_file})",
+                    environment=self.name,
+                )
+            time.sleep(POLL_SECONDS)
+        raise ServiceError(
+            f"the {self.name} server did not answer {path} within {limit:g} s; "
+            f"last log line: {self.log_tail()!r} (log: {self.log_file})",
+            environment=self.name,
+        )
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log_file.read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. True when a server was stopped."""
+        record = self.record()
+        stopped = False
+        if record is not None:
+            stopped = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while pid_alive(record.pid) and time.monotonic() < deadline:
+                _reap(record.pid)
+                time.sleep(POLL_SECONDS)
+            if pid_alive(record.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(record.pid, signal.SIGKILL)
+                while pid_alive(record.pid):
+                    _reap(record.pid)
+                    time.sleep(POLL_SECONDS)
+            _reap(record.pid)
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+        return stopped
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when ``pid`` is our own child (a server started by this process)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class SideServer:
+    """A short-lived server of one pinned version on a free port, admin API off.
+
+    Blue-green smoke-tests the candidate here before the switch: the
+    environment's own server has no way to send a request to an idle version.
+    """
+
+    def __init__(self, project: Project, env: str, version: str) -> None:
+        self.project = project
+        self.env = env
+        self.version = version
+        self.base_url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SideServer:
+        env_proc = EnvironmentProcess(self.project, self.env)
+        host = env_proc.settings.host
+        port = free_port(host)
+        self.base_url = f"http://{host}:{port}"
+        env = {**os.environ, **TELEMETRY_OPT_OUT}
+        var = self.project.settings.serving.admin_token_env
+        if var:
+            env.pop(var, None)
+        command = [
+            sys.executable, "-m", "conveyor", "--project", str(self.project.root), "serve",
+            "--env", f"{self.env}-smoke", "--model-version", self.version,
+            "--host", host, "--port", str(port),
+        ]  # fmt: skip
+        log_file = env_proc.directory / "smoke-server.log"
+        with log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.project.root, env=env, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + self.project.settings.deploy.health_timeout_seconds
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base_url + "/ready", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self._process.poll() is not None:
+                break
+            time.sleep(POLL_SECONDS)
+        self.__exit__(None, None, None)
+        raise ServiceError(
+            f"version {self.version} did not start for its smoke test (log: {log_file})",
+            environment=self.env,
+            version=self.version,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,166 @@
+"""Quality gates: each turns measurements into a verdict with its reason.
+
+Verdicts are ``pass``, ``fail`` or ``skip`` (the gate could not apply, e.g.
+no model holds the ``production`` alias yet; a skipped gate does not fail the
+evaluation). The statistics behind the regression gate are described in
+``docs/statistics.md`` ("Quality gates").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from conveyor.evaluation._probe import DeterminismReport
+from conveyor.evaluation._scoring import Difference, higher_is_better
+
+Verdict = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    verdict: Verdict
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "verdict": self.verdict, "reason": self.reason, "details": self.details}
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def min_metric_gates(metrics: Mapping[str, float], minimums: Mapping[str, float]) -> list[GateResult]:
+    """``metric >= minimum`` (for a lower-is-better metric such as log_loss: ``<=`` a ceiling)."""
+    results = []
+    for metric, bound in minimums.items():
+        name = f"min:{metric}"
+        value = metrics.get(metric, math.nan)
+        if math.isnan(value):
+            results.append(GateResult(name, "fail", f"{metric} could not be computed", {"bound": bound}))
+            continue
+        up = higher_is_better(metric)
+        ok = value >= bound if up else value <= bound
+        sign = (">=" if ok else "<") if up else ("<=" if ok else ">")
+        results.append(
+            GateResult(
+                name,
+                "pass" if ok else "fail",
+                f"{metric} = {_fmt(value)} {sign} {_fmt(bound)}",
+                {"value": value, "bound": bound, "higher_is_better": up},
+            )
+        )
+    return results
+
+
+def regression_gate(
+    *,
+    metric: str,
+    candidate: float,
+    production: float,
+    difference: Difference | None,
+    tolerance: float,
+    mode: str,
+    higher_is_better: bool,
+    production_version: str,
+) -> GateResult:
+    """No regression beyond ``tolerance`` against production, judged on the paired bootstrap.
+
+    The shortfall ``s`` is production − candidate when higher is better (the
+    other way round otherwise). The gate fails when even the optimistic
+    one-sided 95 % bound of ``s`` exceeds the tolerance — the test set shows
+    a regression larger than allowed, beyond noise. With no interval (a
+    single unit) it falls back to the point values.
+    """
+    allowed = tolerance * abs(production) if mode == "relative" else tolerance
+    sign = 1.0 if higher_is_better else -1.0
+    shortfall = sign * (production - candidate)
+    details: dict[str, Any] = {
+        "metric": metric,
+        "candidate": candidate,
+        "production": production,
+        "production_version": production_version,
+        "allowed_shortfall": allowed,
+        "tolerance": tolerance,
+        "mode": mode,
+        "higher_is_better": higher_is_better,
+    }
+    if difference is not None and not math.isnan(difference.low):
+        details["difference"] = difference.to_dict()
+        # difference = candidate − production; the smallest plausible shortfall:
+        best_case = -difference.high if higher_is_better else difference.low
+        ok = best_case <= allowed
+        basis = (
+            f"bootstrap {int(difference.confidence * 100)}% interval of candidate − production "
+            f"[{_fmt(difference.low)}, {_fmt(difference.high)}]"
+        )
+    else:
+        ok = shortfall <= allowed
+        basis = "point values (too few units to bootstrap)"
+    reason = (
+        f"{metric} {_fmt(candidate)} vs production v{production_version} {_fmt(production)}: "
+        f"shortfall {_fmt(shortfall)} {'within' if ok else 'beyond'} the allowed {_fmt(allowed)} "
+        f"({basis})"
+    )
+    return GateResult("no_regression", "pass" if ok else "fail", reason, details)
+
+
+def skipped(name: str, reason: str) -> GateResult:
+    return GateResult(name, "skip", reason)
+
+
+def baseline_gate(metric: str, value: float, baseline: float, baseline_name: str) -> GateResult:
+    """The model is strictly better than its baseline on the primary metric."""
+    up = higher_is_better(metric)
+    if math.isnan(value) or math.isnan(baseline):
+        return GateResult("beat_baseline", "fail", f"{metric} could not be computed")
+    ok = value > baseline if up else value < baseline
+    ratio = value / baseline if baseline else math.inf
+    reason = (
+        f"{metric} {_fmt(value)} {'beats' if ok else 'does not beat'} the {baseline_name} baseline "
+        f"{_fmt(baseline)} (ratio {_fmt(ratio)})"
+    )
+    details = {"metric": metric, "value": value, "baseline": baseline, "ratio": ratio}
+    return GateResult("beat_baseline", "pass" if ok else "fail", reason, details)
+
+
+def determinism_gate(report: DeterminismReport) -> GateResult:
+    parts = [
+        f"repeat {'same' if report.repeat else 'DIFFERENT'}",
+        f"save/load {'same' if report.round_trip else 'DIFFERENT'}",
+        {True: "second process same", False: "second process DIFFERENT", None: "second process not run"}[
+            report.process
+        ],
+    ]
+    if report.problem:
+        parts.append(report.problem)
+    return GateResult("determinism", "pass" if report.passed else "fail", "; ".join(parts), report.to_dict())
+
+
+def latency_gate(p95_ms: float, budget_ms: float) -> GateResult:
+    ok = p95_ms <= budget_ms
+    return GateResult(
+        "latency",
+        "pass" if ok else "fail",
+        f"p95 single-request latency {p95_ms:.2f} ms {'<=' if ok else '>'} budget {budget_ms:g} ms",
+        {"p95_ms": p95_ms, "budget_ms": budget_ms},
+    )
+
+
+def size_gate(size_bytes: int, limit_mb: float) -> GateResult:
+    size_mb = size_bytes / 1e6
+    ok = size_mb <= limit_mb
+    return GateResult(
+        "artifact_size",
+        "pass" if ok else "fail",
+        f"artifact {size_mb:.2f} MB {'<=' if ok else '>'} limit {limit_mb:g} MB",
+        {"bytes": size_bytes, "limit_mb": limit_mb},
+    )

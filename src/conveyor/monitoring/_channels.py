@@ -1,0 +1,105 @@
+"""Alert payloads in the shape each receiver expects.
+
+- Slack incoming webhook: Block Kit (``blocks``) with a plain ``text`` fallback
+  used by notifications (https://api.slack.com/messaging/webhooks).
+- Discord webhook: ``content`` plus one embed whose fields hold the details
+  (https://discord.com/developers/docs/resources/webhook#execute-webhook).
+- Generic JSON webhook: a flat, documented object (see docs/monitoring.md).
+
+Only the payload is built here; where it goes (the URL, a secret) is the
+delivery's business, so nothing in this module ever sees a URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from conveyor.config import AlertKind
+
+# Receivers' documented limits: Slack section text ≤ 3000 characters and at
+# most 10 fields per section; Discord embeds ≤ 25 fields, field value ≤ 1024.
+SLACK_TEXT_LIMIT = 3000
+SLACK_FIELDS_PER_SECTION = 10
+DISCORD_FIELD_LIMIT = 25
+DISCORD_VALUE_LIMIT = 1024
+DISCORD_DESCRIPTION_LIMIT = 4096
+DISCORD_COLOR_ALERT = 0xD9534F
+PAYLOAD_SCHEMA = "conveyor.alert/v1"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What an alert says, independent of where it goes."""
+
+    title: str
+    text: str
+    fields: dict[str, str]
+    incident: str | None
+    project: str
+    created_at: datetime
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(alert.title, 150)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(alert.text or " ", SLACK_TEXT_LIMIT)}},
+    ]
+    items = list(alert.fields.items())
+    for start in range(0, len(items), SLACK_FIELDS_PER_SECTION):
+        chunk = items[start : start + SLACK_FIELDS_PER_SECTION]
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": _cut(f"*{k}*\n{v}", 2000)} for k, v in chunk],
+            }
+        )
+    context = f"project *{alert.project}*"
+    if alert.incident:
+        context += f" · incident `{alert.incident}`"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    return {"text": _cut(f"{alert.title}: {alert.text}", SLACK_TEXT_LIMIT), "blocks": blocks}
+
+
+def discord_payload(alert: Alert) -> dict[str, Any]:
+    fields = [
+        {"name": _cut(k, 256), "value": _cut(v or "-", DISCORD_VALUE_LIMIT), "inline": True}
+        for k, v in list(alert.fields.items())[:DISCORD_FIELD_LIMIT]
+    ]
+    footer = f"conveyor · {alert.project}" + (f" · {alert.incident}" if alert.incident else "")
+    embed = {
+        "title": _cut(alert.title, 256),
+        "description": _cut(alert.text, DISCORD_DESCRIPTION_LIMIT),
+        "color": DISCORD_COLOR_ALERT,
+        "fields": fields,
+        "footer": {"text": footer},
+        "timestamp": alert.created_at.isoformat(),
+    }
+    return {"content": _cut(f"**{alert.title}**", 2000), "embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+def webhook_payload(alert: Alert) -> dict[str, Any]:
+    return {
+        "schema": PAYLOAD_SCHEMA,
+        "source": "conveyor",
+        "project": alert.project,
+        "title": alert.title,
+        "text": alert.text,
+        "fields": dict(alert.fields),
+        "incident": alert.incident,
+        "created_at": alert.created_at.isoformat(),
+    }
+
+
+def build_payload(kind: AlertKind, alert: Alert) -> dict[str, Any]:
+    """The JSON body for a channel of ``kind``."""
+    if kind is AlertKind.SLACK:
+        return slack_payload(alert)
+    if kind is AlertKind.DISCORD:
+        return discord_payload(alert)
+    return webhook_payload(alert)

@@ -1,0 +1,292 @@
+"""``conveyor init``: a ready project from a template.
+
+Writes ``conveyor.yaml``, the data (the template's generated sample or the
+user's own file) under ``data/raw`` with its inferred schema, ``data/raw``
+and ``data/processed`` tracked by DVC with a local remote, the template's
+``src/`` and ``tests/``, a pinned ``requirements.lock``, a README and the
+workflows.
+
+Git and DVC: a project is meant to live in a git repository (GitHub runs
+its workflows). When DIR is not inside a git work tree and ``git`` is
+installed, ``git init`` makes it one (nothing is committed); when DIR is a
+sub-folder of an existing repository, DVC is initialised with ``--subdir``;
+without ``git``, with ``--no-scm``. The local DVC remote is ``.dvc-remote``
+inside the project, written as a path relative to ``.dvc/`` so a clone
+works anywhere: committing it lets the workflows ``dvc pull`` the sample
+data with no credentials; for real data point the remote elsewhere
+(``dvc remote add -d storage s3://…``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib import metadata, resources
+from pathlib import Path
+from string import Template as TextTemplate
+from typing import Any
+
+from conveyor import __version__
+from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settings, parse_settings
+from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
+from conveyor.pipeline._stages import PIPELINE
+from conveyor.pipeline._workflows import REQUIREMENTS_FILE, write_workflows
+from conveyor.project import Project
+from conveyor.telemetry import disable_telemetry
+
+SAMPLE_DAYS = 28
+SAMPLE_USERS = 400
+SAMPLE_ITEMS = 200
+SAMPLE_ROWS = 2000
+SAMPLE_SEED = 7
+DVC_REMOTE_NAME = "local"
+DVC_REMOTE_DIR = ".dvc-remote"
+RECOMMENDER_COLUMNS = ("user_id", "item_id", "timestamp")
+_DATA_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init`` wrote."""
+
+    root: Path
+    template: Template
+    data: str
+    rows: int
+    scm: str  # "git" | "git-subdir" | "none"
+    files: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": str(self.root),
+            "template": self.template.value,
+            "data": self.data,
+            "rows": self.rows,
+            "scm": self.scm,
+            "dvc_remote": DVC_REMOTE_DIR,
+            "files": list(self.files),
+        }
+
+
+# -- data ---------------------------------------------------------------------------------
+def _sample(template: Template) -> Any:
+    try:
+        if template is Template.CLASSIFIER:
+            from conveyor.data import generate_classification  # type: ignore[attr-defined,unused-ignore]
+
+            return generate_classification(SAMPLE_ROWS, seed=SAMPLE_SEED)
+        from conveyor.data import ShopConfig, ShopWorld  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as exc:
+        raise NotBuiltYetError(
+            f"conveyor init --template {template.value}: the sample data generator is not built yet "
+            f"({exc}); pass --data FILE"
+        ) from exc
+    world = ShopWorld.create(ShopConfig(n_users=SAMPLE_USERS, n_items=SAMPLE_ITEMS, seed=SAMPLE_SEED))
+    start = datetime.now(UTC).date() - timedelta(days=SAMPLE_DAYS)
+    return world.simulate(date(start.year, start.month, start.day), SAMPLE_DAYS)
+
+
+def _read_user_data(path: Path, template: Template, target: str | None) -> Any:
+    from conveyor.data import read_table
+
+    if path.suffix.lower() not in _DATA_SUFFIXES:
+        raise InputError(f"--data {path}: expected a .csv or .parquet file", path=str(path))
+    frame = read_table(path)
+    if template is Template.RECOMMENDER:
+        missing = [c for c in RECOMMENDER_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(
+                f"--data {path}: the recommender needs columns {', '.join(RECOMMENDER_COLUMNS)} "
+                f"(missing: {', '.join(missing)}; has: {', '.join(frame.columns)})",
+                path=str(path),
+            )
+    elif target not in frame.columns:
+        raise InputError(
+            f"--data {path}: no target column {target!r} "
+            f"(pass --target COL; columns: {', '.join(frame.columns)})",
+            path=str(path),
+        )
+    return frame
+
+
+# -- settings and files -----------------------------------------------------------------
+def _project_name(root: Path) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-")
+    return name or "conveyor-project"
+
+
+def _settings_text(root: Path, template: Template, source: str, frame: Any, target: str | None) -> str:
+    raw = defaults_for(template).model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["project"]["name"] = _project_name(root)
+    raw["data"]["source"] = source
+    if template is Template.CLASSIFIER:
+        raw["data"]["target"] = target
+    else:
+        columns = raw["data"].setdefault("columns", {})
+        if "event" not in frame.columns:
+            columns["event"] = None
+        if "weight" in frame.columns:
+            columns["weight"] = "weight"
+    settings = parse_settings(raw, file=str(root / CONFIG_FILENAME))
+    return dump_settings(settings)
+
+
+def _template_text(*parts: str) -> str:
+    return resources.files("conveyor").joinpath("templates", *parts).read_text(encoding="utf-8")
+
+
+def _template_files(template: Template) -> list[tuple[str, str]]:
+    """(relative path, text) of the template's own files (tests, src)."""
+    base = resources.files("conveyor").joinpath("templates", template.value)
+    out: list[tuple[str, str]] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.name == "__pycache__":
+                continue
+            rel = f"{prefix}{child.name.removesuffix('.tmpl')}"  # .tmpl: not linted as our code
+            if child.is_dir():
+                walk(child, rel + "/")
+            else:
+                out.append((rel, child.read_text(encoding="utf-8")))
+
+    walk(base, "")
+    return out
+
+
+def _requirements() -> str:
+    pins = [f"conveyor-ml=={__version__}"]
+    for extra in ("pytest",):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            pins.append(f"{extra}=={metadata.version(extra)}")
+    header = "# Pinned requirements of this project; the workflows key their pip cache on this file.\n"
+    return header + "\n".join(pins) + "\n"
+
+
+def _readme(root: Path, template: Template, source: str, target: str | None) -> str:
+    rows = "\n".join(f"| `{s.name}` | `{s.command_line}` | {s.job} | {s.description} |" for s in PIPELINE)
+    return TextTemplate(_template_text("README.md.tmpl")).substitute(
+        name=_project_name(root),
+        template=template.value,
+        source=source,
+        target=target or "-",
+        stages=rows,
+        version=__version__,
+    )
+
+
+# -- git and DVC -------------------------------------------------------------------------------
+def _git_state(root: Path) -> str:
+    git = shutil.which("git")
+    if git is None:
+        return "none"
+    proc = subprocess.run(
+        [git, "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, check=False
+    )
+    if proc.returncode == 0:
+        return "git" if Path(proc.stdout.strip()).resolve() == root.resolve() else "git-subdir"
+    init = subprocess.run([git, "init", "--quiet", str(root)], capture_output=True, text=True, check=False)
+    if init.returncode != 0:
+        raise OperationError(f"git init {root} failed: {init.stderr.strip()}")
+    return "git"
+
+
+def _dvc_track(root: Path, scm: str) -> None:
+    """``dvc init`` (once), the local remote, ``dvc add`` the data folders, ``dvc push``."""
+    disable_telemetry()
+    sink = io.StringIO()  # DVC's hints go to stdout; --json must keep it clean
+    # DVC binds its log handlers to the streams of the moment it is imported:
+    # import it inside the redirection.
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        from dvc.config_schema import RelPath
+        from dvc.exceptions import DvcException
+        from dvc.repo import Repo
+    dvc_logger = logging.getLogger("dvc")  # its handlers may hold the real stdout
+    level = dvc_logger.level
+    dvc_logger.setLevel(logging.CRITICAL)  # failures arrive as exceptions
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            if (root / ".dvc").is_dir():
+                repo = Repo(str(root))
+            else:
+                repo = Repo.init(str(root), no_scm=scm == "none", subdir=scm == "git-subdir")
+            try:
+                with repo.config.edit() as conf:
+                    conf["remote"][DVC_REMOTE_NAME] = {"url": RelPath(str(root / DVC_REMOTE_DIR))}
+                    conf["core"]["remote"] = DVC_REMOTE_NAME
+                repo.add([str(root / "data" / "raw"), str(root / "data" / "processed")])
+                repo.push()
+            finally:
+                repo.close()
+    except DvcException as exc:
+        raise OperationError(f"DVC failed in {root}: {exc}") from exc
+    finally:
+        dvc_logger.setLevel(level)
+
+
+# -- init -----------------------------------------------------------------------------------------
+def init_project(
+    directory: Path,
+    template: Template,
+    *,
+    data: Path | None = None,
+    target: str | None = None,
+    force: bool = False,
+) -> InitResult:
+    """Write a ready project into ``directory``; refuse an existing one unless ``force``."""
+    root = directory.expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{directory}: exists and is not a folder")
+    if (root / CONFIG_FILENAME).exists() and not force:
+        raise UsageError(
+            f"{directory}: a project is already there ({CONFIG_FILENAME}); pass --force to overwrite"
+        )
+    if template is Template.RECOMMENDER and target is not None:
+        raise UsageError("--target is for the classifier template (the recommender has no target column)")
+    target = (target or defaults_for(template).data.target) if template is Template.CLASSIFIER else None
+
+    if data is not None:
+        frame = _read_user_data(data, template, target)
+        name = data.name
+    else:
+        frame = _sample(template)
+        name = "interactions.parquet" if template is Template.RECOMMENDER else "train.parquet"
+    raw = root / "data" / "raw"
+    for folder in (raw, root / "data" / "processed", root / "tests"):
+        folder.mkdir(parents=True, exist_ok=True)
+    source = f"data/raw/{name}"
+    if data is not None:
+        shutil.copyfile(data, raw / name)
+    else:
+        frame.write_parquet(raw / name)
+
+    from conveyor.data import infer_schema
+
+    timestamp = "timestamp" if template is Template.RECOMMENDER else None
+    infer_schema(frame, timestamp=timestamp).save(root / "schema.yaml")
+    written = [source, "schema.yaml"]
+    texts = {
+        CONFIG_FILENAME: _settings_text(root, template, source, frame, target),
+        REQUIREMENTS_FILE: _requirements(),
+        "README.md": _readme(root, template, source, target),
+        ".gitignore": ".conveyor/\n__pycache__/\n.venv/\n*.egg-info/\n",
+        "data/processed/.gitkeep": "",
+        **dict(_template_files(template)),
+    }
+    for rel, text in texts.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(rel)
+    project = Project.load(root)
+    written += [str(p.relative_to(root)) for p in write_workflows(project)]
+    scm = _git_state(root)
+    _dvc_track(root, scm)
+    written += ["data/raw.dvc", "data/processed.dvc", ".dvc/config"]
+    return InitResult(root, template, source, int(frame.height), scm, tuple(written))

@@ -1,0 +1,68 @@
+"""``conveyor register``: the gated model of the latest run becomes a new registry version."""
+
+from __future__ import annotations
+
+from conveyor.errors import GateFailed, IntegrityError
+from conveyor.pipeline._runs import RunIndex, run_dir
+from conveyor.project import Project
+from conveyor.registry import (
+    Lineage,
+    ModelVersion,
+    directory_sha256,
+    get_version,
+    register_version,
+    tracking_client,
+)
+
+
+def _gates_tag(project: Project, run_id: str) -> str:
+    return str(tracking_client(project).get_run(run_id).data.tags.get("conveyor.gates", ""))
+
+
+def register_latest(project: Project) -> tuple[ModelVersion, bool]:
+    """Register the latest run when its gates passed; returns (version, already registered)."""
+    index = RunIndex(project)
+    record = index.latest()
+    evaluation = record.evaluation
+    if evaluation is None:
+        raise GateFailed(
+            f"run {record.run_id} has not been through the quality gates; run `conveyor evaluate` first",
+            run_id=record.run_id,
+        )
+    if not evaluation.get("passed"):
+        failed = [g["name"] for g in evaluation.get("gates", []) if g.get("verdict") == "fail"]
+        raise GateFailed(
+            f"run {record.run_id} failed its quality gates ({', '.join(failed)}); not registering it",
+            run_id=record.run_id,
+        )
+    if record.registered_version:
+        return get_version(project, record.registered_version), True
+    if _gates_tag(project, record.run_id) != "passed":
+        raise GateFailed(
+            f"run {record.run_id} is not marked as gated in MLflow; run `conveyor evaluate` again",
+            run_id=record.run_id,
+        )
+    model_dir = run_dir(project, record.run_id) / "model"
+    if directory_sha256(model_dir) != evaluation.get("sha256"):
+        raise IntegrityError(
+            f"run {record.run_id}: the model files changed after evaluation; run `conveyor evaluate` again",
+            path=str(model_dir),
+        )
+    lineage = Lineage(
+        model_type=record.model_type,
+        data_path=record.data_path,
+        data_fingerprint=record.data_fingerprint,
+        dvc_tracked=record.dvc_tracked,
+        git_commit=record.git_commit,
+        conveyor_version=record.conveyor_version,
+        config_hash=record.config_hash,
+        params=record.params,
+    )
+    metric = record.primary_metric
+    description = (
+        f"{record.model_type} trained on {record.data_path} ({record.data_fingerprint}); "
+        f"{metric} = {record.metrics.get(metric)}"
+    )
+    version = register_version(project, record.run_id, model_dir, lineage=lineage, description=description)
+    index.update(record.run_id, registered_version=version.version)
+    return version, False

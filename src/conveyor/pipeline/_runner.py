@@ -1,0 +1,263 @@
+"""``conveyor run``: the PIPELINE stages executed locally, as the workflows run them.
+
+Each stage runs as a subprocess of the very command the generated workflow
+runs (``conveyor validate``, ``conveyor train``, …) in the project folder, in
+pipeline order, with a live Rich progress display on stderr. The run stops at
+the first failure and gives its reason (the stage's own one-line error).
+
+Up-to-date stages are skipped: after a stage succeeds, a stamp under
+``<state_dir>/stamps/`` records a key made of the stage's command, the content
+hashes of its inputs (data, schema, ``conveyor.yaml``, the project's code and
+Conveyor's version) and the keys of the stages it needs. A stage whose key
+matches its stamp is up to date. ``train`` also has its own reuse check (it
+answers from an earlier identical MLflow run), so a changed config value that
+does not matter to training still costs only seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from conveyor import __version__
+from conveyor.pipeline._stages import PIPELINE, Stage, StageInput, select_stages, validate_pipeline
+from conveyor.project import Project
+from conveyor.telemetry import TELEMETRY_OPT_OUT
+
+Status = Literal["ok", "skipped", "failed", "not-run"]
+_CHUNK = 1 << 20
+_CODE_SUFFIXES = (".py", ".toml", ".cfg", ".lock", ".txt")
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """What happened to one stage of a run."""
+
+    stage: str
+    command: str
+    status: Status
+    seconds: float = 0.0
+    exit_code: int | None = None
+    reason: str = ""
+    log: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "command": self.command,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "log": self.log,
+        }
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of every selected stage, in order."""
+
+    outcomes: tuple[StageOutcome, ...] = field(default_factory=tuple)
+
+    @property
+    def failed(self) -> StageOutcome | None:
+        return next((o for o in self.outcomes if o.status == "failed"), None)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+    def to_dict(self) -> dict[str, Any]:
+        failed = self.failed
+        return {
+            "ok": self.ok,
+            "stages": [o.to_dict() for o in self.outcomes],
+            "failed_stage": failed.stage if failed else None,
+            "seconds": round(sum(o.seconds for o in self.outcomes), 3),
+        }
+
+
+def conveyor_program() -> list[str]:
+    """How to start ``conveyor``: the console script beside this Python, else ``-m conveyor``."""
+    script = Path(sys.executable).parent / "conveyor"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "conveyor"]
+
+
+# -- input fingerprints --------------------------------------------------------------
+def _hash_file(digest: Any, path: Path, root: Path) -> None:
+    digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+
+
+def _hash_path(digest: Any, path: Path, root: Path, suffixes: tuple[str, ...] | None = None) -> None:
+    if path.is_file():
+        _hash_file(digest, path, root)
+    elif path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            if "__pycache__" in child.parts or (suffixes and child.suffix not in suffixes):
+                continue
+            _hash_file(digest, child, root)
+    else:
+        digest.update(f"missing:{path}".encode())
+
+
+def input_fingerprint(project: Project, kind: StageInput) -> str:
+    """Content hash of one kind of stage input of ``project``."""
+    digest = hashlib.sha256(kind.value.encode())
+    root = project.root
+    if kind is StageInput.DATA:
+        _hash_path(digest, project.data_source, root)
+    elif kind is StageInput.SCHEMA:
+        _hash_path(digest, project.schema_path, root)
+    elif kind is StageInput.CONFIG:
+        _hash_path(digest, project.config_file, root)
+    else:
+        digest.update(__version__.encode())
+        _hash_path(digest, root / "src", root, _CODE_SUFFIXES)
+        _hash_path(digest, root / "requirements.lock", root)
+    return digest.hexdigest()
+
+
+def stage_keys(project: Project, stages: Sequence[Stage]) -> dict[str, str]:
+    """The up-to-date key of every stage (its command, inputs and upstream keys)."""
+    cache: dict[StageInput, str] = {}
+    keys: dict[str, str] = {}
+    for stage in stages:
+        parts = {
+            "command": list(stage.command),
+            "inputs": {k.value: cache.setdefault(k, input_fingerprint(project, k)) for k in stage.inputs},
+            "needs": {n: keys.get(n, "") for n in stage.needs},
+        }
+        keys[stage.name] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return keys
+
+
+# -- the runner -----------------------------------------------------------------------
+def _reason(stderr: str, code: int) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    own = [line for line in lines if line.startswith("conveyor:")]
+    if own:
+        return own[-1].removeprefix("conveyor:").strip()
+    return lines[-1] if lines else f"exited with code {code}"
+
+
+class Runner:
+    """Runs stages of a project in order; constructor only stores the parameters.
+
+    ``program`` is the command the stage arguments are appended to (default:
+    ``conveyor``); tests pass a pipeline of small commands instead of PIPELINE.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        stages: Sequence[Stage] = PIPELINE,
+        *,
+        program: Sequence[str] | None = None,
+        force: bool = False,
+        console: Console | None = None,
+        on_outcome: Callable[[StageOutcome], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.stages = stages
+        self.program = program
+        self.force = force
+        self.console = console
+        self.on_outcome = on_outcome
+
+    def _stamp_path(self, stage: Stage) -> Path:
+        return self.project.state_dir / "stamps" / f"{stage.name}.json"
+
+    def _up_to_date(self, stage: Stage, key: str) -> bool:
+        try:
+            stamp = json.loads(self._stamp_path(stage).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(stamp, dict) and stamp.get("key") == key
+
+    def _write_stamp(self, stage: Stage, key: str, seconds: float) -> None:
+        path = self._stamp_path(stage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"key": key, "seconds": seconds, "finished": time.time()}), encoding="utf-8"
+        )
+        tmp.replace(path)
+
+    def _execute(self, stage: Stage, program: list[str]) -> StageOutcome:
+        logs = self.project.state_dir / "runs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{stage.name}.log"
+        env = {**os.environ, **TELEMETRY_OPT_OUT}
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                [*program, *stage.command],
+                cwd=self.project.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError as exc:
+            seconds = time.perf_counter() - started
+            return StageOutcome(
+                stage.name, stage.command_line, "failed", seconds, None, f"cannot start: {exc}"
+            )
+        seconds = time.perf_counter() - started
+        log.write_text(f"$ {stage.command_line}\n{proc.stdout}{proc.stderr}", encoding="utf-8")
+        if proc.returncode == 0:
+            return StageOutcome(stage.name, stage.command_line, "ok", seconds, 0, "", str(log))
+        reason = _reason(proc.stderr, proc.returncode)
+        return StageOutcome(
+            stage.name, stage.command_line, "failed", seconds, proc.returncode, reason, str(log)
+        )
+
+    def run(self, start: str | None = None, until: str | None = None) -> RunReport:
+        """Run the stages from ``start`` to ``until``; stop at the first failure."""
+        validate_pipeline(self.stages)
+        selected = select_stages(self.stages, start, until)
+        keys = stage_keys(self.project, self.stages)
+        program = list(self.program) if self.program is not None else conveyor_program()
+        outcomes: list[StageOutcome] = []
+        console = self.console or Console(stderr=True)
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as progress:
+            for i, stage in enumerate(selected):
+                task = progress.add_task(f"{stage.name}: {stage.command_line}", total=1)
+                if not self.force and self._up_to_date(stage, keys[stage.name]):
+                    outcome = StageOutcome(stage.name, stage.command_line, "skipped", reason="up to date")
+                    progress.update(task, completed=1, description=f"[dim]{stage.name}: up to date[/]")
+                else:
+                    outcome = self._execute(stage, program)
+                    mark = (
+                        "[green]ok[/]"
+                        if outcome.status == "ok"
+                        else f"[red]failed[/] ({escape(outcome.reason)})"
+                    )
+                    progress.update(task, completed=1, description=f"{stage.name}: {mark}")
+                    if outcome.status == "ok":
+                        self._write_stamp(stage, keys[stage.name], outcome.seconds)
+                progress.stop_task(task)
+                outcomes.append(outcome)
+                if self.on_outcome is not None:
+                    self.on_outcome(outcome)
+                if outcome.status == "failed":
+                    rest = selected[i + 1 :]
+                    outcomes += [StageOutcome(s.name, s.command_line, "not-run") for s in rest]
+                    break
+        return RunReport(tuple(outcomes))

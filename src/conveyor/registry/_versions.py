@@ -1,0 +1,228 @@
+"""Registered model versions and their aliases (MLflow's registry behind a small interface).
+
+A version is the pyfunc flavour of a Conveyor model (see :mod:`._pyfunc`),
+tagged with its lineage and the sha256 of the model files. Aliases
+(``candidate``, ``staging``, ``production``, ``previous``) point at versions;
+registry stages are deprecated in MLflow and not used. Loading goes through
+:func:`load_verified`, which recomputes the sha256 first.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from conveyor import __version__
+from conveyor.errors import ConveyorError, InputError, ServiceError, UsageError
+from conveyor.models import Model, load_model
+from conveyor.project import Project
+from conveyor.registry._checksum import directory_sha256, verify_sha256
+from conveyor.registry._lineage import PREFIX, Lineage
+from conveyor.registry._tracking import ensure_experiment, tracking_client
+
+CANDIDATE = "candidate"
+PYFUNC_NAME = "registered-model"
+SHA_TAG = PREFIX + "sha256"
+MODEL_ARTIFACT = "model"  # the Conveyor model files among the pyfunc artifacts (as in _pyfunc)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version: where its files are locally and how it was made."""
+
+    name: str
+    version: str
+    run_id: str
+    source_dir: Path  # a local directory holding the Conveyor model files
+    sha256: str
+    aliases: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def lineage(self) -> Lineage:
+        return Lineage.from_tags(self.tags)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "source_dir": str(self.source_dir),
+            "sha256": self.sha256,
+            "aliases": list(self.aliases),
+            "tags": dict(self.tags),
+        }
+
+
+def _service_error(project: Project, action: str, exc: Exception) -> ServiceError:
+    return ServiceError(
+        f"model registry {project.tracking_uri!r}: {action} failed: {type(exc).__name__}: {exc}",
+        tracking_uri=project.tracking_uri,
+    )
+
+
+def _local_model_dir(project: Project, mv: Any) -> Path:
+    """The Conveyor model files of a version, downloaded once when the store is remote."""
+    from urllib.parse import unquote, urlparse
+
+    import mlflow
+
+    client = tracking_client(project)
+    source = str(mv.source)
+    if source.startswith("models:/") and getattr(mv, "model_id", None):
+        location = str(client.get_logged_model(mv.model_id).artifact_location)
+    else:
+        location = str(client.get_model_version_download_uri(mv.name, mv.version))
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        root = Path(unquote(parsed.path))
+    else:
+        root = project.state_dir / "registry-cache" / mv.name / str(mv.version)
+        if not (root / "MLmodel").is_file():
+            mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(root))
+    return root / _model_artifact_path(root)
+
+
+def _model_artifact_path(root: Path) -> str:
+    """Where the pyfunc package keeps the Conveyor model files (read from its MLmodel)."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((root / "MLmodel").read_text())
+        return str(meta["flavors"]["python_function"]["artifacts"][MODEL_ARTIFACT]["path"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise InputError(f"{root}: not a Conveyor pyfunc model ({exc})", path=str(root)) from exc
+
+
+def _to_version(project: Project, mv: Any) -> ModelVersion:
+    tags = dict(mv.tags or {})
+    return ModelVersion(
+        name=str(mv.name),
+        version=str(mv.version),
+        run_id=str(mv.run_id or tags.get(PREFIX + "run_id", "")),
+        source_dir=_local_model_dir(project, mv),
+        sha256=tags.get(SHA_TAG, ""),
+        aliases=tuple(sorted(getattr(mv, "aliases", []) or [])),
+        tags=tags,
+    )
+
+
+def register_version(
+    project: Project,
+    run_id: str,
+    model_dir: Path,
+    *,
+    lineage: Lineage,
+    description: str = "",
+    alias: str | None = CANDIDATE,
+) -> ModelVersion:
+    """Register the model files in ``model_dir`` (trained by ``run_id``) as a new version."""
+    import mlflow
+    import mlflow.pyfunc
+
+    from conveyor.registry import _pyfunc_code
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    sha = directory_sha256(model_dir)
+    lineage = replace(lineage, run_id=run_id, sha256=sha)
+    ensure_experiment(project)
+    client = tracking_client(project)
+    name = project.model_name
+    try:
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+            # the pyfunc takes free-form frames on purpose: no type-hint schema
+            warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
+            info = mlflow.pyfunc.log_model(
+                name=PYFUNC_NAME,
+                python_model=str(Path(_pyfunc_code.__file__)),
+                artifacts={MODEL_ARTIFACT: str(model_dir)},
+                model_config={"sha256": sha},
+                pip_requirements=[f"conveyor-ml=={__version__}"],
+                registered_model_name=name,
+                tags=lineage.to_tags(),
+            )
+        version = str(info.registered_model_version)
+        for key, value in lineage.to_tags().items():
+            client.set_model_version_tag(name, version, key, value)
+        if description:
+            client.update_model_version(name, version, description=description)
+        if alias:
+            client.set_registered_model_alias(name, alias, version)
+    except ConveyorError:
+        raise
+    except Exception as exc:  # MLflow raises MlflowException and store errors alike
+        raise _service_error(project, f"registering run {run_id}", exc) from exc
+    return get_version(project, version)
+
+
+def get_version(project: Project, version: str | int) -> ModelVersion:
+    """A registered version by number; UsageError when there is no such version."""
+    client = tracking_client(project)
+    try:
+        mv = client.get_model_version(project.model_name, str(version))
+    except Exception as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
+            raise UsageError(
+                f"model {project.model_name!r} has no version {version}", version=str(version)
+            ) from exc
+        raise _service_error(project, f"reading version {version}", exc) from exc
+    return _to_version(project, mv)
+
+
+def get_version_by_alias(project: Project, alias: str) -> ModelVersion | None:
+    """The version an alias points at, or None when the alias (or the model) does not exist."""
+    client = tracking_client(project)
+    try:
+        mv = client.get_model_version_by_alias(project.model_name, alias)
+    except Exception as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "INVALID_PARAMETER" in str(
+            getattr(exc, "error_code", "")
+        ):
+            return None
+        raise _service_error(project, f"reading alias {alias!r}", exc) from exc
+    return _to_version(project, mv)
+
+
+def list_versions(project: Project) -> list[ModelVersion]:
+    """Every registered version of the project's model, newest first."""
+    client = tracking_client(project)
+    try:
+        found = client.search_model_versions(filter_string=f"name = '{project.model_name}'")
+    except Exception as exc:
+        raise _service_error(project, "listing versions", exc) from exc
+    return sorted((_to_version(project, mv) for mv in found), key=lambda v: -int(v.version))
+
+
+def set_alias(project: Project, alias: str, version: str | int) -> None:
+    """Point ``alias`` at ``version`` (moving it if it pointed elsewhere)."""
+    client = tracking_client(project)
+    try:
+        client.set_registered_model_alias(project.model_name, alias, str(version))
+    except Exception as exc:
+        raise _service_error(project, f"setting alias {alias!r} → {version}", exc) from exc
+
+
+def delete_alias(project: Project, alias: str) -> None:
+    """Remove ``alias``; nothing happens when it does not exist."""
+    if get_version_by_alias(project, alias) is None:
+        return
+    client = tracking_client(project)
+    try:
+        client.delete_registered_model_alias(project.model_name, alias)
+    except Exception as exc:
+        raise _service_error(project, f"deleting alias {alias!r}", exc) from exc
+
+
+def load_verified(version: ModelVersion) -> Model:
+    """Load a version's model after checking its files against the registered sha256."""
+    if not version.source_dir.is_dir():
+        raise InputError(
+            f"model {version.name} v{version.version}: files not found at {version.source_dir}",
+            path=str(version.source_dir),
+        )
+    verify_sha256(version.source_dir, version.sha256, what=f"model {version.name} v{version.version}")
+    return load_model(version.source_dir)

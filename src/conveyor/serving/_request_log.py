@@ -1,0 +1,254 @@
+"""The request log: every answer and every feedback event, in Parquet files, off the request path.
+
+Request handlers only append a tuple to an in-memory buffer. A background thread
+writes the buffer to ``predictions-*.parquet`` / ``feedback-*.parquet`` whenever
+``flush_rows`` records wait or ``flush_seconds`` have passed, and on close. Each file
+is written under a hidden temporary name, fsynced and atomically renamed, so readers
+never see a partial file. A crash loses at most the unwritten buffer (see
+docs/serving.md, "Loss bound"). If the disk falls behind by ``max_pending`` records,
+new records are dropped and counted, so logging never slows or fails a request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from conveyor.errors import InputError
+
+_log = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions"
+FEEDBACK = "feedback"
+_TS = pl.Datetime("us", "UTC")
+PREDICTION_SCHEMA: dict[str, Any] = {
+    "ts": _TS,
+    "request_id": pl.String,
+    "env": pl.String,
+    "model_version": pl.String,
+    "variant": pl.String,
+    "endpoint": pl.String,
+    "user_id": pl.String,
+    "features": pl.String,
+    "output": pl.String,
+    "latency_ms": pl.Float64,
+    "status": pl.Int32,
+}
+FEEDBACK_SCHEMA: dict[str, Any] = {
+    "ts": _TS,
+    "request_id": pl.String,
+    "user_id": pl.String,
+    "item_id": pl.String,
+    "event": pl.String,
+    "model_version": pl.String,
+    "variant": pl.String,
+}
+_JSON_COLUMNS = {"features", "output"}
+_ID_COLUMNS = {"user_id", "item_id"}
+
+
+def now_us() -> int:
+    """Microseconds since the epoch (the cheap form of ``ts`` kept in the buffer)."""
+    return time.time_ns() // 1000
+
+
+class RequestLog:
+    """Buffered, background-written Parquet log of one server's requests."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        flush_rows: int,
+        flush_seconds: float,
+        max_pending: int | None = None,
+        on_written: Callable[[str, int], None] | None = None,
+        on_dropped: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.directory = directory
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.max_pending = max_pending if max_pending is not None else 100 * flush_rows
+        self.on_written = on_written
+        self.on_dropped = on_dropped
+        self._buffers: dict[str, list[tuple[Any, ...]]] = {PREDICTIONS: [], FEEDBACK: []}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+
+    # -- request path (cheap) ------------------------------------------------------------
+    def log_prediction(
+        self,
+        *,
+        request_id: str,
+        env: str,
+        model_version: str | None,
+        variant: str | None,
+        endpoint: str,
+        user_id: int | str | None,
+        features: Any,
+        output: Any,
+        latency_ms: float,
+        status: int,
+    ) -> None:
+        """Queue one answer; ``features`` and ``output`` are JSON-encoded by the writer."""
+        record = (
+            now_us(),
+            request_id,
+            env,
+            model_version,
+            variant,
+            endpoint,
+            user_id,
+            features,
+            output,
+            latency_ms,
+            status,
+        )
+        self._append(PREDICTIONS, record)
+
+    def log_feedback(
+        self,
+        *,
+        request_id: str | None,
+        user_id: int | str | None,
+        item_id: int | str,
+        event: str,
+        model_version: str | None,
+        variant: str | None,
+    ) -> None:
+        self._append(FEEDBACK, (now_us(), request_id, user_id, item_id, event, model_version, variant))
+
+    def _append(self, kind: str, record: tuple[Any, ...]) -> None:
+        with self._lock:
+            buffer = self._buffers[kind]
+            if len(buffer) >= self.max_pending:
+                dropped = True
+            else:
+                buffer.append(record)
+                dropped = False
+                full = len(buffer) >= self.flush_rows
+        if dropped:
+            if self.on_dropped is not None:
+                self.on_dropped(kind, 1)
+        elif full:
+            self._wake.set()
+
+    # -- writer thread -------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background writer (idempotent)."""
+        if self._thread is not None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="conveyor-request-log", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write everything buffered and stop the writer."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered records now (each kind to its own file)."""
+        with self._write_lock:
+            for kind in (PREDICTIONS, FEEDBACK):
+                with self._lock:
+                    records, self._buffers[kind] = self._buffers[kind], []
+                if records:
+                    self._write(kind, records)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self.flush()
+
+    def _write(self, kind: str, records: list[tuple[Any, ...]]) -> None:
+        schema = PREDICTION_SCHEMA if kind == PREDICTIONS else FEEDBACK_SCHEMA
+        try:
+            frame = _frame(records, schema)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._seq += 1
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            name = f"{kind}-{stamp}-{os.getpid()}-{self._seq:06d}.parquet"
+            temp = self.directory / f".{name}.tmp"
+            with temp.open("wb") as handle:
+                frame.write_parquet(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.directory / name)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            # the disk failed: the records are lost, counted, and serving goes on
+            _log.error("request log: cannot write %d %s records: %s", len(records), kind, exc)
+            if self.on_dropped is not None:
+                self.on_dropped(kind, len(records))
+            return
+        if self.on_written is not None:
+            self.on_written(kind, len(records))
+
+
+def _frame(records: list[tuple[Any, ...]], schema: dict[str, Any]) -> pl.DataFrame:
+    columns: dict[str, list[Any]] = {}
+    for i, name in enumerate(schema):
+        values = [r[i] for r in records]
+        if name in _JSON_COLUMNS:
+            values = [json.dumps(v, default=str, allow_nan=False) for v in values]
+        elif name in _ID_COLUMNS:
+            values = [None if v is None else str(v) for v in values]
+        columns[name] = values
+    frame = pl.DataFrame(columns, schema={**schema, "ts": pl.Int64})
+    return frame.with_columns(pl.col("ts").cast(_TS))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_request_log(directory: Path, since: datetime | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The logged predictions and feedback events under ``directory`` (rows with ``ts >= since``).
+
+    Both frames have the documented columns even when no file exists yet; a naive
+    ``since`` is taken as UTC.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: not a directory", path=str(directory))
+    return (
+        _read(directory, PREDICTIONS, PREDICTION_SCHEMA, since),
+        _read(directory, FEEDBACK, FEEDBACK_SCHEMA, since),
+    )
+
+
+def _read(directory: Path, kind: str, schema: dict[str, Any], since: datetime | None) -> pl.DataFrame:
+    files = sorted(directory.glob(f"{kind}-*.parquet")) if directory.is_dir() else []
+    if not files:
+        return pl.DataFrame(schema=schema)
+    try:
+        frame = pl.scan_parquet(files, schema=schema)
+        if since is not None:
+            cutoff = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+            frame = frame.filter(pl.col("ts") >= cutoff)
+        return frame.collect()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"{directory}: unreadable request log ({exc})", path=str(directory)) from exc

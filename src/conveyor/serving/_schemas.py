@@ -1,0 +1,131 @@
+"""Request and response bodies of the model server (pydantic; they make the OpenAPI document).
+
+Feature values are checked against the served model's own schema in
+:mod:`conveyor.serving._validation`; these models only fix the JSON shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+MAX_K = 1000
+MAX_ID_LENGTH = 256
+FEEDBACK_EVENTS = ("click", "add_to_cart", "purchase")
+
+FeatureValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
+Row = dict[str, FeatureValue]
+Id = StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+Event = Literal["click", "add_to_cart", "purchase"]
+Mode = Literal["weighted", "sticky"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PredictRequest(_Body):
+    """One row (``features``) or a batch (``rows``); ``user_id`` only steers sticky routing."""
+
+    features: Row | None = None
+    rows: list[Row] | None = None
+    user_id: Id | None = None
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"features": {"age": 31, "plan": "pro"}}]},
+    )
+
+
+class RecommendRequest(_Body):
+    user_id: Id
+    k: int = Field(10, ge=1, le=MAX_K)
+    exclude_seen: bool = True
+
+
+class FeedbackRequest(_Body):
+    """A user's reaction to an item; give the ``request_id`` of the answer when known."""
+
+    request_id: Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
+    user_id: Id | None = None
+    item_id: Id
+    event: Event
+
+    @model_validator(mode="after")
+    def _needs_an_origin(self) -> FeedbackRequest:
+        if self.request_id is None and self.user_id is None:
+            raise ValueError("give request_id or user_id")
+        return self
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Any]
+    probabilities: list[list[float]]
+    classes: list[Any]
+    model_version: str
+    variant: str
+    request_id: str
+
+
+class RecommendResponse(BaseModel):
+    user_id: int | str
+    items: list[int | str]
+    scores: list[float]
+    fallback: bool
+    model_version: str
+    variant: str
+    request_id: str
+
+
+class FeedbackResponse(BaseModel):
+    accepted: bool
+    request_id: str | None
+    model_version: str | None
+    variant: str | None
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+    field: str | None = None
+
+
+class VersionEntry(BaseModel):
+    version: str
+    variant: str
+    share: float
+    kind: str
+    loaded_at: str
+
+
+class VersionResponse(BaseModel):
+    env: str
+    kind: str | None
+    mode: Mode
+    salt: str
+    primary: str | None
+    previous: str | None
+    versions: list[VersionEntry]
+
+
+VersionId = Annotated[StrictInt, Field(ge=0)] | Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class VersionRequest(_Body):
+    version: VersionId
+
+
+class TrafficRequest(_Body):
+    weights: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[float, Field(ge=0, le=1e6)]]
+    mode: Mode = "weighted"
+    salt: Annotated[str, Field(max_length=256)] | None = None

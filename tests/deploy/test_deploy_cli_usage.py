@@ -1,0 +1,25 @@
+"""Malformed deploy commands answer with one line and exit 2, before touching any server."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["deploy", "--env", "qa"], "no such environment"),
+        (["deploy", "--env", "production", "--steps", "10,5,100"], "--steps"),
+        (["deploy", "--env", "production", "--steps", "ten"], "--steps"),
+        (["deploy", "--env", "production", "--strategy", "rolling"], "rolling"),
+        (["deploy", "--env", "production", "--strategy", "ab"], "ab start"),
+        (["ab", "status"], "no A/B test runs"),
+        (["ab", "start", "--variant-ratio", "1.5"], "--variant-ratio"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(cli, make_project, args, match):
+    root = make_project("project: {name: shop}\n")
+    result = cli("--project", root, *args, "--json")
+    assert result.exit_code == 2, result.stderr
+    assert match in result.json()["error"]["message"]
+    assert len(result.stderr.strip().splitlines()) == 1

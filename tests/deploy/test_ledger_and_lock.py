@@ -1,0 +1,112 @@
+"""The ledger is append-only and survives torn lines; the lock names its holder and dies with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conveyor.deploy import EnvironmentLock, Ledger, LedgerEntry
+from conveyor.errors import DeployConflict
+
+
+def test_ledger_appends_and_reads(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    assert ledger.entries() == []
+    written = ledger.append(
+        LedgerEntry("staging", "deploy", "ok", version="3", strategy="direct", reason="r")
+    )
+    ledger.append(LedgerEntry("production", "rollback", "ok", version="2"))
+    assert written.who == "octocat"
+    assert written.time
+    entries = ledger.entries()
+    assert [(e.environment, e.action, e.version) for e in entries] == [
+        ("staging", "deploy", "3"),
+        ("production", "rollback", "2"),
+    ]
+    assert ledger.entries("production")[0].who == "octocat"
+    assert len(ledger.entries(limit=1)) == 1
+
+
+def test_ledger_tolerates_a_torn_last_line(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    ledger.append(LedgerEntry("staging", "deploy", "ok", who="a"))
+    with path.open("ab") as fh:
+        fh.write(b'{"environment": "staging", "act')  # a crash mid-write
+    assert len(ledger.entries()) == 1
+    ledger.append(LedgerEntry("staging", "deploy", "ok", who="b"))
+    assert [e.who for e in ledger.entries()] == ["a", "b"]
+    assert path.read_bytes().startswith(b'{"action": "deploy"')  # never rewritten
+
+
+def test_ledger_concurrent_writers_never_interleave(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from conveyor.deploy import Ledger, LedgerEntry
+        ledger = Ledger(Path({str(path)!r}))
+        for i in range(100):
+            ledger.append(LedgerEntry("production", "deploy", "ok", version=sys.argv[1] + "-" + str(i),
+                                      who="w", reason="x" * 2000))
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(k)]) for k in range(4)]
+    assert [p.wait(60) for p in procs] == [0, 0, 0, 0]
+    lines = path.read_text().splitlines()
+    assert len(lines) == 400
+    assert all(json.loads(line)["reason"] == "x" * 2000 for line in lines)
+
+
+def _lock(path: Path, action: str = "deploy") -> EnvironmentLock:
+    return EnvironmentLock(path, "production", action, version="7", strategy="canary")
+
+
+def test_second_deploy_is_refused_naming_the_first(tmp_path):
+    path = tmp_path / "deploy.lock"
+    with _lock(path) as first:
+        assert first.taken_over is None
+        with pytest.raises(DeployConflict, match=rf"deploy of version 7 \(canary\) by pid {os.getpid()}"):
+            _lock(path).acquire()
+    with _lock(path) as again:  # released cleanly: free, and no interrupted record
+        assert again.taken_over is None
+
+
+def test_lock_of_a_killed_holder_is_taken_over(tmp_path):
+    path = tmp_path / "deploy.lock"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from conveyor.deploy import EnvironmentLock
+        EnvironmentLock(Path({str(path)!r}), "production", "deploy", version="9").acquire()
+        print("locked", flush=True)
+        time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(DeployConflict, match=f"pid {proc.pid}"):
+            _lock(path).acquire()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        lock = _lock(path)
+        lock.acquire()
+        assert lock.taken_over is not None
+        assert lock.taken_over.pid == proc.pid
+        assert lock.taken_over.version == "9"
+        lock.release()
+    finally:
+        proc.kill()
+        proc.wait()

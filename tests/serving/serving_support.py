@@ -1,0 +1,120 @@
+"""Small known-answer models and a live-uvicorn helper for the serving tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import polars as pl
+import uvicorn
+from fastapi import FastAPI
+
+from conveyor.models import Classifier, Recommendation, Recommender
+
+
+class ToyClassifier(Classifier):
+    """P(class "yes") = clip(x / 10 + shift); ``calls`` records each call's row count."""
+
+    def __init__(self, shift: float = 0.0, delay: float = 0.0) -> None:
+        self.shift = shift
+        self.delay = delay
+        self.calls: list[int] = []
+
+    def fit(self, data: pl.DataFrame) -> Self:
+        return self
+
+    def _save_files(self, directory: Path) -> dict[str, Any]:
+        return {"shift": self.shift}
+
+    @classmethod
+    def _load_files(cls, directory: Path, manifest: dict[str, Any]) -> Self:
+        return cls(manifest["shift"])
+
+    def is_fitted(self) -> bool:
+        return True
+
+    @property
+    def feature_names(self) -> list[str]:
+        return ["x", "y", "color"]
+
+    @property
+    def feature_types(self) -> dict[str, str]:
+        return {"x": "numeric", "y": "numeric", "color": "categorical"}
+
+    @property
+    def classes(self) -> list[Any]:
+        return ["no", "yes"]
+
+    def predict_proba(self, rows: pl.DataFrame) -> np.ndarray:
+        self.calls.append(rows.height)
+        if self.delay:
+            time.sleep(self.delay)
+        p = np.clip(rows["x"].to_numpy() / 10.0 + self.shift, 0.0, 1.0)
+        return np.column_stack([1.0 - p, p])
+
+
+class ToyRecommender(Recommender):
+    """Known users 0..9 get items u+1, u+2, ...; others the popular items 100, 101, ..."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def fit(self, data: pl.DataFrame) -> Self:
+        return self
+
+    def _save_files(self, directory: Path) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def _load_files(cls, directory: Path, manifest: dict[str, Any]) -> Self:
+        return cls()
+
+    def is_fitted(self) -> bool:
+        return True
+
+    def knows_user(self, user_id: int | str) -> bool:
+        return isinstance(user_id, int) and 0 <= user_id < 10
+
+    def popular(self, k: int) -> list[int | str]:
+        return list(range(100, 100 + k))
+
+    def recommend(
+        self, user_ids: Sequence[int | str], k: int, *, exclude_seen: bool = True
+    ) -> list[Recommendation]:
+        self.calls.append(len(user_ids))
+        out = []
+        for u in user_ids:
+            if self.knows_user(u):
+                items: list[int | str] = [int(u) + 1 + i for i in range(k)]
+                out.append(Recommendation(u, items, [1.0 / (i + 1) for i in range(k)], False))
+            else:
+                out.append(Recommendation(u, self.popular(k), [0.0] * k, True))
+        return out
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` under uvicorn on a free 127.0.0.1 port in a thread; stop it on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        sock.close()
