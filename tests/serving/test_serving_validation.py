@@ -43,6 +43,7 @@ BAD_PREDICTIONS = [
     ({}, 422, "body", "exactly one"),
     ({"features": GOOD, "rows": [GOOD]}, 422, "body", "exactly one"),
     ({"features": {"x": 1, "y": 2}}, 422, "features.color", "missing"),
+    ({"features": {}}, 422, "features.x", "missing"),
     ({"features": {**GOOD, "z": 3}}, 422, "features.z", "unknown feature"),
     ({"features": {**GOOD, "x": "big"}}, 422, "features.x", "expected a number"),
     ({"features": {**GOOD, "x": True}}, 422, "features.x", "expected a number"),

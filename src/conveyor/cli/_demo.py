@@ -39,7 +39,7 @@ def demo(
         raise UsageError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
     err.print(
         f"[bold]Conveyor demo[/bold] — template {template.value}, size {size}: every step below is a real "
-        "`conveyor` command; only the shoppers are simulated.",
+        "`conveyor` command; only the data and the users are simulated.",
         highlight=False,
     )
     summary = Demo(workdir, template, size, err, keep).run()

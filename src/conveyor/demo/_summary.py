@@ -56,6 +56,7 @@ def describe(stage: str, payload: dict[str, Any]) -> str:
     if stage == "evaluate":
         metrics = payload.get("metrics") or {}
         baseline = (payload.get("baseline") or {}).get("metrics") or {}
+        baseline_name = (payload.get("baseline") or {}).get("name") or "baseline"
         gates = payload.get("gates") or []
         verdicts = Counter(str(g.get("verdict")) for g in gates)
         passed = verdicts.pop("pass", 0)
@@ -64,7 +65,7 @@ def describe(stage: str, payload: dict[str, Any]) -> str:
         if key:
             head = f"{key} {_num(metrics[key])}"
             if isinstance(baseline, dict) and key in baseline:
-                head += f" (popularity {_num(baseline[key])})"
+                head += f" ({baseline_name} {_num(baseline[key])})"
         others = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
         return f"{head}; gates {passed}/{len(gates)} passed" + (f" ({others})" if others else "")
     if stage == "register":

@@ -9,9 +9,9 @@ from typing import Any, Self
 import numpy as np
 import polars as pl
 
-from conveyor.errors import InputError
+from conveyor.errors import InputError, UsageError
 from conveyor.models._base import Classifier, Recommendation
-from conveyor.models._interactions import load_state, save_state, seen_positions
+from conveyor.models._interactions import load_state, popularity_of, save_state, seen_positions
 from conveyor.models._recommender import MatrixRecommender
 
 
@@ -20,6 +20,19 @@ class PopularityRecommender(MatrixRecommender):
 
     def fit(self, data: pl.DataFrame) -> Self:
         self._learn_matrix(data)
+        self._scores_row_ = self.popularity_.astype(np.float32)
+        return self
+
+    def fit_like(self, fitted: MatrixRecommender) -> Self:
+        """Learn from the matrix ``fitted`` built from the same data (saves building it again).
+
+        Only when both read the data the same way (columns and event weights);
+        otherwise :class:`UsageError` — call :meth:`fit` with the data instead.
+        """
+        fitted.check_fitted()
+        if (fitted.columns, fitted.event_weights) != (self.columns, self.event_weights):
+            raise UsageError("fit_like needs a recommender with the same columns and event weights")
+        self._set_state(fitted.state_, popularity_of(fitted.state_.matrix))
         self._scores_row_ = self.popularity_.astype(np.float32)
         return self
 

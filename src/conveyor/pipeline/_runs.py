@@ -24,6 +24,10 @@ from conveyor.project import Project
 INDEX_FILE = "runs.db"
 RUNS_DIR = "runs"
 LATEST = "latest"
+# files of a run folder beside model/, baseline/ and test/
+PROFILE_FILE = "profile.json"
+LIVE_PROFILE_FILE = "profile-live.json"
+SCHEMA_FILE = "schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,31 @@ class RunRecord:
     def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A run ``train`` trained or reused, and how long that took."""
+
+    record: RunRecord
+    reused: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "run_id": r.run_id,
+            "reused": self.reused,
+            "seconds": round(self.seconds, 3),
+            "model_type": r.model_type,
+            "params": r.params,
+            "primary_metric": r.primary_metric,
+            "metrics": r.metrics,
+            "baseline_metrics": r.baseline_metrics,
+            "data_fingerprint": r.data_fingerprint,
+            "dvc_tracked": r.dvc_tracked,
+            "git_commit": r.git_commit,
+        }
 
 
 def runs_root(project: Project) -> Path:

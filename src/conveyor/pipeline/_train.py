@@ -23,19 +23,26 @@ from typing import Any
 
 from conveyor import __version__
 from conveyor.config import ModelType, Settings, Template
-from conveyor.errors import ConveyorError, ServiceError, UsageError, ValidationFailed
+from conveyor.errors import UsageError, ValidationFailed
 from conveyor.evaluation import higher_is_better
 from conveyor.pipeline._fingerprint import DataFingerprint, canonical_hash, code_version, data_fingerprint
-from conveyor.pipeline._runs import RunIndex, RunRecord, run_dir, runs_root
+from conveyor.pipeline._run_logging import TrackingOpener, finish_parent, finite, log_run, start_parent
+from conveyor.pipeline._runs import (
+    LIVE_PROFILE_FILE,
+    PROFILE_FILE,
+    SCHEMA_FILE,
+    RunIndex,
+    RunOutcome,
+    RunRecord,
+    run_dir,
+    runs_root,
+)
 from conveyor.pipeline._split import Split, load_test_set, split_by_time, split_stratified
 from conveyor.project import Project
 
 CLASSIFIER_MATRIX = (ModelType.RANDOM_FOREST, ModelType.XGBOOST, ModelType.LIGHTGBM)
 RECOMMENDER_MATRIX = (ModelType.ALS, ModelType.BPR)
-PROFILE_FILE = "profile.json"
-LIVE_PROFILE_FILE = "profile-live.json"
 LIVE_FEEDBACK_EVENTS = ("add_to_cart", "purchase")  # the shop events the server's /feedback takes
-SCHEMA_FILE = "schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -56,29 +63,6 @@ class Entry:
     model_type: ModelType
     params: dict[str, Any]
     key: str = ""
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    record: RunRecord
-    reused: bool
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        r = self.record
-        return {
-            "run_id": r.run_id,
-            "reused": self.reused,
-            "seconds": round(self.seconds, 3),
-            "model_type": r.model_type,
-            "params": r.params,
-            "primary_metric": r.primary_metric,
-            "metrics": r.metrics,
-            "baseline_metrics": r.baseline_metrics,
-            "data_fingerprint": r.data_fingerprint,
-            "dvc_tracked": r.dvc_tracked,
-            "git_commit": r.git_commit,
-        }
 
 
 @dataclass(frozen=True)
@@ -238,14 +222,22 @@ def _prepare(project: Project, data_path: Path, scratch: Path) -> Prepared:
 # -- one run ---------------------------------------------------------------------------
 def _fit_and_score(settings: Settings, entry: Entry, prepared: Prepared, folder: Path) -> dict[str, Any]:
     from conveyor.evaluation import score
-    from conveyor.models import make_baseline, make_model
+    from conveyor.models import MatrixRecommender, PopularityRecommender, make_baseline, make_model
 
     recommender = entry.model_type.is_recommender
     model = make_model(entry.model_type, entry.params, settings)
     start = time.perf_counter()
     model.fit(prepared.split.train)
     fit_seconds = time.perf_counter() - start
-    baseline = make_baseline(entry.model_type, settings).fit(prepared.split.train)
+    baseline = make_baseline(entry.model_type, settings)
+    if (
+        isinstance(baseline, PopularityRecommender)
+        and isinstance(model, MatrixRecommender)
+        and (baseline.columns, baseline.event_weights) == (model.columns, model.event_weights)
+    ):
+        baseline.fit_like(model)  # the matrix the model learned from: no second build
+    else:
+        baseline.fit(prepared.split.train)
     model.save(folder / "model")
     baseline.save(folder / "baseline")
     prepared.split.save(folder / "test", recommender=recommender)
@@ -266,76 +258,13 @@ def _fit_and_score(settings: Settings, entry: Entry, prepared: Prepared, folder:
     }
 
 
-def _log_to_mlflow(
-    project: Project,
-    *,
-    experiment_id: str,
-    record: RunRecord,
-    folder: Path,
-    extra: Mapping[str, Any],
-    parent_run_id: str,
-) -> str:
-    """Create the MLflow run for a trained model; returns its id."""
-    from mlflow.entities import Metric, Param
-
-    from conveyor.registry import Lineage, tracking_client
-
-    client = tracking_client(project)
-    lineage = Lineage(
-        model_type=record.model_type,
-        data_path=record.data_path,
-        data_fingerprint=record.data_fingerprint,
-        dvc_tracked=record.dvc_tracked,
-        git_commit=record.git_commit,
-        conveyor_version=record.conveyor_version,
-        config_hash=record.config_hash,
-        params=record.params,
-    )
-    tags = {**lineage.to_tags(), "conveyor.run_key": record.key, "conveyor.gates": "pending"}
-    tags.pop("conveyor.run_id", None)
-    tags.pop("conveyor.sha256", None)
-    if record.git_commit:
-        tags["mlflow.source.git.commit"] = record.git_commit.split("+", 1)[0]
-    if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
-    try:
-        run = client.create_run(experiment_id, run_name=record.model_type, tags=tags)
-        run_id = str(run.info.run_id)
-        now = int(time.time() * 1000)
-        params = [Param(k, str(v)[:6000]) for k, v in sorted(record.params.items())]
-        params += [Param("model_type", record.model_type)]
-        params += [Param(f"split.{k}", str(v)) for k, v in sorted(extra["split"].items())]
-        metrics = [Metric(k, float(v), now, 0) for k, v in record.metrics.items() if _finite(v)]
-        metrics += [
-            Metric(f"baseline_{k}", float(v), now, 0)
-            for k, v in record.baseline_metrics.items()
-            if _finite(v)
-        ]
-        metrics.append(Metric("fit_seconds", float(extra["fit_seconds"]), now, 0))
-        client.log_batch(run_id, metrics=metrics, params=params)
-        client.log_artifacts(run_id, str(folder / "model"), "model")
-        client.log_artifact(run_id, str(folder / SCHEMA_FILE), "data")
-        client.log_artifact(run_id, str(folder / PROFILE_FILE), "data")
-        client.set_terminated(run_id)
-    except Exception as exc:  # MLflow raises MlflowException and store errors alike
-        raise ServiceError(
-            f"MLflow tracking store {project.tracking_uri!r}: logging the run failed: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    return run_id
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
-
-
 def _train_one(
     project: Project,
     *,
     entry: Entry,
     prepared: Prepared,
     identity: dict[str, Any],
-    experiment_id: str,
+    tracking: TrackingOpener,
     parent_run_id: str,
 ) -> RunOutcome:
     start = time.perf_counter()
@@ -345,6 +274,7 @@ def _train_one(
     folder = Path(tempfile.mkdtemp(prefix="training-", dir=root))
     try:
         fitted = _fit_and_score(settings, entry, prepared, folder)
+        experiment_id = tracking.experiment_id()  # opened in the background meanwhile
         draft = RunRecord(
             run_id="",
             key=entry.key,
@@ -358,7 +288,7 @@ def _train_one(
             **identity,
         )
         extra = {"split": prepared.split.description, "fit_seconds": fitted["fit_seconds"]}
-        run_id = _log_to_mlflow(
+        run_id = log_run(
             project,
             experiment_id=experiment_id,
             record=draft,
@@ -379,7 +309,7 @@ def _train_one(
 # -- the command -------------------------------------------------------------------------
 def _metric_value(record: RunRecord) -> float:
     value = record.metrics.get(record.primary_metric, math.nan)
-    if not _finite(value):
+    if not finite(value):
         return -math.inf
     return value if higher_is_better(record.primary_metric) else -value
 
@@ -452,23 +382,13 @@ def _train_missing(
     matrix: bool,
     notes: list[str],
 ) -> list[RunOutcome | None]:
-    from conveyor.registry import ensure_experiment, tracking_client
-
-    with tempfile.TemporaryDirectory(prefix="conveyor-train-") as scratch:
+    scratch_dir = tempfile.TemporaryDirectory(prefix="conveyor-train-")
+    with TrackingOpener(project) as tracking, scratch_dir as scratch:
+        tracking.start_import()
         prepared = _prepare(project, data_path, Path(scratch))
         notes.extend(prepared.notes)
-        experiment_id = ensure_experiment(project)
-        parent = ""
-        if matrix:
-            client = tracking_client(project)
-            try:
-                parent = str(
-                    client.create_run(
-                        experiment_id, run_name="matrix", tags={"conveyor.matrix": "true"}
-                    ).info.run_id
-                )
-            except Exception as exc:
-                raise ServiceError(f"MLflow tracking store failed: {type(exc).__name__}: {exc}") from exc
+        tracking.open_experiment()
+        parent = start_parent(project, tracking.experiment_id()) if matrix else ""
         result = list(outcomes)
         try:
             for j, entry in enumerate(entries):
@@ -478,26 +398,11 @@ def _train_missing(
                         entry=entry,
                         prepared=prepared,
                         identity=identity,
-                        experiment_id=experiment_id,
+                        tracking=tracking,
                         parent_run_id=parent,
                     )
         finally:
             if parent:
-                _finish_parent(project, parent, [o for o in result if o is not None])
+                done = [o for o in result if o is not None]
+                finish_parent(project, parent, done, key=lambda o: _metric_value(o.record))
     return result
-
-
-def _finish_parent(project: Project, parent: str, done: list[RunOutcome]) -> None:
-    from conveyor.registry import tracking_client
-
-    client = tracking_client(project)
-    try:
-        if done:
-            best = max(done, key=lambda o: _metric_value(o.record))
-            client.set_tag(parent, "conveyor.best_run_id", best.record.run_id)
-            client.set_tag(parent, "conveyor.runs", ",".join(o.record.run_id for o in done))
-        client.set_terminated(parent, status="FINISHED" if done else "FAILED")
-    except ConveyorError:
-        raise
-    except Exception as exc:
-        raise ServiceError(f"MLflow tracking store failed: {type(exc).__name__}: {exc}") from exc

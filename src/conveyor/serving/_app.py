@@ -181,7 +181,11 @@ def create_app(
                 if len(rows) > serving.max_rows_per_request:
                     limit = serving.max_rows_per_request
                     raise BadRequest(413, "rows", f"{len(rows)} rows exceed the limit of {limit}")
-                check_rows(rows, served.feature_types or {}, prefix="features" if body.features else "rows")
+                check_rows(
+                    rows,
+                    served.feature_types or {},
+                    prefix="features" if body.features is not None else "rows",
+                )
                 answer = await served.batcher.submit(rows)
             except BatcherClosed:
                 continue  # the version was unloaded after routing: route again
