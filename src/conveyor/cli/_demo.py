@@ -46,6 +46,8 @@ def demo(
     project = Path(summary.project)
 
     def human(console: Console) -> None:
+        if not console.is_terminal:  # piped to a file: wide enough that outcomes stay on one line
+            console = Console(file=console.file, width=max(console.width, 160))
         summary.render(console)
         console.print(
             f"\nProject: {project}\n"

@@ -98,18 +98,19 @@ def regression_gate(
         # difference = candidate − production; the smallest plausible shortfall:
         best_case = -difference.high if higher_is_better else difference.low
         ok = best_case <= allowed
-        basis = (
-            f"bootstrap {int(difference.confidence * 100)}% interval of candidate − production "
-            f"[{_fmt(difference.low)}, {_fmt(difference.high)}]"
+        judged = (
+            f"shortfall {_fmt(shortfall)}; its optimistic bound {_fmt(best_case)} is "
+            f"{'within' if ok else 'beyond'} the allowed {_fmt(allowed)} "
+            f"(bootstrap {int(difference.confidence * 100)}% interval of candidate − production "
+            f"[{_fmt(difference.low)}, {_fmt(difference.high)}])"
         )
     else:
         ok = shortfall <= allowed
-        basis = "point values (too few units to bootstrap)"
-    reason = (
-        f"{metric} {_fmt(candidate)} vs production v{production_version} {_fmt(production)}: "
-        f"shortfall {_fmt(shortfall)} {'within' if ok else 'beyond'} the allowed {_fmt(allowed)} "
-        f"({basis})"
-    )
+        judged = (
+            f"shortfall {_fmt(shortfall)} {'within' if ok else 'beyond'} the allowed {_fmt(allowed)} "
+            "(point values: too few units to bootstrap)"
+        )
+    reason = f"{metric} {_fmt(candidate)} vs production v{production_version} {_fmt(production)}: {judged}"
     return GateResult("no_regression", "pass" if ok else "fail", reason, details)
 
 
