@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -204,8 +205,8 @@ def classifier_project(root: Path, port: int) -> tuple[Path, dict[str, float]]:
     return root / "mlflow-model", row
 
 
-def recommender_project(root: Path, port: int) -> None:
-    """A project whose `production` alias is ALS with 128 factors over 50,000 items."""
+def recommender_project(root: Path, port: int) -> Any:
+    """A project whose `production` alias is ALS with 128 factors over 50,000 items; returns the model."""
     from conveyor.models import ImplicitRecommender
 
     rng = np.random.default_rng(1)
@@ -220,6 +221,31 @@ def recommender_project(root: Path, port: int) -> None:
     model = ImplicitRecommender(params={"factors": FACTORS, "iterations": 2}).fit(data)
     model.save(root / "model")
     _register(root, root / "model")
+    return model
+
+
+def mean_batch_rows(metrics_url: str) -> float:
+    """Mean rows per model call, from the server's ``conveyor_batch_rows`` histogram."""
+    text = httpx.get(metrics_url, timeout=10).text
+    total = sum(float(m) for m in re.findall(r"^conveyor_batch_rows_sum\{[^}]*\} (\S+)$", text, re.M))
+    calls = sum(float(m) for m in re.findall(r"^conveyor_batch_rows_count\{[^}]*\} (\S+)$", text, re.M))
+    return total / calls if calls else 0.0
+
+
+def model_ms_per_call(model: Any, batch: int, calls: int = 200) -> float:
+    """Median milliseconds of the model's own ``recommend`` for ``batch`` random known users (top-10,
+    exclude_seen), on one BLAS thread as in the server: the part of a request no server can remove."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(3)
+    times = []
+    with threadpool_limits(limits=1):
+        for _ in range(calls):
+            users = [int(u) for u in rng.integers(0, N_USERS, batch)]
+            start = time.perf_counter()
+            model.recommend(users, 10, exclude_seen=True)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
 
 
 def write_config(root: Path, template: str, port: int, *, log: bool) -> None:
@@ -237,7 +263,7 @@ def conveyor_command(root: Path) -> list[str]:
 
 
 # -- the run ---------------------------------------------------------------------------------
-def run(duration: float, work: Path) -> list[Result]:
+def run(duration: float, work: Path, extra: dict[str, float]) -> list[Result]:
     binary = ensure_wrk()
     if binary is None:
         print(
@@ -292,11 +318,20 @@ def run(duration: float, work: Path) -> list[Result]:
 
     print("benchmarks.serving: training ALS over 50,000 items x 128 factors ...", flush=True)
     rec = work / "recommender"
-    recommender_project(rec, port)
+    model = recommender_project(rec, port)
     with running(conveyor_command(rec), f"{url}/ready", work / "recommender.log"):
         measure(
             f"{url}/recommend", lua_recommend(work / "recommend.lua"), "conveyor serve", "/recommend", (8,)
         )
+        rows = mean_batch_rows(f"{url}/metrics")
+    # where a /recommend answer's time goes: the model's own call at the batch size the server formed
+    extra["recommend_mean_batch_rows"] = round(rows, 2)
+    extra["recommend_model_ms_per_call"] = round(model_ms_per_call(model, max(1, round(rows))), 2)
+    print(
+        f"  /recommend: {rows:.1f} users per model call; the model alone takes "
+        f"{extra['recommend_model_ms_per_call']:.2f} ms per call of that size",
+        flush=True,
+    )
     return results
 
 
@@ -343,7 +378,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.update(TELEMETRY_OPT_OUT)
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-serving-") as tmp:
-        results = run(args.duration, Path(tmp))
+        extra: dict[str, float] = {}
+        results = run(args.duration, Path(tmp), extra)
     if not results:
         return
     machine = f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -351,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     outcome = verdicts(results)
     print()
-    print(json.dumps({"benchmark": "serving", "results": [asdict(r) for r in results], **outcome}))
+    print(json.dumps({"benchmark": "serving", "results": [asdict(r) for r in results], **outcome, **extra}))
 
 
 if __name__ == "__main__":

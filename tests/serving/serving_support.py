@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from conveyor.models import Classifier, Recommendation, Recommender
+from conveyor.serving import uvicorn_config
 
 
 class ToyClassifier(Classifier):
@@ -104,7 +105,7 @@ def live_server(app: FastAPI) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    server = uvicorn.Server(uvicorn_config(app))  # the stack `conveyor serve` runs
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -19,7 +19,9 @@ def test_serving_public_names_are_pinned() -> None:
             "VersionNotFound",
             "create_app",
             "read_request_log",
+            "run_server",
             "sticky_point",
+            "uvicorn_config",
         ]
     )
     for name in conveyor.serving.__all__:

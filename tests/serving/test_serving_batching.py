@@ -45,6 +45,39 @@ def test_batcher_groups_waiting_items_and_answers_each() -> None:
     assert calls == [[100], [0, 1, 2, 3], [4, 5]]  # max_batch_size 4 splits the six waiting items
 
 
+def test_under_load_a_batch_keeps_filling_and_an_idle_model_answers_at_once() -> None:
+    calls: list[list[int]] = []
+    gate = threading.Event()
+
+    def echo(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        if items[0] == 100:
+            gate.wait(5)
+        return list(items)
+
+    async def run() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            # a wait far longer than the test: a batch closes by size, never by time here
+            batcher: MicroBatcher[int, int] = MicroBatcher(
+                echo, executor=pool, max_batch_size=4, max_wait_ms=60_000, concurrency=1
+            )
+            alone = await asyncio.wait_for(batcher.submit(7), 30)  # idle model: no wait at all
+            assert alone == 7
+            first = asyncio.ensure_future(batcher.submit(100))
+            await asyncio.sleep(0.05)  # the call for 100 runs, blocked on the gate
+            waiting = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
+            await asyncio.sleep(0.05)
+            gate.set()  # three were waiting as the call ended: their batch waits for a fourth
+            assert await asyncio.wait_for(first, 30) == 100
+            await asyncio.sleep(0.05)  # without that wait, [0, 1, 2] would go out now
+            late = asyncio.ensure_future(batcher.submit(3))
+            assert await asyncio.wait_for(asyncio.gather(*waiting, late), 30) == [0, 1, 2, 3]
+            await batcher.close()
+
+    asyncio.run(run())
+    assert calls == [[7], [100], [0, 1, 2, 3]]
+
+
 def test_one_failing_item_does_not_fail_its_batch_neighbours() -> None:
     def strict(items: Sequence[int]) -> list[int]:
         if any(i < 0 for i in items):

@@ -95,6 +95,14 @@ BAD_OTHERS = [
     ("/feedback", {"item_id": 1, "event": "click"}, 422, "body"),
     ("/feedback", {"user_id": 1, "item_id": 1, "event": "like"}, 422, "event"),
     ("/feedback", {"user_id": 1, "event": "click"}, 422, "item_id"),
+    ("/feedback", {"user_id": 1}, 422, "event"),
+    ("/feedback", {"user_id": 1, "label": "yes"}, 422, "request_id"),
+    ("/feedback", {"request_id": "r1", "event": "label"}, 422, "label"),
+    ("/feedback", {"request_id": "r1", "item_id": 1, "event": "click", "label": "yes"}, 422, "label"),
+    ("/feedback", {"request_id": "r1", "item_id": 1, "label": "yes"}, 422, "item_id"),
+    ("/feedback", {"request_id": "r1", "label": ["yes"]}, 422, "label"),
+    ("/feedback", {"request_id": "r1", "label": 1.5}, 422, "label"),
+    ("/feedback", {"request_id": "r1", "label": "yes"}, 409, "label"),  # this server recommends
 ]
 
 

@@ -54,9 +54,7 @@ def serve(
         raise UsageError(f"--env {env}: unknown environment (known: {known}); or pass --port")
     bind_host = host or (environment.host if environment is not None else settings.serving.host)
 
-    import uvicorn
-
-    from conveyor.serving import RegistryLoader, create_app
+    from conveyor.serving import RegistryLoader, create_app, run_server
 
     loader = RegistryLoader(proj, alias=env, pinned=model_version)
     versions = loader.initial_versions()
@@ -79,8 +77,7 @@ def serve(
     sock = _bind(bind_host, bind_port)
     actual = sock.getsockname()[1]
     note(f"serving {env} on http://{bind_host}:{actual} (versions: {', '.join(versions) or 'none'})")
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    run_server(app, sock)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -11,7 +11,7 @@ import polars as pl
 
 from conveyor.errors import InputError, UsageError
 from conveyor.models._base import Classifier, Recommendation
-from conveyor.models._interactions import load_state, popularity_of, save_state, seen_positions
+from conveyor.models._interactions import load_state, save_state, seen_positions
 from conveyor.models._recommender import MatrixRecommender
 
 
@@ -32,7 +32,7 @@ class PopularityRecommender(MatrixRecommender):
         fitted.check_fitted()
         if (fitted.columns, fitted.event_weights) != (self.columns, self.event_weights):
             raise UsageError("fit_like needs a recommender with the same columns and event weights")
-        self._set_state(fitted.state_, popularity_of(fitted.state_.matrix))
+        self._share_state(fitted)
         self._scores_row_ = self.popularity_.astype(np.float32)
         return self
 
@@ -55,9 +55,10 @@ class PopularityRecommender(MatrixRecommender):
             if row is None:
                 out.append(self._popular_for(user_id, k))
                 continue
-            seen = seen_positions(seen_matrix, row) if exclude_seen else np.empty(0, dtype=np.int64)
-            head = self._popular_order[: k + seen.size]
-            top = head[~np.isin(head, seen)][:k]
+            # a few hundred positions at most: Python sets beat np.isin's per-call overhead
+            seen = set(seen_positions(seen_matrix, row).tolist()) if exclude_seen else set()
+            head = self._popular_order[: k + len(seen)].tolist()
+            top = [p for p in head if p not in seen][:k]
             out.append(
                 Recommendation(
                     user_id=user_id,

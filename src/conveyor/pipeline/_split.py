@@ -71,13 +71,15 @@ def split_by_time(df: pl.DataFrame, settings: Settings) -> Split:
             f"(the data spans {start!s} … {end})"
         )
     pairs = [cols.user, cols.item]
-    seen = train.select(pairs).unique()
+    seen = train.lazy().select(pairs)  # joined as is: deduplicating 4M training pairs first costs 2x
     truth = (
-        test.select(pairs)
+        test.lazy()
+        .select(pairs)
         .unique()
-        .join(seen.select(cols.user).unique(), on=cols.user, how="semi")  # users the model knows
+        .join(seen.select(cols.user), on=cols.user, how="semi")  # users the model knows
         .join(seen, on=pairs, how="anti")  # new items only: seen ones are never recommended
         .sort(pairs)
+        .collect()
     )
     description: dict[str, object] = {
         "split": "time",

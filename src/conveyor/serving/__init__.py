@@ -2,6 +2,7 @@
 
 from conveyor.serving._app import create_app
 from conveyor.serving._batcher import BatcherClosed, MicroBatcher
+from conveyor.serving._http import run_server, uvicorn_config
 from conveyor.serving._loader import ModelLoader, RegistryLoader, StaticLoader, VersionNotFound
 from conveyor.serving._request_log import (
     FEEDBACK_SCHEMA,
@@ -25,5 +26,7 @@ __all__ = [
     "VersionNotFound",
     "create_app",
     "read_request_log",
+    "run_server",
     "sticky_point",
+    "uvicorn_config",
 ]

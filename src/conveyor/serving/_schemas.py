@@ -16,17 +16,18 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    model_validator,
 )
 
 MAX_K = 1000
 MAX_ID_LENGTH = 256
-FEEDBACK_EVENTS = ("click", "add_to_cart", "purchase")
+FEEDBACK_EVENTS = ("click", "add_to_cart", "purchase", "label")
 
 FeatureValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
 Row = dict[str, FeatureValue]
 Id = StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
-Event = Literal["click", "add_to_cart", "purchase"]
+Event = Literal["click", "add_to_cart", "purchase", "label"]
+# a classifier's true label: a class as the model's answers write it (a string, an integer, a boolean)
+Label = StrictInt | StrictBool | Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 Mode = Literal["weighted", "sticky"]
 
 
@@ -55,18 +56,29 @@ class RecommendRequest(_Body):
 
 
 class FeedbackRequest(_Body):
-    """A user's reaction to an item; give the ``request_id`` of the answer when known."""
+    """A user's reaction to an item (``item_id`` and ``event``: click, add_to_cart, purchase),
+    or the true ``label`` of a ``/predict`` answer (``request_id`` and ``label``; ``event``
+    may be omitted or ``"label"``). Give the ``request_id`` of the answer when known.
+
+    Which fields go together is checked by the handler, so that each 4xx names its field.
+    """
 
     request_id: Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
     user_id: Id | None = None
-    item_id: Id
-    event: Event
+    item_id: Id | None = None
+    event: Event | None = None
+    label: Label | None = None
 
-    @model_validator(mode="after")
-    def _needs_an_origin(self) -> FeedbackRequest:
-        if self.request_id is None and self.user_id is None:
-            raise ValueError("give request_id or user_id")
-        return self
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"request_id": "9e298accd4a24d1cba77a51fbfe27ce0", "item_id": 7, "event": "click"},
+                {"request_id": "9e298accd4a24d1cba77a51fbfe27ce0", "label": "churned"},
+            ]
+        },
+    )
 
 
 class PredictResponse(BaseModel):
