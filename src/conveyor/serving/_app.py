@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,9 @@ def create_app(
         started = time.perf_counter()
         request_id = new_request_id()
         rows = [body.features] if body.features is not None else body.rows
+        log = partial(
+            finish, "/predict", request_id=request_id, user_id=body.user_id, features=rows, started=started
+        )
         served: Served | None = None
         variant: str | None = None
         for _attempt in range(3):
@@ -223,43 +227,13 @@ def create_app(
             except BatcherClosed:
                 continue  # the version was unloaded after routing: route again
             except BadRequest as exc:
-                finish(
-                    "/predict",
-                    request_id=request_id,
-                    served=served,
-                    variant=variant,
-                    user_id=body.user_id,
-                    features=rows,
-                    output=None,
-                    status=exc.status,
-                    started=started,
-                )
+                log(served=served, variant=variant, output=None, status=exc.status)
                 return error(exc.status, exc.field, _problem(exc))
             except (InputError, ValueError, TypeError) as exc:
-                finish(
-                    "/predict",
-                    request_id=request_id,
-                    served=served,
-                    variant=variant,
-                    user_id=body.user_id,
-                    features=rows,
-                    output=None,
-                    status=422,
-                    started=started,
-                )
+                log(served=served, variant=variant, output=None, status=422)
                 return error(422, "features", f"model rejected the input: {_one_line(exc)}")
             payload = {**answer, "model_version": chosen.version, "variant": arm, "request_id": request_id}
-            finish(
-                "/predict",
-                request_id=request_id,
-                served=chosen,
-                variant=arm,
-                user_id=body.user_id,
-                features=rows,
-                output=answer,
-                status=200,
-                started=started,
-            )
+            log(served=chosen, variant=arm, output=answer, status=200)
             return json_response(payload)
         return error(503, "model", "model versions changed during the request; retry")
 
@@ -269,6 +243,9 @@ def create_app(
         started = time.perf_counter()
         request_id = new_request_id()
         asked = {"k": body.k, "exclude_seen": body.exclude_seen}
+        log = partial(
+            finish, "/recommend", request_id=request_id, user_id=body.user_id, features=asked, started=started
+        )
         served: Served | None = None
         variant: str | None = None
         for _attempt in range(3):
@@ -278,30 +255,10 @@ def create_app(
             except BatcherClosed:
                 continue
             except BadRequest as exc:
-                finish(
-                    "/recommend",
-                    request_id=request_id,
-                    served=served,
-                    variant=variant,
-                    user_id=body.user_id,
-                    features=asked,
-                    output=None,
-                    status=exc.status,
-                    started=started,
-                )
+                log(served=served, variant=variant, output=None, status=exc.status)
                 return error(exc.status, exc.field, _problem(exc))
             except (InputError, ValueError, TypeError) as exc:
-                finish(
-                    "/recommend",
-                    request_id=request_id,
-                    served=served,
-                    variant=variant,
-                    user_id=body.user_id,
-                    features=asked,
-                    output=None,
-                    status=422,
-                    started=started,
-                )
+                log(served=served, variant=variant, output=None, status=422)
                 return error(422, "user_id", f"model rejected the input: {_one_line(exc)}")
             if answer["fallback"]:
                 metrics.fallbacks.labels(chosen.version, arm).inc()
@@ -312,17 +269,7 @@ def create_app(
                 "variant": arm,
                 "request_id": request_id,
             }
-            finish(
-                "/recommend",
-                request_id=request_id,
-                served=chosen,
-                variant=arm,
-                user_id=body.user_id,
-                features=asked,
-                output=answer,
-                status=200,
-                started=started,
-            )
+            log(served=chosen, variant=arm, output=answer, status=200)
             return json_response(payload)
         return error(503, "model", "model versions changed during the request; retry")
 
