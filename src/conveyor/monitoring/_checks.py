@@ -11,9 +11,10 @@ check cannot run at all, e.g. no reference profile yet).
   ``monitoring.slo.p99_latency_ms``, per version;
 - **input drift** / **prediction drift**: the drift engine of ``conveyor
   drift`` (:func:`conveyor.data.detect_drift`) on the live window;
-- **online metric**: click-through rate (recommender: clicks /
-  recommendations served) or accuracy (classifier, once labels arrive) per
-  model version, against the version's baseline (its first measured window);
+- **online metric**: click-through rate (recommender: clicked answers /
+  answers served — the same proportion the A/B test decides on) or
+  accuracy (classifier, once labels arrive) per model version, against the
+  version's baseline (its first measured window);
   a drop of more than ``monitoring.retrain.metric_drop_pct`` % fails.
 """
 
@@ -70,14 +71,23 @@ def traffic_table(predictions: pl.DataFrame, feedback: pl.DataFrame) -> pl.DataF
         )
         .with_columns((pl.col("server_errors") / pl.col("requests")).alias("error_rate"))
     )
+    # clicked answers, as the A/B test counts them: a request with three clicks is one
+    # clicked answer (click-through rate stays a proportion); clicks known only by user count once each
     clicks = (
         feedback.filter(pl.col("event") == "click")
         .group_by("model_version", "variant")
-        .agg(pl.len().alias("clicks"))
+        .agg(
+            (pl.col("request_id").drop_nulls().n_unique() + pl.col("request_id").is_null().sum()).alias(
+                "clicks"
+            )
+        )
     )
     table = grouped.join(clicks, on=["model_version", "variant"], how="left", nulls_equal=True)
     table = table.with_columns(pl.col("clicks").fill_null(0)).with_columns(
-        pl.when(pl.col("served") > 0).then(pl.col("clicks") / pl.col("served")).otherwise(None).alias("ctr")
+        pl.when(pl.col("served") > 0)
+        .then(pl.min_horizontal(pl.col("clicks"), pl.col("served")) / pl.col("served"))
+        .otherwise(None)
+        .alias("ctr")
     )
     return table.sort("requests", descending=True)
 
