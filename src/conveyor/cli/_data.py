@@ -12,6 +12,7 @@ from rich.table import Table
 
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit, note
+from conveyor.cli._results import publish
 from conveyor.config import DriftSection
 from conveyor.errors import DriftDetected, InputError, ProjectNotFoundError, UsageError, ValidationFailed
 
@@ -153,6 +154,7 @@ def validate(
     report = validate_table(df, rules)
     payload = {"data": str(data_path), "schema": str(schema_path), **report.to_dict()}
     emit(payload, _render_validation(payload))
+    publish(proj, "validate", payload)
     if not report.ok:
         rules_failed = sorted({f.rule for f in report.failures})
         raise ValidationFailed(
@@ -275,6 +277,7 @@ def drift(
         payload["html"] = str(write_drift_html(report, html))
         lap("html")
     emit(payload, _render_drift(payload))
+    publish(proj, "drift", payload)
     if report.dataset_drift:
         raise DriftDetected(
             f"dataset drift: {len(report.drifted_columns)} of {len(report.columns)} columns drifted "

@@ -52,7 +52,7 @@ def demo(
         console.print(
             f"\nProject: {project}\n"
             f"MLflow UI:  mlflow ui --backend-store-uri sqlite:///{project / '.conveyor' / 'mlflow.db'}\n"
-            f"HTML report: conveyor --project {project} report --format html --out report.html\n"
+            f"HTML report: {summary.facts.get('report', 'conveyor report --format html --out report.html')}\n"
             f"Ledger:      conveyor --project {project} status",
             highlight=False,
         )

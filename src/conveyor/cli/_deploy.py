@@ -11,6 +11,7 @@ from rich.table import Table
 
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit, note
+from conveyor.cli._results import publish
 from conveyor.errors import SmokeTestFailed, UsageError
 
 ab_app = typer.Typer(help="A/B tests decided by statistics.", no_args_is_help=True)
@@ -87,6 +88,7 @@ def deploy(
         progress=note,
     )
     emit({"ok": True, **result}, _render_result(result))
+    publish(proj, f"deploy-{env}", {"ok": True, **result})
 
 
 def smoke(env: EnvOpt = "staging", json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
@@ -106,6 +108,7 @@ def smoke(env: EnvOpt = "staging", json_out: JsonOpt = False, project: ProjectOp
         console.print(table)
 
     emit(payload, human)
+    publish(proj, "smoke", payload)
     if not report.ok:
         failed = ", ".join(c.name for c in report.failures())
         raise SmokeTestFailed(f"smoke test of {env} failed: {failed}", report=payload)
@@ -125,7 +128,8 @@ def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     start(json_out)
     from conveyor.deploy import status as run_status
 
-    result = run_status(load_project(project))
+    proj = load_project(project)
+    result = run_status(proj)
 
     def human(console: Console) -> None:
         for name, env in result["environments"].items():
@@ -162,7 +166,8 @@ def ab_start(
     start(json_out)
     from conveyor.deploy import ab_start as run_start
 
-    result = run_start(load_project(project), variant_ratio=variant_ratio, version=version, progress=note)
+    proj = load_project(project)
+    result = run_start(proj, variant_ratio=variant_ratio, version=version, progress=note)
 
     def human(console: Console) -> None:
         console.print(result["reason"])
@@ -174,6 +179,7 @@ def ab_start(
         )
 
     emit({"ok": True, **result}, human)
+    publish(proj, "ab", {"ok": True, **result})
 
 
 def _arms_table(arms: dict[str, Any]) -> Table:
@@ -197,7 +203,8 @@ def ab_status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     start(json_out)
     from conveyor.deploy import ab_status as run_status
 
-    result = run_status(load_project(project))
+    proj = load_project(project)
+    result = run_status(proj)
 
     def human(console: Console) -> None:
         plan = result["experiment"]
@@ -207,6 +214,7 @@ def ab_status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
         console.print(f"[yellow]{result['note']}[/yellow]")
 
     emit({"ok": True, **result}, human)
+    publish(proj, "ab", {"ok": True, **result})
 
 
 @ab_app.command("conclude")
@@ -215,13 +223,15 @@ def ab_conclude(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     start(json_out)
     from conveyor.deploy import ab_conclude as run_conclude
 
-    result = run_conclude(load_project(project), progress=note)
+    proj = load_project(project)
+    result = run_conclude(proj, progress=note)
 
     def human(console: Console) -> None:
         console.print(_arms_table(result["arms"]))
         console.print(f"[bold]{result['outcome']}[/bold]: {result['reason']}")
 
     emit({"ok": True, **result}, human)
+    publish(proj, "ab", {"ok": True, **result})
 
 
 def register(app: typer.Typer) -> None:

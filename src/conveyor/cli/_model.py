@@ -17,6 +17,7 @@ from rich.table import Table
 
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit, note
+from conveyor.cli._results import publish
 from conveyor.config import ModelType
 from conveyor.errors import GateFailed, UsageError
 
@@ -118,6 +119,7 @@ def train(
     )
     result = run_train(proj, options)
     emit(result.to_dict(), _render_train(result))
+    publish(proj, "train", result.to_dict())
 
 
 def _render_evaluation(result: EvaluationResult) -> Any:
@@ -155,6 +157,7 @@ def evaluate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     result = evaluate_latest(proj)
     payload = result.to_dict()
     emit(payload, _render_evaluation(result))
+    publish(proj, "evaluate", payload)
     if not result.passed:
         failed = [g.name for g in result.gates if g.failed]
         raise GateFailed(f"quality gate(s) failed: {', '.join(failed)}", report=payload)
@@ -176,6 +179,7 @@ def register_model(project: ProjectOpt = None, json_out: JsonOpt = False) -> Non
             f"(run {version.run_id}, sha256 {version.sha256[:12]}…, aliases {aliases})"
         ),
     )
+    publish(proj, "register", payload)
 
 
 def register(app: typer.Typer) -> None:

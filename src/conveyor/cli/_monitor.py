@@ -11,6 +11,7 @@ from rich.table import Table
 
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit
+from conveyor.cli._results import publish
 from conveyor.errors import DegradationFound, ServiceError, UsageError
 
 alert_app = typer.Typer(help="Alert channels (Slack, Discord, webhooks).", no_args_is_help=True)
@@ -56,6 +57,7 @@ def monitor(
         console.print(f"report: {result.files['html']}")
 
     emit(report, human)
+    publish(proj, "monitor", report)
     if not result.ok:
         raise DegradationFound(
             f"monitor found degradation in {env}: {', '.join(result.failed_checks)}"

@@ -313,6 +313,18 @@ class Demo:
             alive and version_before == version_after,
         )
         self.steps.run("end", "status", ["status"], describe=_describe("status"))
+        self._report()
+
+    def _report(self) -> None:
+        """The HTML report of the last stages (metrics vs production, gates, drift, A/B)."""
+        out = self.project / "report.html"
+        self.steps.run(
+            "end",
+            "report",
+            ["report", "--format", "html", "--out", str(out)],
+            describe=lambda p: f"HTML report at {out}",
+        )
+        self.facts["report"] = str(out)
 
     def _ab_traffic(self, plan: dict[str, Any]) -> None:
         """Send shoppers until both arms reached the planned sample size (bounded)."""
@@ -427,6 +439,7 @@ class Demo:
         # f0, f1 and c0 shift: flagged per column; the dataset verdict needs half the columns
         self.steps.run("week 2", "drift", ["drift"], describe=_describe("drift"))
         self.steps.run("end", "status", ["status"], describe=_describe("status"))
+        self._report()
 
     def _stop_servers(self) -> None:
         from conveyor.deploy import EnvironmentProcess
