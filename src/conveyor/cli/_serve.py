@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import gc
+import os
 import socket
+import sys
 from typing import Annotated
 
 import typer
@@ -54,6 +56,12 @@ def serve(
         raise UsageError(f"--env {env}: unknown environment (known: {known}); or pass --port")
     bind_host = host or (environment.host if environment is not None else settings.serving.host)
 
+    # Polars' thread pool would wake on every request-log flush and take both cores from the
+    # event loop: one thread is plenty for a few thousand rows a second (measured: request
+    # logging cost 10.5-11.2 % of /predict throughput with the default pool, 6 % with one
+    # thread; docs/benchmarks.md). Set before polars is imported; a user's own value wins.
+    if "polars" not in sys.modules:
+        os.environ.setdefault("POLARS_MAX_THREADS", "1")
     from conveyor.serving import RegistryLoader, create_app, run_server
 
     loader = RegistryLoader(proj, alias=env, pinned=model_version)
