@@ -180,3 +180,23 @@ def read_table(path: Path | str, *, columns: list[str] | None = None) -> pl.Data
 
 
 __all__ = ["read_table"]
+
+
+def read_text_file(path: Path, *, name: str, expected: str) -> str:
+    """The UTF-8 text of a small input file (schema, profile); one-line InputError otherwise.
+
+    ``name`` is what the file is ("schema file"), ``expected`` what a directory was
+    mistaken for ("a schema YAML file").
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such {name}", path=str(path)) from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{path}: is a directory, expected {expected}", path=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: {name.removesuffix(' file')} is not valid UTF-8 text", path=str(path)
+        ) from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc

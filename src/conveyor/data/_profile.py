@@ -29,6 +29,7 @@ import numpy.typing as npt
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from conveyor.data._io import read_text_file
 from conveyor.errors import InputError
 
 DEFAULT_SAMPLE_SIZE = 10_000
@@ -100,20 +101,13 @@ class ReferenceProfile:
     def load(cls, path: Path | str) -> ReferenceProfile:
         """Read a profile saved by :meth:`save`; InputError with one line when unreadable."""
         path = Path(path)
+        text = read_text_file(path, name="reference profile", expected="a reference profile")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise InputError(f"{path}: no such reference profile", path=str(path)) from exc
-        except IsADirectoryError as exc:
-            raise InputError(f"{path}: is a directory, expected a reference profile", path=str(path)) from exc
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: reference profile is not valid UTF-8 text", path=str(path)) from exc
+            raw = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{path}: reference profile is not valid JSON (line {exc.lineno}: {exc.msg})", path=str(path)
             ) from exc
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc
         if not isinstance(raw, dict) or raw.get("format") != PROFILE_FORMAT:
             raise InputError(f"{path}: not a Conveyor reference profile", path=str(path))
         try:

@@ -25,6 +25,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from conveyor.data._io import read_text_file
 from conveyor.errors import InputError, UsageError
 
 MAX_CATEGORIES = 50  # string columns with at most this many values get an allowed-values rule
@@ -100,16 +101,7 @@ class Schema(_Rules):
     def load(cls, path: Path | str) -> Schema:
         """Read a schema file; InputError with one line naming the file and the key."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError as exc:
-            raise InputError(f"{path}: no such schema file", path=str(path)) from exc
-        except IsADirectoryError as exc:
-            raise InputError(f"{path}: is a directory, expected a schema YAML file", path=str(path)) from exc
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: schema is not valid UTF-8 text", path=str(path)) from exc
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc
+        text = read_text_file(path, name="schema file", expected="a schema YAML file")
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -6,7 +6,6 @@ from conveyor.errors import GateFailed, IntegrityError
 from conveyor.pipeline._runs import RunIndex, run_dir
 from conveyor.project import Project
 from conveyor.registry import (
-    Lineage,
     ModelVersion,
     directory_sha256,
     get_version,
@@ -48,16 +47,7 @@ def register_latest(project: Project) -> tuple[ModelVersion, bool]:
             f"run {record.run_id}: the model files changed after evaluation; run `conveyor evaluate` again",
             path=str(model_dir),
         )
-    lineage = Lineage(
-        model_type=record.model_type,
-        data_path=record.data_path,
-        data_fingerprint=record.data_fingerprint,
-        dvc_tracked=record.dvc_tracked,
-        git_commit=record.git_commit,
-        conveyor_version=record.conveyor_version,
-        config_hash=record.config_hash,
-        params=record.params,
-    )
+    lineage = record.lineage()
     metric = record.primary_metric
     description = (
         f"{record.model_type} trained on {record.data_path} ({record.data_fingerprint}); "

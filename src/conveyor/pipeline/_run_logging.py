@@ -101,19 +101,10 @@ def log_run(
     """Create the MLflow run for a trained model; returns its id."""
     from mlflow.entities import Metric, Param
 
-    from conveyor.registry import Lineage, tracking_client
+    from conveyor.registry import tracking_client
 
     client = tracking_client(project)
-    lineage = Lineage(
-        model_type=record.model_type,
-        data_path=record.data_path,
-        data_fingerprint=record.data_fingerprint,
-        dvc_tracked=record.dvc_tracked,
-        git_commit=record.git_commit,
-        conveyor_version=record.conveyor_version,
-        config_hash=record.config_hash,
-        params=record.params,
-    )
+    lineage = record.lineage()
     tags = {**lineage.to_tags(), "conveyor.run_key": record.key, "conveyor.gates": "pending"}
     tags.pop("conveyor.run_id", None)
     tags.pop("conveyor.sha256", None)

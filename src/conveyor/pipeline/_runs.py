@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import OperationError, UsageError
+
+if TYPE_CHECKING:
+    from conveyor.registry._lineage import Lineage
 from conveyor.project import Project
 
 INDEX_FILE = "runs.db"
@@ -55,6 +58,21 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def lineage(self) -> Lineage:
+        """The registry lineage of this run (data, code, configuration, parameters)."""
+        from conveyor.registry._lineage import Lineage  # no MLflow: the reuse path imports this module
+
+        return Lineage(
+            model_type=self.model_type,
+            data_path=self.data_path,
+            data_fingerprint=self.data_fingerprint,
+            dvc_tracked=self.dvc_tracked,
+            git_commit=self.git_commit,
+            conveyor_version=self.conveyor_version,
+            config_hash=self.config_hash,
+            params=self.params,
+        )
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunRecord:
