@@ -92,3 +92,15 @@ def test_version(cli):
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.startswith("conveyor ")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["--size", "huge"], "--size 'huge'"), (["--workdir", "/proc/no-such-folder"], "--workdir")],
+)
+def test_demo_bad_options_exit_2_in_one_line(cli, args, words):
+    result = cli("demo", *args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert words in lines[-1]
+    assert "Traceback" not in result.stderr

@@ -37,6 +37,14 @@ def demo(
 
     if size not in SIZES:
         raise UsageError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
+    if workdir is not None:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            probe = workdir / ".conveyor-demo-write-test"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(f"--workdir {workdir}: not a writable folder ({exc.strerror})") from exc
     err.print(
         f"[bold]Conveyor demo[/bold] — template {template.value}, size {size}: every step below is a real "
         "`conveyor` command; only the data and the users are simulated.",
