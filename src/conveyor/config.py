@@ -41,6 +41,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _NotBuilt(ValueError):
+    """A key or value that names something Conveyor does not do; ``key`` is below the section."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+
+
+def _refuse_removed(data: Any, removed: dict[str, str]) -> Any:
+    """Raise for the first key of ``removed`` present in a section's raw mapping."""
+    if isinstance(data, dict):
+        for key, reason in removed.items():
+            if key in data:
+                raise _NotBuilt(key, reason)
+    return data
+
+
 # -- enums ---------------------------------------------------------------------
 class Template(StrEnum):
     RECOMMENDER = "recommender"
@@ -60,10 +78,24 @@ class ModelType(StrEnum):
 
 
 class Strategy(StrEnum):
+    """``deploy.strategy``: how ``conveyor deploy`` moves production to a new version."""
+
     BLUE_GREEN = "blue-green"
     CANARY = "canary"
-    AB = "ab"
-    ROLLING = "rolling"
+
+
+# ``conveyor deploy --strategy``: ``direct`` (a plain switch, the default outside
+# production) and every Strategy, derived so the flag and its --help follow the enum.
+DEPLOY_STRATEGIES: tuple[str, ...] = ("direct", *(s.value for s in Strategy))
+
+# Values users try that Conveyor refuses, with the reason (config, --strategy and
+# the deploy API give the same one-line answer).
+NOT_BUILT_STRATEGIES: dict[str, str] = {
+    "rolling": "'rolling' is not built yet (an environment is one server process here, so there is "
+    "no replica-by-replica rollout); use blue-green or canary",
+    "ab": "'ab' is not a deploy strategy: an A/B test is its own command, "
+    "`conveyor ab start --variant-ratio R`; use blue-green or canary",
+}
 
 
 class DriftMethod(StrEnum):
@@ -111,7 +143,6 @@ class RecommenderColumns(_Section):
 
 class DataSection(_Section):
     source: str = "data/raw/interactions.parquet"
-    sql: str | None = None  # an SQL query run against `source` when it is a database URI
     window_days: int | None = Field(None, gt=0)  # "the last 7 days of interactions"
     schema_file: str = Field("schema.yaml", alias="schema")
     reference_profile: str | None = None  # default: .conveyor/reference-profile.json
@@ -123,6 +154,13 @@ class DataSection(_Section):
     drift: DriftSection = Field(default_factory=DriftSection)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_sql(cls, data: Any) -> Any:
+        return _refuse_removed(
+            data, {"sql": "not built: data is read from CSV or Parquet files; export the query result to one"}
+        )
 
 
 # -- model ---------------------------------------------------------------------
@@ -218,7 +256,12 @@ class ABSection(_Section):
     alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1)
     power: float = Field(0.8, gt=0, lt=1)
     min_detectable_effect: float = Field(0.2, gt=0)  # relative lift of click-through rate
-    metric: Literal["ctr"] = "ctr"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_metric(cls, data: Any) -> Any:
+        # the A/B test decides on click-through rate only; the key chose nothing
+        return _refuse_removed(data, {"metric": "removed: the A/B test always decides on click-through rate"})
 
 
 class SmokeSection(_Section):
@@ -233,12 +276,22 @@ class DeploySection(_Section):
             "production": EnvironmentSettings(port=DEFAULT_PRODUCTION_PORT),
         }
     )
-    strategy: Strategy = Strategy.BLUE_GREEN
+    strategy: Strategy = Field(
+        Strategy.BLUE_GREEN,
+        description="blue-green or canary (rolling is not built; A/B tests are `conveyor ab start`)",
+    )
     keep_previous_hours: float = Field(DEFAULT_KEEP_PREVIOUS_HOURS, ge=0)
     health_timeout_seconds: float = Field(60.0, gt=0)
     canary: CanarySection = Field(default_factory=CanarySection)
     ab: ABSection = Field(default_factory=ABSection)
     smoke: SmokeSection = Field(default_factory=SmokeSection)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_is_built(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in NOT_BUILT_STRATEGIES:
+            raise _NotBuilt("", NOT_BUILT_STRATEGIES[value])
+        return value
 
 
 # -- monitoring ------------------------------------------------------------------
@@ -265,10 +318,17 @@ class RetrainPolicy(_Section):
 
 
 class MonitoringSection(_Section):
-    schedule: str = "0 */6 * * *"
     slo: SLOSection = Field(default_factory=SLOSection)
     min_requests: int = Field(100, gt=0)
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_schedule(cls, data: Any) -> Any:
+        return _refuse_removed(
+            data,
+            {"schedule": "removed: the monitoring workflow runs on workflows.monitor_cron; set it there"},
+        )
 
 
 # -- alerts --------------------------------------------------------------------
@@ -282,7 +342,8 @@ class AlertsSection(_Section):
     channels: list[AlertChannel] = Field(default_factory=list)
     cooldown_minutes: float = Field(60.0, ge=0)
     retries: int = Field(3, ge=0)
-    timeout_seconds: float = Field(5.0, gt=0)
+    timeout_seconds: float = Field(5.0, gt=0)  # how long a receiver may take to answer one request
+    resend_unanswered_after_minutes: float = Field(10.0, ge=0)  # an unanswered delivery is resent after this
 
 
 # -- workflows -------------------------------------------------------------------
@@ -353,6 +414,9 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     err = exc.errors()[0]
     key = _format_location(err["loc"])
     msg = err["msg"]
+    refused = err.get("ctx", {}).get("error")
+    if isinstance(refused, _NotBuilt):
+        return ".".join(part for part in (key, refused.key) if part), refused.reason
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] == "value_error":
@@ -434,6 +498,8 @@ def env_flag(var: str) -> str | None:
 
 __all__ = [
     "CONFIG_FILENAME",
+    "DEPLOY_STRATEGIES",
+    "NOT_BUILT_STRATEGIES",
     "STATE_DIRNAME",
     "AlertKind",
     "DriftMethod",

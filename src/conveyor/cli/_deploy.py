@@ -12,6 +12,7 @@ from rich.table import Table
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit, note
 from conveyor.cli._results import publish
+from conveyor.config import DEPLOY_STRATEGIES, NOT_BUILT_STRATEGIES
 from conveyor.errors import SmokeTestFailed, UsageError
 
 ab_app = typer.Typer(help="A/B tests decided by statistics.", no_args_is_help=True)
@@ -21,6 +22,15 @@ VersionOpt = Annotated[
     str | None,
     typer.Option("--version", help="Registered version to deploy. Default: the newest.", show_default=False),
 ]
+
+
+def _strategy_choice(value: str) -> str:
+    """--strategy: one of DEPLOY_STRATEGIES (a Choice, with the reason when the value is not built)."""
+    if value in NOT_BUILT_STRATEGIES:
+        raise typer.BadParameter(NOT_BUILT_STRATEGIES[value])
+    if value not in DEPLOY_STRATEGIES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(DEPLOY_STRATEGIES)}")
+    return value
 
 
 def _parse_steps(text: str | None) -> list[int] | None:
@@ -58,7 +68,10 @@ def deploy(
         str | None,
         typer.Option(
             "--strategy",
-            help="direct | blue-green | canary. Default: deploy.strategy for production, direct elsewhere.",
+            parser=_strategy_choice,
+            metavar=f"[{'|'.join(DEPLOY_STRATEGIES)}]",
+            help="Default: deploy.strategy for production, direct elsewhere. "
+            "(rolling is not built; an A/B test is `conveyor ab start`.)",
             show_default=False,
         ),
     ] = None,

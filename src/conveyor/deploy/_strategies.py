@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conveyor.config import Strategy
+from conveyor.config import DEPLOY_STRATEGIES, NOT_BUILT_STRATEGIES, Strategy
 from conveyor.deploy._canary import CanaryResult, CanaryVerdict, analyse
 from conveyor.deploy._controller import ServerClient, ServerState
 from conveyor.deploy._ledger import Ledger, LedgerEntry
@@ -174,14 +174,10 @@ def resolve_strategy(project: Project, env: str, strategy: str | None) -> str:
     """The strategy to use: given, or ``deploy.strategy`` for production and direct elsewhere."""
     if strategy is None:
         return project.settings.deploy.strategy.value if env == PRODUCTION else DIRECT
-    if strategy == Strategy.AB.value:
-        raise UsageError("--strategy ab: start an A/B test with `conveyor ab start --variant-ratio R`")
-    if strategy == Strategy.ROLLING.value:
-        raise UsageError(
-            "--strategy rolling: an environment is one server process here; use blue-green or canary"
-        )
-    if strategy not in (DIRECT, Strategy.BLUE_GREEN.value, Strategy.CANARY.value):
-        raise UsageError(f"--strategy {strategy!r}: expected one of direct, blue-green, canary, ab, rolling")
+    if strategy in NOT_BUILT_STRATEGIES:
+        raise UsageError(f"--strategy {strategy}: {NOT_BUILT_STRATEGIES[strategy]}")
+    if strategy not in DEPLOY_STRATEGIES:
+        raise UsageError(f"--strategy {strategy!r}: expected one of {', '.join(DEPLOY_STRATEGIES)}")
     return strategy
 
 
