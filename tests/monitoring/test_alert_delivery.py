@@ -294,6 +294,20 @@ def test_a_failing_channel_keeps_later_alerts_behind_the_first_and_delivers_them
     assert _outbox(project) == []
 
 
+def test_a_payload_the_receiver_refuses_does_not_hold_newer_alerts_back(make_project, receiver, monkeypatch):
+    monkeypatch.setenv("U", receiver.url("/hook"))
+    project = _project(make_project, "    - {name: w, kind: webhook, url_env: U}\n")
+    receiver.plan(400)
+    [refused] = send_alert(project, "first", "x")
+    assert (refused.status, refused.attempts, refused.http_status) == ("queued", 1, 400)
+    receiver.plan(400)  # refused again on the resend
+    resent, second = send_alert(project, "second", "y")
+    assert (resent.title, resent.status, resent.http_status) == ("first", "queued", 400)
+    assert (second.title, second.status, second.attempts) == ("second", "delivered", 1)
+    assert [r.json()["title"] for r in receiver.requests] == ["first", "first", "second"]
+    assert [(e["title"], e["state"], e["attempts"]) for e in _outbox(project)] == [("first", "pending", 2)]
+
+
 def test_a_test_alert_is_never_queued_nor_sent_behind_real_alerts(make_project, receiver, cli, monkeypatch):
     monkeypatch.setenv("U", receiver.url("/hook"))
     project = _project(make_project, "    - {name: w, kind: webhook, url_env: U}\n", retries=0)
@@ -347,7 +361,7 @@ def test_a_sender_killed_mid_request_leaves_an_unconfirmed_entry_that_is_not_res
 ):
     monkeypatch.setenv("U", receiver.url("/hook"))
     project = _project(make_project, "    - {name: w, kind: webhook, url_env: U}\n", timeout=30)
-    receiver.plan(200, delay=3.0)  # holds the request while the sender is killed
+    receiver.plan(200, delay=10.0)  # holds the request while the sender is killed
     sender = subprocess.Popen([sys.executable, "-c", _SENDER, str(project.root)], env=os.environ.copy())
     try:
         for _ in range(600):  # bounded: at most ~60 s for the interpreter to start and post

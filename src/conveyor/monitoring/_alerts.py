@@ -7,9 +7,11 @@ in flight. For each call of :func:`send_alert`:
 1. the outbox (:mod:`conveyor.monitoring._outbox`) is flushed first, oldest
    first: pending deliveries are resent, unconfirmed ones only once
    ``alerts.resend_unanswered_after_minutes`` have passed. A channel whose
-   resend fails is not tried again in this call — its later deliveries wait
-   in the outbox behind it, so they reach the receiver in order and a dead
-   receiver costs one retry schedule per call, not one per queued alert;
+   resend fails (a 5xx, 429, no connection) is not tried again in this call —
+   its later deliveries wait in the outbox behind it, so they reach the
+   receiver in order and a dead receiver costs one retry schedule per call,
+   not one per queued alert. A resend refused with another 4xx stays in the
+   outbox without holding the newer alerts back (their payloads may be fine);
 2. an alert with an ``incident`` key already sent within
    ``alerts.cooldown_minutes`` is suppressed on every channel;
 3. otherwise the alert gets an idempotency key (one per incident: every copy
@@ -154,9 +156,14 @@ def _flush(
             continue  # the receiver may still be processing it
         result = _attempt(project, outbox, channel, entry, from_outbox=True)
         results.append(result)
-        if result.status != "delivered":
+        if result.status != "delivered" and not _rejected(result):
             failing.add(entry.channel)
     return results, failing
+
+
+def _rejected(result: DeliveryResult) -> bool:
+    """A 4xx other than 429: this payload is refused, which says nothing about the next alert's."""
+    return result.http_status is not None and 400 <= result.http_status < 500 and result.http_status != 429
 
 
 def _alerted_within(
