@@ -24,6 +24,7 @@ magnitude (seconds below 10^11, i.e. before the year 5138; milliseconds below
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,10 @@ def prepare_interactions(
         raise InputError(
             f"--weight {weight}: column is {frame.schema[weight]}, expected numbers", path=str(path)
         )
-    stamps, form = parse_timestamps(frame[mapping.timestamp], f"--timestamp {mapping.timestamp}")
+    text_file = path.suffix.lower() == ".csv"
+    stamps, form = parse_timestamps(
+        frame[mapping.timestamp], f"--timestamp {mapping.timestamp}", text_file=text_file
+    )
     converted = form != DATETIME or stamps.dtype != frame.schema[mapping.timestamp]
     if converted:
         frame = frame.with_columns(stamps.alias(mapping.timestamp))
@@ -150,13 +154,17 @@ def prepare_interactions(
     )
 
 
-def parse_timestamps(column: pl.Series, what: str) -> tuple[pl.Series, str]:
-    """``column`` as UTC-naive microsecond datetimes, and the form it was in."""
+def parse_timestamps(column: pl.Series, what: str, *, text_file: bool = False) -> tuple[pl.Series, str]:
+    """``column`` as microsecond datetimes (naive UTC when converted), and the form it was in.
+
+    ``text_file``: the column comes from a CSV file, whose reader already turned ISO 8601
+    text into datetimes; the form stated is then the text's.
+    """
     dtype = column.dtype
-    if isinstance(dtype, pl.Datetime):
-        return column, DATETIME
-    if dtype == pl.Date:
-        return column.cast(pl.Datetime("us")), DATETIME
+    if isinstance(dtype, pl.Datetime) or dtype == pl.Date:
+        if not text_file:
+            return (column if dtype != pl.Date else column.cast(pl.Datetime("us"))), DATETIME
+        return _naive_utc(column.cast(pl.Datetime("us", getattr(dtype, "time_zone", None)))), ISO_STRINGS
     if dtype.is_numeric() and dtype != pl.Boolean:
         values = column.cast(pl.Float64).fill_nan(None)
         present = values.drop_nulls()
@@ -184,28 +192,38 @@ def parse_timestamps(column: pl.Series, what: str) -> tuple[pl.Series, str]:
     )
 
 
+def _naive_utc(column: pl.Series) -> pl.Series:
+    dtype = column.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return column.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return column
+
+
 def _parse_iso(column: pl.Series, what: str) -> pl.Series:
-    text = column.str.strip_chars()
-    given = text.is_not_null() & (text != "")
-    # strings with a UTC offset become UTC, naive ones stay as they are
-    parsed: pl.Series | None = None
-    for kwargs in ({"time_zone": "UTC"}, {}):
-        try:
-            candidate = text.str.to_datetime(strict=False, time_unit="us", **kwargs)  # type: ignore[arg-type]
-        except pl.exceptions.PolarsError:
+    """ISO 8601 text → datetimes; values with an offset are converted to UTC (naive UTC out).
+
+    Parsed value by value with :meth:`datetime.fromisoformat` (Python 3.11 reads every
+    ISO 8601 form a log holds, ``Z`` included), because polars infers one format from
+    the first value and fails on a column that mixes forms.
+    """
+    parsed: list[datetime | None] = []
+    bad: list[str] = []
+    for text in column.to_list():
+        if text is None or not text.strip():
+            parsed.append(None)
             continue
-        if int((given & candidate.is_null()).sum()) == 0:
-            parsed = candidate
-            break
-    if parsed is None:
-        bad = text.filter(given & text.str.to_datetime(strict=False, time_unit="us").is_null())
-        example = bad[0] if bad.len() else text.filter(given)[0]
-        raise InputError(
-            f"{what}: {max(bad.len(), 1)} value(s) are not ISO 8601 timestamps (e.g. {example!r})"
-        )
-    if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is not None:
-        parsed = parsed.dt.replace_time_zone(None)
-    return parsed
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            bad.append(text)
+            parsed.append(None)
+            continue
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        parsed.append(moment)
+    if bad:
+        raise InputError(f"{what}: {len(bad)} value(s) are not ISO 8601 timestamps (e.g. {bad[0]!r})")
+    return pl.Series(column.name, parsed, dtype=pl.Datetime("us"))
 
 
 def _event_weights(
