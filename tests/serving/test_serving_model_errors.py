@@ -68,3 +68,30 @@ def test_old_request_log_files_read_with_an_outcome_from_their_status(tmp_path: 
     predictions, _ = read_request_log(tmp_path)
     assert predictions["outcome"].to_list() == [OK, "server_error"]
     assert predictions["warnings"].to_list() == [None, None]
+
+
+def test_scan_request_log_windows_and_columns(tmp_path: Path) -> None:
+    """The one reader the monitor uses: ``(since, until]``, only the asked columns, outcome filled."""
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from conveyor.serving import PREDICTION_SCHEMA, PREDICTIONS, scan_request_log
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = {name: [None] * 4 for name in PREDICTION_SCHEMA}
+    rows["ts"] = [start + timedelta(minutes=i) for i in range(4)]
+    rows["status"] = [200, 500, 422, 200]
+    rows["outcome"] = [OK, MODEL_ERROR, CLIENT_ERROR, OK]
+    pl.DataFrame(rows, schema=PREDICTION_SCHEMA).write_parquet(tmp_path / "predictions-a.parquet")
+    window = scan_request_log(
+        tmp_path,
+        PREDICTIONS,
+        ("status", "outcome"),
+        since=start,  # left-open: the request at `start` belongs to the previous window
+        until=(start + timedelta(minutes=2)).replace(tzinfo=None),  # naive is UTC
+    )
+    assert window.columns == ["status", "outcome"]
+    assert window.rows() == [(500, MODEL_ERROR), (422, CLIENT_ERROR)]
+    empty = scan_request_log(tmp_path / "none", PREDICTIONS, ("outcome",))
+    assert (empty.height, empty.schema["outcome"]) == (0, pl.String)

@@ -339,9 +339,10 @@ def scan_request_log(
     needed = list(dict.fromkeys([*columns, *(["status"] if "outcome" in columns else [])]))
     try:
         # the full schema: a file written before a column existed gets it as nulls
-        frame = pl.scan_parquet(files, schema=schema, missing_columns="insert").select(needed)
-        for condition in conditions:
+        frame = pl.scan_parquet(files, schema=schema, missing_columns="insert")
+        for condition in conditions:  # filtered before the selection: ``ts`` need not be asked for
             frame = frame.filter(condition)
+        frame = frame.select(needed)
         if "outcome" in columns:
             frame = frame.with_columns(_outcome_filled())
         return frame.select(columns).collect()
