@@ -139,3 +139,29 @@ def test_openapi_describes_the_models_features(served: tuple[str, Path]) -> None
     request = document["components"]["schemas"]["PredictRequest"]["properties"]
     assert {"$ref": "#/components/schemas/ModelFeatures"} in request["features"]["anyOf"]
     assert document["info"]["x-model-version"] == "7"
+
+
+def test_the_monitor_reports_the_share_of_flagged_requests(
+    model: RandomForestModel, make_project, cli
+) -> None:
+    """30 of 120 answered requests carry an unseen category: the monitor reports 25 %."""
+    root = make_project(
+        "project: {name: flags, template: classifier}\nmodel: {type: random-forest}\n"
+        "data: {target: churned}\n"
+        "monitoring: {min_requests: 100, retrain: {action: none}}\n"
+    )
+    log_dir = root / ".conveyor" / "requests" / "production"
+    app = create_app(SETTINGS, loader=StaticLoader({"7": model}, initial=["7"]), log_dir=log_dir)
+    with live_server(app) as url, httpx.Client() as client:
+        for i in range(120):
+            plan = "zeta" if i % 4 == 0 else "a"
+            answer = client.post(
+                f"{url}/predict", json={"features": {"tenure": 20, "charges": 30.0, "plan": plan}}
+            )
+            assert answer.status_code == 200
+    result = cli("monitor", "--project", root, "--json")  # the server closed: its log is flushed
+    report = result.json()
+    check = next(c for c in report["checks"] if c["name"] == "input_warnings")
+    assert check["status"] == "pass"
+    assert check["summary"] == "25.00 % of answered requests flagged (30 of 120): unseen_category 30"
+    assert check["details"]["by_feature"] == {"plan": 30}

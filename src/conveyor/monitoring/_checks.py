@@ -144,7 +144,7 @@ def input_warning_check(predictions: pl.DataFrame, min_requests: int) -> CheckRe
     """
     answered = predictions.filter((pl.col("endpoint") == "/predict") & (pl.col("status") < CLIENT_ERROR))
     n = answered.height
-    flagged = answered.filter(pl.col("warnings").is_not_null())
+    flagged = answered.filter(pl.col("warnings").is_not_null() & ~pl.col("warnings").is_in(["null", "[]"]))
     kinds: dict[str, int] = {}
     features: dict[str, int] = {}
     if flagged.height:

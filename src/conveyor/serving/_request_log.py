@@ -66,6 +66,7 @@ MODEL_ERROR = "model_error"  # the model raised: a 500 the server owns
 SERVER_ERROR = "server_error"  # any other 5xx (no model loaded, versions changing)
 OUTCOMES = (OK, CLIENT_ERROR, MODEL_ERROR, SERVER_ERROR)
 _JSON_COLUMNS = {"features", "output", "warnings"}
+_NULLABLE_JSON_COLUMNS = {"warnings"}
 _ID_COLUMNS = {"user_id", "item_id"}
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -250,7 +251,9 @@ def _frame(records: list[tuple[Any, ...]], schema: dict[str, Any]) -> pl.DataFra
     columns: dict[str, list[Any]] = {}
     for i, name in enumerate(schema):
         values = [r[i] for r in records]
-        if name in _JSON_COLUMNS:
+        if name in _NULLABLE_JSON_COLUMNS:  # no warnings: null, not the text "null"
+            values = [None if v is None else _json_text(v) for v in values]
+        elif name in _JSON_COLUMNS:
             values = [_json_text(v) for v in values]
         elif name in _ID_COLUMNS:
             values = [None if v is None else str(v) for v in values]
