@@ -4,10 +4,12 @@ The server appends every answer and feedback event to Parquet files
 (docs/serving.md, "Request log"); this module turns a window of them into the
 inputs of the canary analysis and the A/B test.
 
-An *error* is an answer with status ≥ 400. Under weighted routing both arms
-see the same mix of requests, so client errors hit them alike and only a
-difference counts — a candidate that rejects inputs the stable version
-accepts (422 "model rejected the input") shows up as a higher error rate.
+An *error* is an answer whose logged ``outcome`` is not ``ok``: a model
+error (the model raised: 500 ``model_error``), another server error, or a
+client error. Under weighted routing both arms see the same mix of requests,
+so client errors hit them alike and only a difference counts — a candidate
+whose model fails where the stable one answers shows up as a higher error
+rate. The log is read through :mod:`conveyor.serving`, which owns its format.
 A *click* is a ``click`` feedback event attributed to the version; the
 click-through rate is clicked impressions over ``/recommend`` answers.
 """
@@ -33,7 +35,7 @@ def request_log_dir(project: Project, env: str) -> Path:
 
 
 def _read(project: Project, env: str, since: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    from conveyor.serving import read_request_log
+    from conveyor.serving import read_request_log  # polars only: no web framework
 
     predictions, feedback = read_request_log(request_log_dir(project, env), since)
     return predictions, feedback
@@ -51,12 +53,14 @@ def canary_samples(
     project: Project, env: str, since: datetime, stable: str, candidate: str
 ) -> tuple[ArmSample, ArmSample]:
     """The stable and candidate samples of the window starting at ``since``."""
+    from conveyor.serving import OK
+
     predictions, feedback = _read(project, env, since)
     impressions = predictions.filter((pl.col("endpoint") == "/recommend") & (pl.col("status") == 200))
     samples = []
     for version in (stable, candidate):
         rows = predictions.filter(pl.col("model_version") == version)
-        ok = rows.filter(pl.col("status") < 400)
+        ok = rows.filter(pl.col("outcome") == OK)
         shown = impressions.filter(pl.col("model_version") == version).height
         samples.append(
             ArmSample(

@@ -29,6 +29,7 @@ from conveyor.monitoring._checks import (
     accuracy_table,
     drift_check,
     error_check,
+    input_warning_check,
     latency_check,
     online_metric_check,
     traffic_table,
@@ -217,6 +218,7 @@ def run_monitor(
         main_preds = preds.filter(pl.col("model_version") == main_version) if main_version else preds.clear()
         live_outputs = _live.recommendations(main_preds, catalogue)
     else:
+        checks.append(input_warning_check(preds, min_n))
         live_inputs = _live.input_rows(preds)
         main_preds = preds.filter(pl.col("model_version") == main_version) if main_version else preds.clear()
         live_outputs = _live.predicted(main_preds)

@@ -12,6 +12,7 @@ from conveyor.pipeline._stages import (
     stage_names,
     validate_pipeline,
 )
+from conveyor.pipeline._user_data import ColumnMapping
 from conveyor.pipeline._workflows import (
     WORKFLOW_FILES,
     generate_workflows,
@@ -23,6 +24,7 @@ from conveyor.pipeline._workflows import (
 __all__ = [
     "PIPELINE",
     "WORKFLOW_FILES",
+    "ColumnMapping",
     "Finding",
     "InitResult",
     "RunReport",
