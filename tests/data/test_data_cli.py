@@ -95,8 +95,13 @@ def test_drift_between_tables_json_html_and_saved_profile(cli, outside):
     payload = same.json()
     assert payload["dataset_drift"] is False
     assert payload["drift_share"] == 0.0
-    assert set(payload["columns"]) == {"order_id", "price", "qty", "event"}  # ts: a datetime, not tested
-    assert "ts" in payload["skipped"]
+    # ts: compared as timestamps; order_id: an identifier, left out with the reason
+    assert set(payload["columns"]) == {"price", "qty", "event", "ts"}
+    assert payload["columns"]["ts"]["type"] == "datetime"
+    assert payload["skipped"]["order_id"].startswith("identifier-like")
+    assert payload["columns"]["qty"]["type"] == "categorical"  # an integer count with few values
+    assert payload["mode"] == "exact"
+    assert payload["rows_used"] == {"reference": 2_000, "current": 2_000}
     price = payload["columns"]["price"]
     assert price["type"] == "numeric"
     assert price["test"] == "wasserstein"

@@ -54,7 +54,9 @@ def test_identifier_columns_get_no_range():
     cols = infer_schema(df).columns
     assert (cols["user_id"].min, cols["user_id"].max) == (0, None)  # new users get higher ids
     assert (cols["sessionId"].min, cols["sessionId"].max) == (0, None)
-    assert (cols["n"].min, cols["n"].max) == (0, 990)  # a measurement: its range, 10 % margin
+    # a measurement: its range widened by 3 tail spacings (900 − 7 = 893 → +2,679, rounded up), min 0 kept
+    assert (cols["n"].min, cols["n"].max) == (0, 3600)
+    assert [c for c, rule in cols.items() if rule.identifier] == ["user_id", "sessionId"]
 
 
 def test_reference_passes_its_own_schema_and_round_trips_yaml(tmp_path):
