@@ -54,8 +54,8 @@ def test_identifier_columns_get_no_range():
     cols = infer_schema(df).columns
     assert (cols["user_id"].min, cols["user_id"].max) == (0, None)  # new users get higher ids
     assert (cols["sessionId"].min, cols["sessionId"].max) == (0, None)
-    # a measurement: its range widened by 3 tail spacings (900 − 7 = 893 → +2,679, rounded up), min 0 kept
-    assert (cols["n"].min, cols["n"].max) == (0, 3600)
+    # a measurement: its range widened by 8 tail scales (900 − 7 = 893 → +7,144, rounded up), min 0 kept
+    assert (cols["n"].min, cols["n"].max) == (0, 8100)
     assert [c for c, rule in cols.items() if rule.identifier] == ["user_id", "sessionId"]
 
 

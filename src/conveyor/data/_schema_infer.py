@@ -5,27 +5,37 @@ distributions (docs/statistics.md measures it: under 1 % of clean batches fail,
 by N and distribution) and must still catch what is really wrong. How:
 
 - **Ranges from the tails, not the extremes.** The largest value of a sample
-  is no bound: the next batch exceeds it half the time. The spacing of the
-  ``k`` most extreme values (``k = min(10, N // 10)``) measures the scale of
-  the tail — for an exponential-type tail of scale *a* it averages
-  *a*·(ln k + 0.58), about 2.9 *a* for k = 10 — and the bound is the extreme
-  plus ``TAIL_MARGIN`` (3) such spacings, about 9 *a* beyond it, where a fresh
-  batch of the same size goes with probability about e⁻⁹ ≈ 0.01 %. Long
-  tails have wide spacings and get wide margins; bounded columns (ties at
-  the top, a rating of 5) get none. Physical bounds are kept: a column with
-  no negative value gets ``min ≥ 0``, a column within [0, 1] (a share) keeps
-  ``max ≤ 1``. Bounds are rounded outwards to two significant digits of the
-  margin (``-11.3``, never ``-11.200000000000001``); integer columns get
-  integers. Infinite values in the sample drop the bound on their side.
+  is no bound: the next batch of the same size exceeds it half the time. The
+  bound is the extreme plus ``TAIL_MARGIN`` (8) times the tail's scale,
+  measured as the mean excess of the ``k = min(50, N/10)`` most extreme
+  values over the next one. For an exponential-type tail of scale *a* the
+  mean excess estimates *a*, and the maximum of a fresh batch passes the
+  sample's maximum + c·*a* with probability about 1/(1 + eᶜ): 0.03 % for
+  c = 8, which leaves room for the estimate's own noise (±14 % at k = 50)
+  and for tables of many columns. Upper tails of non-negative columns are
+  measured on log(1 + x), where long tails (lognormal amounts, counts) look
+  exponential (given N ≥ 100): their margins are multiplicative and wide. Bounded columns
+  (ties at the top, a rating of 5) get no margin. Physical bounds are kept:
+  a column with no negative value gets ``min ≥ 0``, a column within [0, 1]
+  (a share) keeps ``max ≤ 1``. Bounds are rounded outwards to two
+  significant digits of the margin (``-11.3``, never
+  ``-11.200000000000001``); integer columns get integers. Infinite values
+  in the sample drop the bound on their side.
 - **Null rates with a binomial margin**: the observed rate plus four standard
   errors of the difference of two rates on N rows, ``4·√(2p(1−p)/N)``, plus
   1/N; NaN counts as a null.
 - **Categories with a tolerance for rare levels.** Levels seen once
   (``n₁`` of them) say how much probability sits on levels not seen at all
-  (the Good–Turing estimate n₁/N); when there are any, the rule gets a
-  ``mostly`` share — values outside the list may make up
-  (n₁ + 4√n₁ + 4)/N of the rows — so that a rare level's first appearance is
-  not a failure, while a new category in a few percent of the rows still is.
+  (the Good–Turing estimate n₁/N). When some level is rare (seen at most
+  ``RARE_LEVEL_COUNT`` = 5 times), the rule gets a ``mostly`` share — values outside the list may make up
+  (n₁ + 4√n₁ + 10)/N of the rows: four standard deviations above the
+  Good–Turing estimate, plus ten rows for a level too rare to be seen at all
+  (one of probability λ/N is missed with probability e^−λ and then fills
+  more than ten of the next N rows with a probability that peaks near 10⁻⁴).
+  A rare level's first appearance is not a failure; a new category in a few
+  percent of the rows still is (from N ≈ 1,000; at N = 200 the tolerance is
+  about 10 %). Without rare levels in sight the list is strict: an unseen
+  value is news.
 - **Keys and identifiers.** An integer or string column whose values are all
   distinct (at least ``UNIQUE_MIN_ROWS`` of them) gets ``unique: true``.
   Identifier-like columns (:func:`conveyor.data._profile.identifier_reason`:
@@ -48,10 +58,13 @@ from conveyor.data._schema import ColumnRule, ColumnType, Freshness, RowBounds, 
 from conveyor.errors import UsageError
 
 MAX_CATEGORIES = 50  # string columns with at most this many values get an allowed-values rule
-TAIL_POINTS = 10  # the spacing of this many most extreme values measures a tail's scale
-TAIL_MARGIN = 3.0  # bounds lie this many tail spacings beyond the sample's extremes
+TAIL_POINTS = 50  # a tail's scale: the mean excess of its k = min(50, N/10) most extreme values
+TAIL_MARGIN = 8.0  # bounds lie this many tail scales beyond the sample's extremes
+LOG_TAIL_MIN_POINTS = 10  # fewer tail points (N < 100): too few to extrapolate on the log scale
 NULL_RATE_Z = 4.0  # max null rate: observed + 4 standard errors of a difference of two rates
-CATEGORY_Z = 4.0  # category tolerance: (n1 + 4·√n1 + 4) / N, n1 = levels seen once
+CATEGORY_Z = 4.0  # category tolerance: (n1 + 4·√n1 + 10) / N, n1 = levels seen once
+RARE_LEVEL_COUNT = 5  # a level seen at most this often is rare: the tolerance applies
+CATEGORY_UNSEEN_ROWS = 10  # + 10 rows: a level too rare to be seen in N rows seldom fills 10 of the next N
 UNIQUE_MIN_ROWS = 20  # all-distinct columns shorter than this get no uniqueness rule
 ROWS_MIN_FACTOR = 0.5  # inferred row bounds: half to ten times the reference's row count
 ROWS_MAX_FACTOR = 10.0
@@ -70,22 +83,32 @@ def _round_out(value: float, margin: float, *, down: bool) -> float:
     return round(stepped / 10**digits, max(digits, 0)) if digits > 0 else float(stepped * 10 ** (-digits))
 
 
+def _mean_excess(tail: np.ndarray, threshold: float) -> float:
+    """The mean excess of the ``tail`` values over ``threshold``: an exponential tail's scale."""
+    return float(np.mean(np.abs(tail - threshold))) if len(tail) else 0.0
+
+
 def tail_bounds(values: np.ndarray) -> tuple[float, float]:
     """Lower and upper bounds for a column's sorted finite ``values`` (see the module docstring)."""
     n = len(values)
-    k = max(1, min(TAIL_POINTS, n // 10))
-    if n < 2:
-        lo_gap = hi_gap = abs(float(values[0])) * 0.1 if n else 0.0
-    else:
-        k = min(k, n - 1)
-        lo_gap = float(values[k] - values[0])
-        hi_gap = float(values[-1] - values[-1 - k])
-    lo_margin, hi_margin = TAIL_MARGIN * lo_gap, TAIL_MARGIN * hi_gap
     lo, hi = float(values[0]), float(values[-1])
+    if n < 2:
+        pad = abs(lo) * 0.1
+        return _round_out(lo - pad, pad, down=True), _round_out(hi + pad, pad, down=False)
+    k = max(1, min(TAIL_POINTS, n // 10, n - 1))
+    lo_margin = TAIL_MARGIN * _mean_excess(values[:k], float(values[k]))
     new_lo = _round_out(lo - lo_margin, lo_margin, down=True)
-    new_hi = _round_out(hi + hi_margin, hi_margin, down=False)
-    if lo >= 0 > new_lo:  # a non-negative column stays non-negative
-        new_lo = 0.0
+    if lo >= 0 and k >= LOG_TAIL_MIN_POINTS:
+        # a non-negative column: its upper tail is measured on log(1 + x), where long tails
+        # (lognormal amounts, counts) look exponential — given enough tail points to measure it
+        logs = np.log1p(values[-k - 1 :])
+        top = float(np.expm1(logs[-1] + TAIL_MARGIN * _mean_excess(logs[1:], float(logs[0]))))
+        new_hi = _round_out(top, top - hi, down=False) if top > hi else hi  # no margin: the maximum itself
+    else:
+        hi_margin = TAIL_MARGIN * _mean_excess(values[-k:], float(values[-k - 1]))
+        new_hi = _round_out(hi + hi_margin, hi_margin, down=False)
+    if lo >= 0:  # a non-negative column stays non-negative
+        new_lo = max(new_lo, 0.0)
     if lo >= 0 and hi <= 1 < new_hi:  # a share stays a share
         new_hi = 1.0
     return new_lo, new_hi
@@ -97,11 +120,11 @@ def _max_null_rate(rate: float, n: int) -> float:
 
 
 def _category_mostly(counts: list[int], n_values: int) -> float | None:
+    if min(counts) > RARE_LEVEL_COUNT:
+        return None  # no rare level in sight: a new value is news
     singletons = sum(1 for c in counts if c == 1)
-    if singletons == 0:
-        return None
-    tolerance = (singletons + CATEGORY_Z * math.sqrt(singletons) + CATEGORY_Z) / n_values
-    return max(0.5, math.floor((1 - tolerance) * 1000) / 1000)
+    tolerance = (singletons + CATEGORY_Z * math.sqrt(singletons) + CATEGORY_UNSEEN_ROWS) / n_values
+    return max(0.5, math.floor((1 - tolerance) * 10_000) / 10_000)
 
 
 def _as_utc(value: datetime) -> datetime:
