@@ -26,16 +26,16 @@ by N and distribution) and must still catch what is really wrong. How:
   1/N; NaN counts as a null.
 - **Categories with a tolerance for rare levels.** Levels seen once
   (``n₁`` of them) say how much probability sits on levels not seen at all
-  (the Good–Turing estimate n₁/N). When some level is rare (seen at most
-  ``RARE_LEVEL_COUNT`` = 5 times), the rule gets a ``mostly`` share — values outside the list may make up
+  (the Good–Turing estimate n₁/N). The rule gets a ``mostly`` share — values outside the list may make up
   (n₁ + 4√n₁ + 10)/N of the rows: four standard deviations above the
   Good–Turing estimate, plus ten rows for a level too rare to be seen at all
   (one of probability λ/N is missed with probability e^−λ and then fills
   more than ten of the next N rows with a probability that peaks near 10⁻⁴).
   A rare level's first appearance is not a failure; a new category in a few
   percent of the rows still is (from N ≈ 1,000; at N = 200 the tolerance is
-  about 10 %). Without rare levels in sight the list is strict: an unseen
-  value is news.
+  about 10 %). A strict list cannot hold the 1 % promise: levels of
+  probability about 0.7/N are all missed by the sample, and one of them then
+  shows up in the next batch, a quarter of the time, whatever N.
 - **Keys and identifiers.** An integer or string column whose values are all
   distinct (at least ``UNIQUE_MIN_ROWS`` of them) gets ``unique: true``.
   Identifier-like columns (:func:`conveyor.data._profile.identifier_reason`:
@@ -63,7 +63,6 @@ TAIL_MARGIN = 8.0  # bounds lie this many tail scales beyond the sample's extrem
 LOG_TAIL_MIN_POINTS = 10  # fewer tail points (N < 100): too few to extrapolate on the log scale
 NULL_RATE_Z = 4.0  # max null rate: observed + 4 standard errors of a difference of two rates
 CATEGORY_Z = 4.0  # category tolerance: (n1 + 4·√n1 + 10) / N, n1 = levels seen once
-RARE_LEVEL_COUNT = 5  # a level seen at most this often is rare: the tolerance applies
 CATEGORY_UNSEEN_ROWS = 10  # + 10 rows: a level too rare to be seen in N rows seldom fills 10 of the next N
 UNIQUE_MIN_ROWS = 20  # all-distinct columns shorter than this get no uniqueness rule
 ROWS_MIN_FACTOR = 0.5  # inferred row bounds: half to ten times the reference's row count
@@ -119,9 +118,7 @@ def _max_null_rate(rate: float, n: int) -> float:
     return min(1.0, math.ceil((rate + slack) * 1000) / 1000)
 
 
-def _category_mostly(counts: list[int], n_values: int) -> float | None:
-    if min(counts) > RARE_LEVEL_COUNT:
-        return None  # no rare level in sight: a new value is news
+def _category_mostly(counts: list[int], n_values: int) -> float:
     singletons = sum(1 for c in counts if c == 1)
     tolerance = (singletons + CATEGORY_Z * math.sqrt(singletons) + CATEGORY_UNSEEN_ROWS) / n_values
     return max(0.5, math.floor((1 - tolerance) * 10_000) / 10_000)
@@ -179,9 +176,7 @@ def _column_rule(df: pl.DataFrame, name: str, kind: ColumnType) -> ColumnRule:
     ):
         counts = values.cast(pl.String).value_counts(sort=True, name="n")
         rule["categories"] = sorted(counts.get_column(name).to_list())
-        mostly = _category_mostly(counts.get_column("n").to_list(), len(values))
-        if mostly is not None:
-            rule["mostly"] = mostly
+        rule["mostly"] = _category_mostly(counts.get_column("n").to_list(), len(values))
     return ColumnRule.model_validate(rule)
 
 
