@@ -169,3 +169,27 @@ def test_project_defaults_first_run_and_thresholds(cli, make_project):
     relaxed = cli("--project", root, "drift", "--json").json()
     assert relaxed["columns"]["price"]["threshold"] == 5.0
     assert relaxed["columns"]["price"]["drift"] is False
+
+
+def test_project_drift_leaves_identifiers_out_and_reports_null_rates(cli, make_project):
+    root = make_project(PROJECT_YAML % "0.1")
+    (root / "data").mkdir()
+    ref = table(1, n=20_000)
+    ref.write_parquet(root / "data" / "current.parquet")
+    assert cli("--project", root, "validate").exit_code == 0  # infers schema.yaml: order_id an identifier
+    assert "identifier: true" in (root / "schema.yaml").read_text().split("order_id:")[1].splitlines()[0]
+    build_profile(ref).save(root / ".conveyor" / "reference-profile.json")
+    # the same table with 5 % of the prices missing: the values did not move, the null rate did
+    rng = np.random.default_rng(0)
+    fresh = table(2, n=20_000)
+    holes = fresh.with_columns(fresh["price"].set(pl.Series(rng.random(20_000) < 0.05), None))  # type: ignore[arg-type]
+    holes.write_parquet(root / "data" / "current.parquet")
+    result = cli("--project", root, "drift", "--json")
+    payload = result.json()
+    assert "order_id" not in payload["columns"]  # the schema's identifier: not even skipped, not asked for
+    price = payload["columns"]["price"]
+    assert price["null_rate_drift"] is True
+    assert price["distribution_drift"] is False
+    assert payload["mode"] == "sampled"  # a stored profile is a sketch of 10,000 order statistics
+    assert payload["rows_used"] == {"reference": 10_000, "current": 20_000}
+    assert result.exit_code == 0  # 1 of 4 columns: under the dataset share
