@@ -127,6 +127,7 @@ class DriftSection(_Section):
     method: DriftMethod = DriftMethod.DISTANCE
     numeric_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
     categorical_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
+    null_rate_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)  # Cohen's h of the null rates
     alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1)
     dataset_share: float = Field(DEFAULT_DRIFT_SHARE, gt=0, le=1)
     columns: list[str] | None = None  # None: every column the schema knows
