@@ -250,6 +250,29 @@ def decomposition(summary: dict[tuple[str, int], dict[str, float]]) -> tuple[str
     return "\n".join(lines), ratios
 
 
+def targets(summary: dict[tuple[str, int], dict[str, float]], recommend: dict[str, float]) -> str:
+    """The project's serving targets, each with its measured value and verdict."""
+    ratio = summary[(ON, 64)]["rps"] / summary[(MLFLOW_2, 64)]["rps"]
+    p99 = max(summary[(ON, 8)]["p99"], summary[(ON, 64)]["p99"])
+    rec = recommend["recommend_p99_ms_at_8"]
+    rows = [
+        (
+            "`/predict` throughput at 64 connections ≥ 3 × `mlflow models serve --workers 2`",
+            f"{ratio:.2f} ×",
+            ratio >= 3,
+        ),
+        (
+            "`/predict` p99 < 100 ms at 8 and 64 connections (micro-batching on, median of rounds)",
+            f"{p99:.1f} ms",
+            p99 < 100,
+        ),
+        ("`/recommend` top-10 p99 < 10 ms at 8 connections", f"{rec:.1f} ms", rec < 10),
+    ]
+    lines = ["| target | measured | verdict |", "|---|---:|---|"]
+    lines += [f"| {name} | {value} | {'met' if ok else 'NOT met'} |" for name, value, ok in rows]
+    return "\n".join(lines)
+
+
 # -- the run ---------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serving", description=__doc__.splitlines()[0])
@@ -284,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     print(results_table(summary, args.rounds))
     print()
     print(table)
+    print()
+    print(targets(summary, recommend))
     print()
     print(
         f"/recommend top-10 (ALS, {FACTORS} factors, {N_ITEMS:,} items), 8 connections: "
