@@ -38,7 +38,7 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
-    """Short hash of HEAD, with ``+dirty`` when the worktree has uncommitted changes."""
+    """Short hash of HEAD, with ``+dirty`` when tracked files outside docs/ have uncommitted changes."""
     try:
         head = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -48,7 +48,8 @@ def git_commit() -> str:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            # docs/ excluded: `python -m benchmarks --record` rewrites docs/benchmarks.md mid-run
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
             capture_output=True,
             text=True,
             check=True,

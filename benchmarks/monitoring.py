@@ -96,13 +96,19 @@ def run(n_requests: int, runs: int) -> dict[str, object]:
         root.mkdir()
         build_project(root, n_requests)
         env = {**os.environ, **TELEMETRY_OPT_OUT}
-        argv = [sys.executable, "-m", "conveyor", "--project", str(root), "monitor", "--json"]
+        # --since covers the log's 6 hours: every run reads the same window (without it a
+        # monitor run starts where the previous one ended and the later runs read nothing)
+        argv = [
+            sys.executable, "-m", "conveyor", "--project", str(root), "monitor", "--json", "--since", "12h",
+        ]  # fmt: skip
         times = []
         for _ in range(runs):
             started = time.perf_counter()
             proc = subprocess.run(argv, capture_output=True, text=True, env=env)
             times.append(time.perf_counter() - started)
             report = json.loads(proc.stdout)
+            if report["counts"]["requests"] != n_requests:
+                raise SystemExit(f"monitor read {report['counts']['requests']:,} of {n_requests:,} requests")
         seconds = statistics.median(times)
         return {
             "requests": report["counts"]["requests"],

@@ -17,7 +17,7 @@ counted, and the same wait is counted on the log-off side (an idle server's own 
 before each window, is printed beside it). With the log on, the rows in
 the written Parquet files are checked against the requests answered.
 
-Run: ``python -m benchmarks.request_log [--rate 100] [--seconds 10] [--repetitions 4]``.
+Run: ``python -m benchmarks.request_log [--rate 50] [--seconds 15] [--repetitions 4]``.
 """
 
 from __future__ import annotations
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.request_log", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--rate", type=float, default=100.0, help="requests per second (default 100)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per window (default 10)")
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per window (default 15)")
     parser.add_argument("--repetitions", type=int, default=4, help="log on/off pairs (default 4)")
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.repetitions < 1:
@@ -186,7 +186,12 @@ def main(argv: list[str] | None = None) -> None:
             order = (True, False) if repetition % 2 else (False, True)
             for log in order:
                 w = window(clf, log, repetition, args.rate, args.seconds, work)
-                print(f"  {w}", flush=True)
+                print(
+                    f"  repetition {repetition}, log {'on ' if log else 'off'}: {w.achieved_rate:.1f} req/s "
+                    f"achieved, {w.answered} answered, {w.failed} failed, server CPU {w.cpu_s:.2f} s = "
+                    f"{w.cpu_us_per_request:.0f} µs per request",
+                    flush=True,
+                )
                 windows.append(w)
     on = [w.cpu_us_per_request for w in windows if w.log]
     off = [w.cpu_us_per_request for w in windows if not w.log]

@@ -185,7 +185,6 @@ def measure_recommend(binary: str, work: Path, duration: float) -> dict[str, flo
         "recommend_mean_batch_rows": round(per_call, 2),
         "recommend_model_ms_per_call": round(model_ms_per_call(model, max(1, round(per_call))), 2),
     }
-    print(f"  {out}", flush=True)
     return out
 
 

@@ -107,13 +107,16 @@ def test_micro_batching_switch_is_a_valid_serving_config(tmp_path, batching, siz
 
 def test_fixed_rate_client_sends_every_request_to_a_real_server():
     seen: list[bytes] = []
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
-            seen.append(self.rfile.read(int(self.headers["Content-Length"])))
-            status = 200 if len(seen) % 10 else 503  # every 10th answer fails
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                seen.append(body)
+                status = 200 if len(seen) % 10 else 503  # every 10th answer fails
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -122,7 +125,10 @@ def test_fixed_rate_client_sends_every_request_to_a_real_server():
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # the client may open up to 64 connections at once
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -135,3 +141,15 @@ def test_fixed_rate_client_sends_every_request_to_a_real_server():
     assert len(seen) == 40
     assert seen[0] == b'{"features":{"f0":1.0}}'
     assert elapsed > 0
+
+
+@pytest.mark.slow
+def test_every_timed_monitor_run_reads_the_whole_log():
+    """Known answer: each of the timed `conveyor monitor` processes counts every logged request."""
+    from benchmarks.monitoring import run
+
+    result = run(2_000, 2)
+    assert result["requests"] == 2_000
+    assert result["feedback"] == 600
+    assert len(result["seconds_each_run"]) == 2
+    assert result["exit_code"] == 0
