@@ -153,3 +153,11 @@ def test_every_timed_monitor_run_reads_the_whole_log():
     assert result["feedback"] == 600
     assert len(result["seconds_each_run"]) == 2
     assert result["exit_code"] == 0
+
+
+def test_request_log_verdict_rests_on_an_upper_bound_of_the_paired_cost():
+    from benchmarks.request_log import upper_bound
+
+    # mean -37.5, sd 205.2, n 4: -37.5 + t(0.95, 3) 2.3534 * 205.2 / 2
+    assert upper_bound([130.0, -270.0, -150.0, 140.0]) == pytest.approx(203.91, abs=0.01)
+    assert upper_bound([5.0]) == float("inf")  # one pair: no spread, no verdict
