@@ -165,7 +165,7 @@ class EvaluationSection(_Section):
     min_user_interactions: int = Field(5, ge=2)  # per-user: fewer → training only (counted)
     min_evaluated: int = Field(100, gt=0)  # users (recommender) or rows (classifier)
     not_enough_evidence: InsufficientEvidence = InsufficientEvidence.FAIL
-    confidence: float = Field(0.95, ge=0.5, lt=1)  # one-sided level of the paired gates
+    confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the paired gates
     positive_class: str | int | bool | None = None  # classifier; None: the minority class
     baseline_metric: str | None = None  # None: primary metric (recommender), average_precision (classifier)
 

@@ -181,3 +181,17 @@ def test_stages_run_by_hand_show_only_the_evaluated_training_run(make_project):
     record_stage_result(proj, "evaluate", {**EVALUATE, "run_id": "bpr-run"})
     results = load_stage_results(proj)
     assert sorted(results) == ["evaluate", "train"]  # register was about another training run
+
+
+def test_cli_report_of_a_named_pipeline_run(make_project, cli):
+    root = make_project("project:\n  name: shop\n")
+    proj = Project.load(root)
+    record_stage_result(proj, "drift", DRIFT, pipeline_run="run-1")
+    record_stage_result(proj, "evaluate", EVALUATE, pipeline_run="run-2")
+    latest = cli("--project", root, "report", "--json").json()
+    assert (latest["pipeline_run"], latest["stages"]) == ("run-2", ["evaluate"])
+    first = cli("--project", root, "report", "--run", "run-1", "--json").json()
+    assert (first["pipeline_run"], first["stages"]) == ("run-1", ["drift"])
+    unknown = cli("--project", root, "report", "--run", "nope", "--json")
+    assert unknown.exit_code == 2
+    assert "no stage recorded a result for pipeline run 'nope'" in unknown.json()["error"]["message"]
