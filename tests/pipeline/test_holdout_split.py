@@ -9,7 +9,7 @@ import pytest
 
 from conveyor.config import SplitMethod, parse_settings
 from conveyor.errors import ConfigError, UsageError
-from conveyor.pipeline._split import split_interactions
+from conveyor.pipeline._split import split_interactions, split_notes
 
 T0 = datetime(2025, 1, 1)
 
@@ -43,6 +43,10 @@ def test_per_user_holds_out_each_users_last_fraction():
         2,
         6,
     )
+    assert split_notes(d) == [
+        "held out each user's last 20 % (at least 1) interactions: 2 users, 6 pairs to find; "
+        "1 users with fewer than 5 interactions train only"
+    ]
 
 
 def test_leave_last_n_and_a_seen_item_is_not_a_target():

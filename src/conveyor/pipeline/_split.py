@@ -159,7 +159,7 @@ def split_per_user(df: pl.DataFrame, settings: Settings) -> Split:
         "holdout": (
             f"last {ev.holdout_last_n}"
             if ev.holdout_last_n is not None
-            else f"last {ev.holdout_last_fraction:g} (at least 1)"
+            else f"last {ev.holdout_last_fraction * 100:g} % (at least 1)"
         ),
         "min_user_interactions": ev.min_user_interactions,
         "train_rows": train.height,
@@ -171,6 +171,22 @@ def split_per_user(df: pl.DataFrame, settings: Settings) -> Split:
         "test_pairs": truth.height,
     }
     return Split(train=train, test=truth, description=description)
+
+
+def split_notes(description: dict[str, object]) -> list[str]:
+    """One line saying how the recommender's held-out set was made and who is in it."""
+    if description.get("split") != SplitMethod.PER_USER.value:
+        if description.get("split") == SplitMethod.GLOBAL_TIME.value:
+            return [
+                f"held out the last {description['holdout_days']} days of the log: "
+                f"{description['test_users']:,} users, {description['test_pairs']:,} pairs to find"
+            ]
+        return []
+    return [
+        f"held out each user's {description['holdout']} interactions: {description['test_users']:,} users, "
+        f"{description['test_pairs']:,} pairs to find; {description['users_too_short']:,} users with fewer "
+        f"than {description['min_user_interactions']} interactions train only"
+    ]
 
 
 def split_interactions(df: pl.DataFrame, settings: Settings) -> Split:

@@ -37,7 +37,7 @@ from conveyor.pipeline._runs import (
     run_dir,
     runs_root,
 )
-from conveyor.pipeline._split import Split, load_test_set, split_interactions, split_stratified
+from conveyor.pipeline._split import Split, load_test_set, split_interactions, split_notes, split_stratified
 from conveyor.project import Project
 
 CLASSIFIER_MATRIX = (ModelType.RANDOM_FOREST, ModelType.XGBOOST, ModelType.LIGHTGBM)
@@ -204,6 +204,7 @@ def _prepare(project: Project, data_path: Path, scratch: Path) -> Prepared:
         notes.append(f"no schema file at {schema_path}; logged a schema inferred from this data")
     recommender = settings.project.template is Template.RECOMMENDER
     split = split_interactions(df, settings) if recommender else split_stratified(df, settings)
+    notes.extend(split_notes(split.description))
     schema_file = scratch / SCHEMA_FILE
     schema.save(schema_file)
     profile_path = scratch / PROFILE_FILE
