@@ -109,6 +109,16 @@ class AlertKind(StrEnum):
     WEBHOOK = "webhook"
 
 
+class SplitMethod(StrEnum):
+    PER_USER = "per-user"  # each user's last interactions held out (the default)
+    GLOBAL_TIME = "global-time"  # the last model.holdout_days of the whole log held out
+
+
+class InsufficientEvidence(StrEnum):
+    FAIL = "fail"  # "not enough evidence" stops the pipeline (exit 1)
+    CONTINUE = "continue"  # reported, but the pipeline goes on (exit 0)
+
+
 class RetrainAction(StrEnum):
     GITHUB = "github"
     LOCAL = "local"
@@ -177,11 +187,36 @@ class ModelSection(_Section):
     primary_metric: str = "ndcg_at_10"
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=1)  # classifier: stratified hold-out share
-    holdout_days: int = Field(7, gt=0)  # recommender: last days held out
+    holdout_days: int = Field(7, gt=0)  # recommender, evaluation.split global-time: last days held out
     embedding_dim: int = Field(128, gt=0)
     epochs: int = Field(15, gt=0)
     k: int = Field(10, gt=0)
     eval_users: int = Field(10_000, gt=0)  # recommender: held-out users scored (seeded sample)
+
+
+# -- evaluation ----------------------------------------------------------------
+class EvaluationSection(_Section):
+    """How the held-out set is made and how much of it a decision needs."""
+
+    split: SplitMethod = SplitMethod.PER_USER
+    holdout_last_fraction: float = Field(0.2, gt=0, lt=1)  # per-user: each user's last share …
+    holdout_last_n: int | None = Field(None, gt=0)  # … or each user's last n interactions
+    min_user_interactions: int = Field(5, ge=2)  # per-user: fewer → training only (counted)
+    min_evaluated: int = Field(100, gt=0)  # users (recommender) or rows (classifier)
+    not_enough_evidence: InsufficientEvidence = InsufficientEvidence.FAIL
+    confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the paired gates
+    positive_class: str | int | bool | None = None  # classifier; None: the minority class
+    baseline_metric: str | None = None  # None: primary metric (recommender), average_precision (classifier)
+
+    @model_validator(mode="after")
+    def _n_below_minimum(self) -> EvaluationSection:
+        if self.holdout_last_n is not None and self.holdout_last_n >= self.min_user_interactions:
+            raise ValueError(
+                f"holdout_last_n ({self.holdout_last_n}) must be below "
+                f"min_user_interactions ({self.min_user_interactions}), "
+                "so that every evaluated user keeps history to train on"
+            )
+        return self
 
 
 # -- gates -----------------------------------------------------------------------
@@ -369,6 +404,7 @@ class Settings(_Section):
     project: ProjectSection = Field(default_factory=ProjectSection)
     data: DataSection = Field(default_factory=DataSection)
     model: ModelSection = Field(default_factory=ModelSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     gates: GatesSection = Field(default_factory=GatesSection)
     registry: RegistrySection = Field(default_factory=RegistrySection)
     serving: ServingSection = Field(default_factory=ServingSection)
@@ -504,9 +540,11 @@ __all__ = [
     "STATE_DIRNAME",
     "AlertKind",
     "DriftMethod",
+    "InsufficientEvidence",
     "ModelType",
     "RetrainAction",
     "Settings",
+    "SplitMethod",
     "Strategy",
     "Template",
     "defaults_for",

@@ -179,20 +179,24 @@ def report(
     ] = False,
     title: Annotated[str | None, typer.Option("--title", help="Title of the notification.")] = None,
     link: Annotated[str | None, typer.Option("--link", help="A link to add to the notification.")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Pipeline run to report (default: the latest one).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Metrics against production, gate verdicts, drift table, A/B status (Markdown/HTML)."""
+    """Metrics against production, gate verdicts, drift table, A/B status of one pipeline run."""
     start(json_out)
     from conveyor.reports import (
         append_step_summary,
         headline,
+        latest_pipeline_run,
         load_stage_results,
         render_html,
         render_markdown,
     )
 
     proj = load_project(project)
-    results = load_stage_results(proj)
+    results = load_stage_results(proj, run)
     markdown = render_markdown(proj, results)
     text = markdown if fmt is ReportFormat.MD else render_html(proj, results)
     summary = append_step_summary(markdown)
@@ -208,6 +212,7 @@ def report(
         "format": fmt.value,
         "out": str(out) if out else None,
         "stages": sorted(results),
+        "pipeline_run": run if run is not None else latest_pipeline_run(proj),
         "headline": line,
         "step_summary": summary,
     }

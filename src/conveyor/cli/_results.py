@@ -27,8 +27,10 @@ def _evaluate(p: dict[str, Any]) -> dict[str, Any]:
         "model_type": p.get("model_type"),
         "run_id": p.get("run_id"),
         "version": None,  # the candidate is not registered yet
+        "verdict": p.get("verdict"),
+        "evaluated": p.get("evaluated"),
         "gates": [
-            {"name": g.get("name"), "passed": g.get("verdict") != "fail", "verdict": g.get("verdict"),
+            {"name": g.get("name"), "passed": g.get("verdict") == "pass", "verdict": g.get("verdict"),
              "reason": g.get("reason")}
             for g in p.get("gates") or []
         ],
