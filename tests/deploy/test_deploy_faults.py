@@ -16,7 +16,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from conveyor.deploy import EnvironmentProcess, Ledger, ServerClient, read_record
+from conveyor.deploy import EnvironmentProcess, Ledger, ServerClient, free_port, read_record
 from conveyor.project import Project
 
 pytestmark = [pytest.mark.xdist_group("deploy"), pytest.mark.slow]
@@ -201,3 +201,21 @@ def test_killed_blue_green_leaves_no_orphan_and_the_next_deploy_finishes(cli, de
     assert ("interrupted", "interrupted", "2") in _ledger(deploy_project)
     status = cli("--project", deploy_project, "status", "--json").json()["environments"]["production"]
     assert status["interrupted"] is None
+
+
+def test_the_watchdog_gives_up_after_its_restart_limit(make_project):
+    port = free_port()
+    root = make_project(
+        "project: {name: shop}\n"
+        "deploy:\n  health_timeout_seconds: 1\n  environments:\n"
+        f"    production: {{port: {port}, restart_limit: 2, restart_backoff_seconds: 0}}\n"
+    )  # no registered version: every start serves nothing and is never ready
+    watchdog = subprocess.run(
+        [sys.executable, "-m", "conveyor", "--project", str(root), "watchdog", "--env", "production"],
+        capture_output=True, text=True, timeout=WAIT_SECONDS, check=False,
+    )  # fmt: skip
+    assert watchdog.returncode == 1
+    assert [(e.action, e.outcome) for e in Ledger.of(Project.load(root)).entries()] == [
+        ("restart", "failed"), ("restart", "failed"), ("restart", "gave-up"),
+    ]  # fmt: skip
+    assert _process(root).record() is None  # the failed starts left no server behind

@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from conveyor.config import EnvironmentSettings
+from conveyor.deploy._controller import tls_verify
 from conveyor.deploy._processes import ProcessRecord, read_record, reap_orphan, stop_process, write_record
 from conveyor.errors import OperationError, ServiceError, UsageError
 from conveyor.project import Project
@@ -153,7 +154,8 @@ class EnvironmentProcess:
 
     def healthy(self, path: str = "/health", timeout: float = 2.0) -> bool:
         try:
-            return httpx.get(self.base_url + path, timeout=timeout).status_code == 200
+            url = self.base_url + path
+            return httpx.get(url, timeout=timeout, verify=tls_verify(url)).status_code == 200
         except httpx.HTTPError:
             return False
 
