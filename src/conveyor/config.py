@@ -267,6 +267,10 @@ class ServingSection(_Section):
 class EnvironmentSettings(_Section):
     port: int = Field(gt=0, lt=65536)
     host: str = DEFAULT_HOST
+    # a watchdog process restarts the server when it dies (docs/deploy.md, "Supervision")
+    supervise: bool = True
+    restart_limit: int = Field(5, ge=0)  # restarts within 10 minutes before the watchdog gives up
+    restart_backoff_seconds: float = Field(1.0, ge=0)  # first wait before a restart, doubled each time
 
 
 class CanarySection(_Section):

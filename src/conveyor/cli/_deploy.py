@@ -1,4 +1,9 @@
-"""Delivery commands: ``deploy``, ``smoke``, ``rollback``, ``ab``, ``status``."""
+"""Delivery commands: ``deploy``, ``smoke``, ``rollback``, ``ab``, ``status``.
+
+Two hidden commands run as detached helpers of those: ``watchdog`` (restarts
+an environment's server when it dies) and ``sync-aliases`` (brings the
+registry aliases to what the ledger says, after a rollback).
+"""
 
 from __future__ import annotations
 
@@ -150,8 +155,23 @@ def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
             console.print(f"[bold]{name}[/bold] {env['url']} ({state})")
             if env.get("server"):
                 console.print(_versions_table(env["server"]))
-            if env.get("in_progress"):
-                console.print(f"  in progress: {env['in_progress']}")
+            for key in ("in_progress", "interrupted"):
+                rollout = env.get(key)
+                if rollout:
+                    weight = "" if rollout["weight"] is None else f" at {rollout['weight']:g} %"
+                    since = f" since {rollout['weight_since'] or rollout['since']}"
+                    label = key.replace("_", " ")
+                    console.print(
+                        f"  [yellow]{label}[/yellow]: {rollout['action']} of {rollout['version']}"
+                        f"{weight}{since} by pid {rollout['pid']}: {rollout['command'] or '-'}"
+                    )
+            expected = env.get("expected")
+            if expected:
+                watchdog = env.get("watchdog")
+                console.print(
+                    f"  expected: {expected['primary']} (previous {expected['previous'] or '-'}); "
+                    f"watchdog: {'pid ' + str(watchdog['pid']) if watchdog else 'not running'}"
+                )
             if env.get("ab_test"):
                 console.print(f"  A/B test: {env['ab_test']}")
             for entry in env["last_deployments"]:
@@ -247,9 +267,29 @@ def ab_conclude(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     publish(proj, "ab", {"ok": True, **result})
 
 
+def watchdog(env: EnvOpt = "production", project: ProjectOpt = None) -> None:
+    """Restart the environment's server when it dies (started by deploy and rollback)."""
+    from conveyor.deploy import watch
+
+    code = watch(load_project(project), env)
+    if code:
+        raise typer.Exit(code)
+
+
+def sync_aliases(env: EnvOpt = "production", project: ProjectOpt = None) -> None:
+    """Set the environment's registry aliases to the ledger's versions (retried; started by rollback)."""
+    from conveyor.deploy import sync_aliases as run_sync
+
+    entry = run_sync(load_project(project), env)
+    if entry is not None and entry.outcome != "ok":
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("deploy")(deploy)
     app.command("smoke")(smoke)
     app.command("rollback")(rollback)
     app.add_typer(ab_app, name="ab")
     app.command("status")(status)
+    app.command("watchdog", hidden=True)(watchdog)
+    app.command("sync-aliases", hidden=True)(sync_aliases)
