@@ -240,3 +240,32 @@ def test_always_valid_p_survives_peeking(plan):
         valid += any(always_valid_p(a, b, tau=BASE * MDE) < ALPHA for a, b in arms)
     assert naive / reps > 2 * ALPHA  # the peeking problem, reproduced
     assert _ci(valid, reps)[0] <= ALPHA
+
+
+def test_request_log_is_counted_per_user():
+    """Known log: users a (3 answers, 1 clicked twice) and b (2 answers, 1 clicked + 1 click by user only)."""
+    import polars as pl
+
+    from conveyor.deploy._observations import _per_user
+
+    answers = pl.DataFrame(
+        {
+            "request_id": ["r1", "r2", "r3", "r4", "r5", "r6"],
+            "user_id": ["a", "a", "a", "b", "b", "c"],
+            "model_version": ["1", "1", "1", "1", "1", "2"],
+        }
+    )
+    feedback = pl.DataFrame(
+        {
+            "request_id": ["r1", "r1", "r4", None, "r6"],
+            "user_id": ["a", "a", "b", "b", "c"],
+            "event": ["click"] * 5,
+            "model_version": ["1", "1", "1", "1", "2"],
+        }
+    )
+    arm = Arm.from_users("control", *_per_user(answers, feedback, "1"))
+    assert (arm.users, arm.impressions, arm.clicks) == (2, 5, 3)
+    assert arm.impressions_sq == 3**2 + 2**2
+    assert arm.clicks_sq == 1**2 + 2**2
+    everyone = Arm.from_users("baseline", *_per_user(answers, feedback, None))
+    assert (everyone.users, everyone.impressions, everyone.clicks) == (3, 6, 4)
