@@ -206,7 +206,8 @@ def ab_start(
         console.print(result["reason"])
         need = result.get("required_per_arm")
         console.print(
-            f"impressions needed per arm: {need}"
+            f"users needed: {need['variant']} in the variant, {need['control']} in the control "
+            "(the unit of the test is the user; a user's answers are correlated)"
             if need
             else "no baseline click-through rate yet: the sample size is planned from the control arm"
         )
@@ -216,7 +217,7 @@ def ab_start(
 
 
 def _arms_table(arms: dict[str, Any]) -> Table:
-    table = Table("arm", "users", "impressions", "clicks", "CTR", "needed")
+    table = Table("arm", "users", "impressions", "clicked", "CTR", "users needed")
     for name, arm in arms.items():
         ctr = arm["ctr"]
         table.add_row(
@@ -225,7 +226,7 @@ def _arms_table(arms: dict[str, Any]) -> Table:
             str(arm["impressions"]),
             str(arm["clicks"]),
             "-" if ctr is None or math.isnan(ctr) else f"{ctr:.4f}",
-            str(arm["required_impressions"] or "-"),
+            str(arm["required_users"] or "-"),
         )
     return table
 

@@ -127,7 +127,10 @@ def _ab_lines(ab: dict[str, Any]) -> list[str]:
     for arm in ("control", "variant"):
         data = ab.get(arm) or {}
         if isinstance(data, dict):
-            lines.append(f"- {arm}: CTR {_fmt(data.get('ctr'))} over {_fmt(data.get('n'))} users")
+            shown = (
+                f" ({_fmt(data['impressions'])} impressions)" if data.get("impressions") is not None else ""
+            )
+            lines.append(f"- {arm}: CTR {_fmt(data.get('ctr'))} over {_fmt(data.get('n'))} users{shown}")
     ci = ab.get("ci") or [None, None]
     lift = _num(ab.get("lift"))
     if lift is not None:
@@ -135,7 +138,7 @@ def _ab_lines(ab: dict[str, Any]) -> list[str]:
         interval = f" (95 % CI {low:+.1%} to {high:+.1%})" if low is not None and high is not None else ""
         lines.append(f"- lift: {lift:+.1%}{interval}, p-value {_fmt(ab.get('p_value'))}")
     if ab.get("required_n") is not None:
-        lines.append(f"- sample size needed per arm: {_fmt(ab.get('required_n'))}")
+        lines.append(f"- users needed per arm (the larger arm): {_fmt(ab.get('required_n'))}")
     lines.append(
         f"- status: {ab.get('status', '–')}; decision: {ab.get('decision', '–')} {ab.get('reason', '')}"
     )

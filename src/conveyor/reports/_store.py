@@ -26,8 +26,9 @@ Payloads the report renders (extra keys are kept and ignored):
 - ``drift``: the ``conveyor drift --json`` object (``dataset_drift``, ``drift_share``,
   ``columns``: {name: {type, test, statistic, p_value, threshold, drift}}), each column
   optionally with ``histogram: {"edges": [...], "reference": [...], "current": [...]}``
-- ``ab``: ``{"status": str, "control": {"ctr", "n"}, "variant": {"ctr", "n"}, "lift": float,
-  "ci": [low, high], "p_value": float, "required_n": int, "decision": str, "reason": str}``
+- ``ab``: ``{"status": str, "unit": "users", "control": {"ctr", "n", "impressions"}, "variant":
+  {"ctr", "n", "impressions"}, "lift": float, "ci": [low, high], "p_value": float, "required_n": int,
+  "decision": str, "reason": str}`` — ``n`` and ``required_n`` count users, the unit of the test
 - any other stage (``train``, ``register``, ``deploy-staging`` …): a flat dict shown as is.
 """
 
