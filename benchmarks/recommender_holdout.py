@@ -31,8 +31,7 @@ from conveyor.evaluation import (
     score,
 )
 from conveyor.models import make_baseline, make_model
-from conveyor.models._factory import recommender_params
-from conveyor.pipeline._split import split_interactions
+from conveyor.pipeline._split import split_interactions  # not re-exported: keeps `conveyor.pipeline` light
 
 METRIC = "ndcg_at_10"
 
@@ -40,7 +39,7 @@ METRIC = "ndcg_at_10"
 def judge(settings: Settings, log) -> tuple[dict[str, object], float, float, GateResult, GateResult]:
     """Split, fit ALS and popularity, score both on the held-out users, decide the gates."""
     split = split_interactions(log, settings)
-    model = make_model(ModelType.ALS, recommender_params({}, settings), settings)
+    model = make_model(ModelType.ALS, {}, settings)  # as `conveyor train` with no model.params
     model.fit(split.train)
     baseline = make_baseline(ModelType.ALS, settings)
     baseline.fit(split.train)
