@@ -135,8 +135,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 60) -> None:
-    """Wait until the server process at ``url`` answers /ready 200 (bounded)."""
+def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 180) -> None:
+    """Wait until the server process at ``url`` answers /ready 200 (bounded: a start imports
+    MLflow and loads from the registry, which took over 60 s at a load average of 30)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
