@@ -139,7 +139,8 @@ def _observe(
 ) -> tuple[Arm, Arm, dict[str, int] | None]:
     since = datetime.fromisoformat(plan["started"])
     control, variant = ab_arms(project, env.name, since, plan["control"], plan["variant"])
-    required = plan.get("required_per_arm")
+    # a plan in users (older plans counted impressions: planned anew, like a plan without baseline)
+    required = plan.get("required_per_arm") if plan.get("unit") == UNIT else None
     if required is None:  # no baseline at start: plan from the control arm as observed
         required = _plan_sample_size(project, control, float(plan["variant_ratio"]))
     return control, variant, required
