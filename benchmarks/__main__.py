@@ -20,6 +20,7 @@ import argparse
 import importlib
 import inspect
 import io
+import json
 import pkgutil
 import re
 import sys
@@ -69,6 +70,16 @@ def run_module(name: str) -> tuple[int, str]:
     return status, tee.copy.getvalue()
 
 
+def _json_line(line: str) -> bool:
+    """A benchmark's machine-readable line (a JSON object), left out of the docs."""
+    if not (line.startswith("{") and line.endswith("}")):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
 def record(doc: Path, name: str, output: str) -> bool:
     """Replace the output block of ``benchmarks.NAME`` in ``doc``; False when it has none."""
     begin, end = f"<!-- output: benchmarks.{name} -->", f"<!-- /output: benchmarks.{name} -->"
@@ -76,7 +87,7 @@ def record(doc: Path, name: str, output: str) -> bool:
     pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), re.S)
     if not pattern.search(text):
         return False
-    kept = [line for line in output.strip("\n").splitlines() if not line.startswith('{"benchmark"')]
+    kept = [line for line in output.strip("\n").splitlines() if not _json_line(line)]
     block = "\n".join([begin, "```text", *kept, "```", end])
     doc.write_text(pattern.sub(lambda _: block, text, count=1))
     return True

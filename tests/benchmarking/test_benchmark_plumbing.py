@@ -73,7 +73,7 @@ def test_recorder_replaces_only_the_named_block_and_drops_the_json_line(tmp_path
         "<!-- /output: benchmarks.serving -->\nafter\n<!-- output: benchmarks.other -->\nkeep\n"
         "<!-- /output: benchmarks.other -->\n"
     )
-    output = '\n# benchmarks.serving\nheader\n| a | b |\n{"benchmark": "serving", "x": 1}\n'
+    output = '\n# benchmarks.serving\nheader\n| a | b |\n{"benchmark": "serving", "x": 1}\n{"requests": 5}\n'
     assert runner.record(doc, "serving", output)
     text = doc.read_text()
     assert "old figure" not in text
@@ -81,6 +81,7 @@ def test_recorder_replaces_only_the_named_block_and_drops_the_json_line(tmp_path
         "```text\n# benchmarks.serving\nheader\n| a | b |\n```\n<!-- /output: benchmarks.serving -->" in text
     )
     assert '{"benchmark"' not in text
+    assert '{"requests"' not in text
     assert "prose\n" in text
     assert "after\n" in text
     assert "keep\n" in text
