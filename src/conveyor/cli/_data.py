@@ -258,7 +258,7 @@ def _render_drift(payload: dict[str, Any]) -> Any:
 
 
 def _mode_line(payload: dict[str, Any]) -> str:
-    rows, used = payload["rows"], payload["rows_used"]
+    rows, used = payload["table_rows"], payload["rows_used"]
     if payload["mode"] == "exact":
         return f"mode: exact (every row: {rows['reference']:,} reference, {rows['current']:,} current)"
     return (
