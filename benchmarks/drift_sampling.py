@@ -21,7 +21,7 @@ import polars as pl
 from conveyor.config import DriftSection
 from conveyor.data import build_profile, detect_drift
 
-COST_SIZES = (100_000, 500_000, 1_000_000, 2_000_000, 4_000_000)
+COST_SIZES = (100_000, 300_000, 1_000_000, 2_000_000)
 SIM_ROWS = 500_000
 SHIFTS = (0.0, 0.05, 0.08, 0.1, 0.12, 0.2)
 SETTINGS = DriftSection()
@@ -61,7 +61,7 @@ def print_exact_cost(repeats: int = 3) -> None:
             _best_of(repeats, lambda: build_profile(ref)),  # noqa: B023
             _best_of(repeats, lambda: detect_drift(sketch, cur, SETTINGS, exact_max_rows=0)),  # noqa: B023
         ]
-        print(f"| {n:,} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+        print(f"| {n:,} | " + " | ".join(f"{c:.3f}" for c in cells) + " |", flush=True)
 
 
 def print_sampling_error(runs: int) -> None:
@@ -89,5 +89,6 @@ def print_sampling_error(runs: int) -> None:
             differ += exact["drift"] != sampled["drift"]
         print(
             f"| {shift:g} | {np.mean(dist_exact):.4f} | {np.quantile(gaps, 0.95):.4f} | {max(gaps):.4f} "
-            f"| {np.median(p_exact):.2g} | {np.median(p_sampled):.2g} | {differ}/{runs} |"
+            f"| {np.median(p_exact):.2g} | {np.median(p_sampled):.2g} | {differ}/{runs} |",
+            flush=True,
         )

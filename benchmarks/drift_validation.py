@@ -23,11 +23,12 @@ default 3) and the median run is reported.
   ones, and how often the verdict differs.
 - the cost of exact mode by size (the tests alone, one numeric column).
 - validation of the current table with the same rules — dtype, not null,
-  numeric range, allowed categories on every column — timing the validation
-  call alone (reading the file is the same for all).
+  numeric range, allowed categories on every column but the nullable one —
+  timing the validation call alone (reading the file is the same for all).
 
     python -m benchmarks.drift_validation                 # 100k rows, every tool 3 runs; sampled mode
-    python -m benchmarks.drift_validation --rows 1000000  # 1M rows (Evidently: ~1.5 min a run)
+    python -m benchmarks.drift_validation --rows 1000000  # 1M rows (Evidently: minutes a run)
+    python -m benchmarks.drift_validation --validate-only # the validation table alone
 """
 
 from __future__ import annotations
@@ -253,12 +254,17 @@ def _child_result(res: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(res["stdout"].strip().splitlines()[-1]))
 
 
-def bench_size(n: int, folder: Path, runs: int) -> tuple[list[dict[str, Any]], list[str]]:
-    """Timing rows for one size, and the column-by-column drift comparison as table lines."""
+def write_tables(n: int, folder: Path) -> tuple[pl.DataFrame, Path, Path]:
     ref_path, cur_path = folder / f"ref_{n}.parquet", folder / f"cur_{n}.parquet"
     ref = make_table(n, 1, shifted=False)
     ref.write_parquet(ref_path)
     make_table(n, 2, shifted=True).write_parquet(cur_path)
+    return ref, ref_path, cur_path
+
+
+def bench_drift(n: int, folder: Path, runs: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Timing rows of both drift tools for one size, and the column-by-column comparison as table lines."""
+    ref, ref_path, cur_path = write_tables(n, folder)
     rows: list[dict[str, Any]] = []
 
     res = median_of(runs, [conveyor_bin(), "drift", str(ref_path), str(cur_path), "--json"])
@@ -296,7 +302,15 @@ def bench_size(n: int, folder: Path, runs: int) -> tuple[list[dict[str, Any]], l
             f"| {other.get('method', '–')} | {_fmt(other.get('statistic'), '.4f')} "
             f"| {_yes(other.get('drift'))} | {agree} |"
         )
+    return rows, lines
 
+
+def bench_validate(n: int, folder: Path, runs: int) -> list[dict[str, Any]]:
+    ref, _, cur_path = write_tables(n, folder)
+    # the same non-null rules in every tool: the nullable column (a drift case) is left out
+    ref = ref.drop(NULLABLE)
+    pl.read_parquet(cur_path).drop(NULLABLE).write_parquet(cur_path)
+    rows: list[dict[str, Any]] = []
     rules = json.dumps(rules_for(ref))
     for tool, script in (
         ("conveyor", CONVEYOR_VALIDATE),
@@ -310,7 +324,7 @@ def bench_size(n: int, folder: Path, runs: int) -> tuple[list[dict[str, Any]], l
             {"task": "validate", "tool": tool, "rows": n, "wall": res["wall"], "peak_mb": res["peak_mb"],
              "seconds": out.get("seconds"), "ok": out.get("ok"), "error": out.get("error")}
         )  # fmt: skip
-    return rows, lines
+    return rows
 
 
 def _yes(flag: object) -> str:
@@ -356,24 +370,32 @@ def main(argv: list[str] | None = None) -> None:
         "--runs", type=int, default=3, help="runs of every tool; the median is shown (default 3)"
     )
     parser.add_argument("--sim-runs", type=int, default=20, help="simulated runs per sampled-mode cell")
+    parser.add_argument("--validate-only", action="store_true", help="only the validation table")
     args = parser.parse_args(argv)
     sizes = args.rows or [100_000]
-    rows: list[dict[str, Any]] = []
-    comparisons: dict[int, list[str]] = {}
-    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
-        for n in sizes:
-            print(f"# {n:,} rows …", file=sys.stderr, flush=True)
-            rows_n, comparisons[n] = bench_size(n, Path(tmp), args.runs)
-            rows += rows_n
-    print(f"\n## Drift and validation: every tool {args.runs} runs, the median shown\n")
-    print_table(rows)
-    for n, lines in comparisons.items():
-        print(f"\n### Drift verdicts column by column, {n:,} rows\n")
-        print("\n".join(lines))
+    if args.validate_only:
+        with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
+            for n in sizes:
+                print(f"\n## Validation, {n:,} rows: every tool {args.runs} runs, the median shown\n")
+                print_table(bench_validate(n, Path(tmp), args.runs))
+        print(f"\n{stamp()}")
+        return
     from benchmarks.drift_sampling import print_exact_cost, print_sampling_error
 
-    print_exact_cost()
-    print_sampling_error(args.sim_runs)
+    # each table is printed as soon as it is measured (a loaded machine may take a while)
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
+        for n in sizes:
+            rows, lines = bench_drift(n, Path(tmp), args.runs)
+            print(f"\n## Drift, {n:,} rows: every tool {args.runs} runs, the median shown\n")
+            print_table(rows)
+            print(f"\n### Drift verdicts column by column, {n:,} rows\n")
+            print("\n".join(lines), flush=True)
+        print_exact_cost()
+        print_sampling_error(args.sim_runs)
+        sys.stdout.flush()
+        for n in sizes:
+            print(f"\n## Validation, {n:,} rows: every tool {args.runs} runs, the median shown\n")
+            print_table(bench_validate(n, Path(tmp), args.runs))
     print(f"\n{stamp()}")
 
 

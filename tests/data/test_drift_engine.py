@@ -117,7 +117,7 @@ def test_report_shape_verdict_and_skips():
     report = detect_drift(build_profile(ref), cur.with_columns(pl.col("num1").cast(pl.String)), DEFAULTS)
     payload = report.to_dict()
     assert set(payload) == {
-        "dataset_drift", "drift_share", "columns", "mode", "rows", "rows_used",
+        "dataset_drift", "drift_share", "columns", "mode", "table_rows", "rows_used",
         "only_in_reference", "only_in_current", "problems",
     }  # fmt: skip
     assert payload["only_in_reference"] == ["gone"]

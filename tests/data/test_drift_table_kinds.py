@@ -113,7 +113,7 @@ def test_exact_mode_uses_every_row_and_matches_scipy():
     report = detect_drift(reference_profile(ref_df, source="ref"), cur_df, DEFAULTS)
     col = report.columns["x"]
     assert report.mode == col["mode"] == "exact"
-    assert report.rows_used == report.rows == {"reference": 30_000, "current": 40_000}
+    assert report.rows_used == report.table_rows == {"reference": 30_000, "current": 40_000}
     a, b = ref_df["x"].to_numpy(), cur_df["x"].to_numpy()
     ks = stats.ks_2samp(a, b)
     assert col["ks_statistic"] == pytest.approx(ks.statistic, abs=1e-12)
@@ -125,7 +125,7 @@ def test_exact_mode_uses_every_row_and_matches_scipy():
     sketch = detect_drift(build_profile(ref_df), cur_df, DEFAULTS, exact_max_rows=10_000)
     assert sketch.mode == sketch.columns["x"]["mode"] == "sampled"
     assert sketch.rows_used == {"reference": 10_000, "current": 40_000}
-    assert sketch.rows == {"reference": 30_000, "current": 40_000}
+    assert sketch.table_rows == {"reference": 30_000, "current": 40_000}
     assert sketch.columns["x"]["wasserstein"] == pytest.approx(col["wasserstein"], abs=0.01)
 
 

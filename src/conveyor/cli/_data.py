@@ -237,7 +237,7 @@ def _render_drift(payload: dict[str, Any]) -> Any:
                 mark = "[red]yes[/]" if col.get("distribution_drift", True) else "[red]yes (null rate)[/]"
             nulls = "–"
             if col.get("null_rate_reference") or col.get("null_rate_current"):
-                nulls = f"{100 * col['null_rate_reference']:.2g} % → {100 * col['null_rate_current']:.2g} %"
+                nulls = f"{100 * col['null_rate_reference']:.3g} % → {100 * col['null_rate_current']:.3g} %"
             table.add_row(
                 name, col["type"], col["test"], f(col["statistic"]), f(col["threshold"]),
                 f(col["p_value"]), f(col.get("psi")), nulls, mark,
@@ -258,7 +258,7 @@ def _render_drift(payload: dict[str, Any]) -> Any:
 
 
 def _mode_line(payload: dict[str, Any]) -> str:
-    rows, used = payload["rows"], payload["rows_used"]
+    rows, used = payload["table_rows"], payload["rows_used"]
     if payload["mode"] == "exact":
         return f"mode: exact (every row: {rows['reference']:,} reference, {rows['current']:,} current)"
     return (

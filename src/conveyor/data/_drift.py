@@ -115,7 +115,7 @@ class DriftReport:
     only_in_reference: list[str] = field(default_factory=list)
     only_in_current: list[str] = field(default_factory=list)
     mode: str = "exact"  # "exact": every row of both sides; "sampled": see rows_used
-    rows: dict[str, int] = field(default_factory=dict)  # reference, current
+    table_rows: dict[str, int] = field(default_factory=dict)  # rows of each side: reference, current
     rows_used: dict[str, int] = field(default_factory=dict)  # rows behind the numeric tests, per side
 
     @property
@@ -136,7 +136,7 @@ class DriftReport:
             "drift_share": self.drift_share,
             "columns": {name: dict(col) for name, col in self.columns.items()},
             "mode": self.mode,
-            "rows": dict(self.rows),
+            "table_rows": dict(self.table_rows),
             "rows_used": dict(self.rows_used),
             "only_in_reference": list(self.only_in_reference),
             "only_in_current": list(self.only_in_current),
@@ -401,7 +401,7 @@ def detect_drift(
         only_in_reference=[c for c in wanted if c in known and c not in current.columns],
         only_in_current=[c for c in current.columns if c not in known] if settings.columns is None else [],
         mode="exact" if exact else "sampled",
-        rows={"reference": reference.n_rows, "current": current.height},
+        table_rows={"reference": reference.n_rows, "current": current.height},
         rows_used={
             "reference": reference.n_rows if all(p.exact for p in numeric.values()) else sketch,
             "current": min(current.height, SORT_SUBSAMPLE) if sampled_current else current.height,

@@ -53,9 +53,9 @@ SORT_SUBSAMPLE = 200_000
 SUBSAMPLE_SEED = 0
 MAX_PROFILE_CATEGORIES = 1_000
 # Exact drift tests (every value of both tables) up to this many rows. At 1M rows they cost about
-# 0.5 s per numeric column on a shared 2-core machine, against 0.25 s sampled; above, the cost grows
-# linearly while the sampled mode's error stays far below what a decision can see (its distance is
-# within ~0.002 of the exact one against a threshold of 0.1): benchmarks/drift_sampling.py.
+# 0.55 s per numeric column on the shared 2-core machine (0.11 s sampled), at 2M 1.5 s (0.22 s);
+# above 1M the cost keeps growing while the sampled mode's distance stays within 0.006 of the exact
+# one, against a threshold of 0.1 (benchmarks/drift_sampling.py, docs/benchmarks.md).
 EXACT_MAX_ROWS = 1_000_000
 MAX_CODE_VALUES = 20  # integer columns with at most this many distinct values are categorical codes
 ID_DISTINCT_SHARE = 0.95  # integer columns this distinct (and ID_MIN_ROWS long) are keys
