@@ -7,7 +7,9 @@ Builds a recommender project with two registered ALS versions, deploys 1 then
   included, as an operator runs it) N times, flipping between the versions,
   while a thread polls ``GET /version`` every 2 ms: *to traffic back* is from
   the command's start to the first poll that sees the other version serve,
-  *to return* is from the start to the command's exit;
+  *to return* is from the start to the command's exit; beside them, the
+  interpreter's bare start and the command's imports, each in a fresh process
+  (the part of the time that is Python starting, not the rollback);
 * **monitor**: with the watchdog stopped, ``kill -9`` of the server, then one
   ``conveyor monitor --json`` in a fresh process: the time from the kill to
   its exit 1 naming the readiness check;
@@ -208,6 +210,23 @@ def measure_monitor(root: Path) -> dict[str, Any]:
     }
 
 
+def measure_startup(runs: int = 5) -> dict[str, float]:
+    """Median seconds of a bare interpreter and of the rollback command's imports, in fresh processes."""
+
+    def median_of(code: str) -> float:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=_env(), check=True)
+            times.append(time.perf_counter() - start)
+        return round(statistics.median(times), 3)
+
+    return {
+        "python_bare_s": median_of("pass"),
+        "rollback_imports_s": median_of("import conveyor.cli._app, conveyor.deploy._rollback"),
+    }
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(values), 3), "max": round(max(values), 3)}
 
@@ -228,6 +247,7 @@ def run(n_rollbacks: int) -> dict[str, Any]:
         settings = Project.load(root).settings.deploy.environments["production"]
         url = f"http://{settings.host}:{settings.port}"
         rollbacks = measure_rollbacks(root, url, n_rollbacks)
+        startup = measure_startup()
         watchdog = measure_watchdog(root, url)
         monitor = measure_monitor(root)
     finally:
@@ -243,6 +263,7 @@ def run(n_rollbacks: int) -> dict[str, Any]:
             "to_traffic_back_s": _summary([r["to_traffic_back_s"] for r in rollbacks]),
             "to_return_s": _summary([r["to_return_s"] for r in rollbacks]),
             "server_switch_ms": _summary([r["switch_ms"] for r in rollbacks]),
+            "startup": startup,
             "each": rollbacks,
         },
         "watchdog_restart": watchdog,

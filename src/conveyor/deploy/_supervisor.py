@@ -112,6 +112,11 @@ class EnvironmentProcess:
         return self.directory / "side-server.json"
 
     @property
+    def stopped_marker(self) -> Path:
+        """Present while the environment is deliberately stopped: no watchdog restarts it."""
+        return self.directory / "stopped"
+
+    @property
     def base_url(self) -> str:
         s = self.settings
         return f"http://{s.host}:{s.port}"
@@ -271,6 +276,8 @@ class EnvironmentProcess:
         """
         if not self.settings.supervise:
             return None
+        with contextlib.suppress(FileNotFoundError):
+            self.stopped_marker.unlink()
         running = self.watchdog()
         if running is not None:
             return running
@@ -286,7 +293,11 @@ class EnvironmentProcess:
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.project.root, env=env, start_new_session=True,
             )  # fmt: skip
-        return ProcessRecord.of(process.pid, "watchdog")
+        # recorded at once (the watchdog rewrites it when it holds its lock): a stop that
+        # comes before the watchdog has finished starting still finds it
+        record = ProcessRecord.of(process.pid, "watchdog")
+        write_record(self.watchdog_file, record)
+        return record
 
     def stop_watchdog(self, grace: float = STOP_GRACE_SECONDS) -> bool:
         """Stop the watchdog (it must not restart a server being stopped)."""
@@ -294,7 +305,12 @@ class EnvironmentProcess:
 
     # -- stopping ------------------------------------------------------------------------------
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
-        """Stop the watchdog, then the server. True when a server was stopped."""
+        """Stop the watchdog, then the server. True when a server was stopped.
+
+        The ``stopped`` marker comes first: a watchdog that is still starting (not yet
+        recorded) sees it and exits instead of restarting what is being stopped.
+        """
+        self.stopped_marker.touch()
         self.stop_watchdog(grace)
         reap_orphan(self.side_server_file, grace)
         return self.stop_server(grace)

@@ -22,8 +22,10 @@ says the environment serves, preloads the ledger's previous version (so
 it gives up: a ``restart gave-up`` ledger line, an alert, and it exits —
 ``conveyor monitor`` reports the environment down from then on.
 
-Stopping the environment (:meth:`EnvironmentProcess.stop`) stops the
-watchdog first with SIGTERM, which it obeys at once.
+Stopping the environment (:meth:`EnvironmentProcess.stop`) leaves a
+``stopped`` marker and stops the watchdog with SIGTERM, which it obeys at
+once; a watchdog still starting up sees the marker and exits without
+restarting anything. The next ``deploy`` removes the marker.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def _loop(project: Project, process: EnvironmentProcess, stop: _Stop) -> int:
     restarts: deque[float] = deque()
     backoff = settings.restart_backoff_seconds
     up_since = time.monotonic()
-    while not stop.requested:
+    while not stop.requested and not process.stopped_marker.exists():
         if process.record() is not None:
             if time.monotonic() - up_since > RESTART_WINDOW_SECONDS:
                 backoff = settings.restart_backoff_seconds
@@ -103,8 +105,8 @@ def _loop(project: Project, process: EnvironmentProcess, stop: _Stop) -> int:
         if len(restarts) >= settings.restart_limit:
             _give_up(project, process, lost.pid if lost else None, len(restarts))
             return 1
-        if stop.sleep(backoff):
-            break
+        if stop.sleep(backoff) or process.stopped_marker.exists():
+            break  # stopped deliberately meanwhile
         restarts.append(time.monotonic())
         expected = ledger.serving(process.name)
         try:
