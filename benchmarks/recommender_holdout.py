@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {time.perf_counter() - start:.1f} |"
         )
         if split.get("users_too_short"):
-            print(f"|  ↳ {split['users_too_short']:,} users with < 5 interactions kept out of the test set "
+            print(f"|  ↳ {split['users_too_short']:,} users with < 5 distinct items kept out of the test set "
                   "| | | | | | | | |")  # fmt: skip
 
 

@@ -199,10 +199,10 @@ class EvaluationSection(_Section):
     """How the held-out set is made and how much of it a decision needs."""
 
     split: SplitMethod = SplitMethod.PER_USER
-    holdout_last_fraction: float = Field(0.2, gt=0, lt=1)  # per-user: each user's last share …
-    holdout_last_n: int | None = Field(None, gt=0)  # … or each user's last n interactions
-    min_user_interactions: int = Field(5, ge=2)  # per-user: fewer → training only (counted)
-    min_evaluated: int = Field(100, gt=0)  # users (recommender) or rows (classifier)
+    holdout_last_fraction: float = Field(0.2, gt=0, lt=1)  # per-user: the last share of each user's items …
+    holdout_last_n: int | None = Field(None, gt=0)  # … or each user's last n (distinct) items
+    min_user_interactions: int = Field(5, ge=2)  # per-user: fewer distinct items → training only (counted)
+    min_evaluated: int = Field(50, gt=0)  # users (recommender) or rows (classifier)
     not_enough_evidence: InsufficientEvidence = InsufficientEvidence.FAIL
     confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the paired gates
     positive_class: str | int | bool | None = None  # classifier; None: the minority class

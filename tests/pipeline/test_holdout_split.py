@@ -44,20 +44,22 @@ def test_per_user_holds_out_each_users_last_fraction():
         6,
     )
     assert split_notes(d) == [
-        "held out each user's last 20 % (at least 1) interactions: 2 users, 6 pairs to find; "
-        "1 users with fewer than 5 interactions train only"
+        "held out the last 20 % (at least 1) items each user found: 2 users, 6 pairs to find; "
+        "1 users with fewer than 5 items train only"
     ]
 
 
-def test_leave_last_n_and_a_seen_item_is_not_a_target():
+def test_leave_last_n_counts_new_items_and_a_later_repeat_leaks_nothing():
     df = log({"a": 6, "b": 6})
-    # b's last interaction repeats an item b already had: nothing new to find
+    # b's last interaction repeats an item b already had: b's last NEW item is b4
     df = df.with_columns(
         pl.when(pl.col("item_id") == "b5").then(pl.lit("b0")).otherwise(pl.col("item_id")).alias("item_id")
     )
     split = split_interactions(df, settings(holdout_last_n=1, min_user_interactions=2))
-    assert split.test.rows() == [("a", "a5")]
-    assert split.description["users_nothing_new"] == 1
+    assert split.test.rows() == [("a", "a5"), ("b", "b4")]
+    trained = split.train.filter(pl.col("user_id") == "b").sort("timestamp")["item_id"].to_list()
+    assert trained == ["b0", "b1", "b2", "b3"]  # history before b4 only: the later repeat is not trained on
+    assert split.description["test_rows"] == 3  # a5; b4 and the repeat after it
 
 
 def test_global_time_is_an_option():

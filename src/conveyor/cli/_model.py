@@ -157,7 +157,7 @@ def _render_evaluation(result: EvaluationResult) -> Any:
         if split.get("users_too_short"):
             line += (
                 f"; {split['users_too_short']:,} users with fewer than "
-                f"{split.get('min_user_interactions')} interactions kept out of the test set"
+                f"{split.get('min_user_interactions')} distinct items kept out of the test set"
             )
         c.print(line, highlight=False)
         for warning in result.warnings:

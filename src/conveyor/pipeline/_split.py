@@ -26,7 +26,9 @@ from conveyor.evaluation import HoldoutSet
 TRUTH_FILE = "truth.parquet"
 ROWS_FILE = "rows.parquet"
 DESCRIPTION_FILE = "split.json"
-_TS, _ROW, _RANK, _ELIGIBLE, _HELD = (f"__conveyor_{n}" for n in ("ts", "row", "rank", "eligible", "held"))
+_TS, _ROW, _RANK, _ELIGIBLE, _HELD, _CUT_TS, _CUT_ROW = (
+    f"__conveyor_{n}" for n in ("ts", "row", "rank", "eligible", "held", "cut_ts", "cut_row")
+)
 
 
 @dataclass(frozen=True)
@@ -116,44 +118,56 @@ def split_by_time(df: pl.DataFrame, settings: Settings) -> Split:
 
 
 def split_per_user(df: pl.DataFrame, settings: Settings) -> Split:
-    """Hold out each user's last interactions (leave-last-n or the last fraction), in time order.
+    """Hold out the items each user found last (leave-last-n or the last fraction), in time order.
 
-    The standard temporal hold-out for recommenders (as in RecBole's ``LS``
-    ordering and the leave-last-out protocol): every evaluated user has a
-    past to train on and a future to find, whatever the span of the log.
-    Users with fewer than ``evaluation.min_user_interactions`` interactions
-    stay in training only and are counted. Ties in time keep the file's order.
+    The standard temporal hold-out for recommenders (leave-last-out, RecBole's
+    ordered split), counted in *distinct items* because the model is asked for
+    items new to the user: each user's items are ordered by their first
+    interaction; the last ones are the truth, and the user's history up to the
+    first of them is the training data (later repeats of already-known items
+    are neither trained on nor targets, so nothing from the future leaks).
+    Every evaluated user has a past to learn from and a future to find, however
+    long the log. Users with fewer than ``evaluation.min_user_interactions``
+    distinct items stay in training only and are counted. Ties in time keep
+    the file's order.
     """
     cols = settings.data.columns
     ev = settings.evaluation
-    frame, _ = _dated(df, settings)
+    dated, _ = _dated(df, settings)
+    frame = dated.with_row_index(_ROW)
+    firsts = (
+        frame.group_by([cols.user, cols.item])
+        .agg(pl.col(_TS).min(), pl.col(_ROW).min())
+        .sort([cols.user, _TS, _ROW])
+    )
     n = pl.len().over(cols.user)
     if ev.holdout_last_n is not None:
         held = pl.lit(ev.holdout_last_n, dtype=pl.Int64)
     else:  # at least one, and never the user's whole history
         held = (n.cast(pl.Float64) * ev.holdout_last_fraction).floor().cast(pl.Int64).clip(1, None)
-    ranked = (
-        frame.with_row_index(_ROW)
-        .sort([cols.user, _TS, _ROW])
-        .with_columns(
-            pl.int_range(pl.len()).over(cols.user).alias(_RANK),
-            (n >= ev.min_user_interactions).alias(_ELIGIBLE),
-            held.alias(_HELD),
-        )
+    ranked = firsts.with_columns(
+        pl.int_range(pl.len()).over(cols.user).alias(_RANK),
+        (n >= ev.min_user_interactions).alias(_ELIGIBLE),
+        held.alias(_HELD),
     )
-    is_test = pl.col(_ELIGIBLE) & (pl.col(_RANK) >= n - pl.col(_HELD))
-    helpers = [_TS, _ROW, _RANK, _ELIGIBLE, _HELD]
-    train = ranked.filter(~is_test).sort(_ROW).drop(helpers)
-    test = ranked.filter(is_test).drop(helpers)
+    targets = ranked.filter(pl.col(_ELIGIBLE) & (pl.col(_RANK) >= n - pl.col(_HELD)))
+    # each evaluated user's cutoff: the first interaction with the first held-out item
+    cutoffs = targets.group_by(cols.user).agg(
+        pl.col(_TS).min().alias(_CUT_TS), pl.col(_ROW).sort_by(_TS, _ROW).first().alias(_CUT_ROW)
+    )
+    joined = frame.join(cutoffs, on=cols.user, how="left")
+    before = (pl.col(_TS) < pl.col(_CUT_TS)) | (
+        (pl.col(_TS) == pl.col(_CUT_TS)) & (pl.col(_ROW) < pl.col(_CUT_ROW))
+    )
+    train = joined.filter(pl.col(_CUT_TS).is_null() | before).sort(_ROW).drop(_TS, _ROW, _CUT_TS, _CUT_ROW)
     users = ranked.group_by(cols.user).agg(pl.col(_ELIGIBLE).first())
     short = int(users.height - users[_ELIGIBLE].sum())
-    if test.height == 0:
+    if targets.height == 0:
         raise UsageError(
             f"evaluation.min_user_interactions={ev.min_user_interactions}: no user has that many "
-            f"interactions ({users.height} users), so nothing can be held out"
+            f"distinct items ({users.height} users), so nothing can be held out"
         )
-    truth = _truth(train, test, settings)
-    test_users = truth[cols.user].n_unique()
+    truth = targets.select(cols.user, cols.item).sort([cols.user, cols.item])
     description: dict[str, object] = {
         "split": SplitMethod.PER_USER.value,
         "holdout": (
@@ -163,11 +177,10 @@ def split_per_user(df: pl.DataFrame, settings: Settings) -> Split:
         ),
         "min_user_interactions": ev.min_user_interactions,
         "train_rows": train.height,
-        "test_rows": test.height,
+        "test_rows": int(frame.height - train.height),  # the held-out stretch of each evaluated user
         "users": users.height,
-        "users_too_short": short,  # kept out of the test set: too little history
-        "users_nothing_new": int(test[cols.user].n_unique() - test_users),  # held out only seen items
-        "test_users": test_users,
+        "users_too_short": short,  # kept out of the test set: too few distinct items
+        "test_users": truth[cols.user].n_unique(),
         "test_pairs": truth.height,
     }
     return Split(train=train, test=truth, description=description)
@@ -183,9 +196,9 @@ def split_notes(description: dict[str, object]) -> list[str]:
             ]
         return []
     return [
-        f"held out each user's {description['holdout']} interactions: {description['test_users']:,} users, "
+        f"held out the {description['holdout']} items each user found: {description['test_users']:,} users, "
         f"{description['test_pairs']:,} pairs to find; {description['users_too_short']:,} users with fewer "
-        f"than {description['min_user_interactions']} interactions train only"
+        f"than {description['min_user_interactions']} items train only"
     ]
 
 

@@ -124,6 +124,10 @@ def _same_training_run(results: dict[str, dict[str, Any]]) -> dict[str, dict[str
 
 def latest_pipeline_run(project: Project) -> str | None:
     """The pipeline run of the most recent record (None: the latest record has no id)."""
+    history = load_history(project)  # in append order: two records in one millisecond stay ordered
+    if history:
+        run = history[-1].get("pipeline_run")
+        return str(run) if run else None
     records = _latest_records(project)
     if not records:
         return None
