@@ -203,8 +203,24 @@ def _smoke_classifier(
     return latencies
 
 
-def smoke_test(project: Project, base_url: str, *, expect_version: str | None = None) -> SmokeReport:
-    """Run every smoke check against the server at ``base_url``."""
+def _warm_up(client: httpx.Client, kind: str, inputs: list[Any], k: int, calls: int) -> None:
+    """Untimed calls first: a freshly started server pays one-time costs on its first answers."""
+    for i in range(calls):
+        if kind == "recommender":
+            user = inputs[i % len(inputs)] if inputs else UNKNOWN_USER
+            client.post("/recommend", json={"user_id": user, "k": k})
+        elif inputs:
+            client.post("/predict", json={"features": inputs[i % len(inputs)]})
+
+
+def smoke_test(
+    project: Project, base_url: str, *, expect_version: str | None = None, warm_up: int = 0
+) -> SmokeReport:
+    """Run every smoke check against the server at ``base_url``.
+
+    ``warm_up`` untimed requests go first (a side server started for this test is
+    cold; production's servers are not when they take traffic).
+    """
     settings = project.settings.deploy.smoke
     report = SmokeReport(base_url)
     with httpx.Client(base_url=base_url, timeout=_TIMEOUT) as client:
@@ -224,6 +240,7 @@ def smoke_test(project: Project, base_url: str, *, expect_version: str | None = 
                     f"serving {', '.join(serving) or 'nothing'}; expected {expect_version}",
                 )
             inputs = _sample_inputs(project, kind)
+            _warm_up(client, kind, inputs, project.settings.model.k, warm_up)
             if kind == "recommender":
                 latencies = _smoke_recommender(
                     client, report, inputs, project.settings.model.k, settings.requests

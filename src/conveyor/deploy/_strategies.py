@@ -45,6 +45,8 @@ from conveyor.deploy._versions import alias_version, check_version, latest_versi
 from conveyor.errors import DeployConflict, SmokeTestFailed, UsageError
 from conveyor.project import Project
 
+SMOKE_WARM_UP = 5  # untimed requests to the freshly started side server before its smoke test
+
 __all__ = [
     "PRODUCTION",
     "Environment",
@@ -209,7 +211,7 @@ def _sync_aliases(env: Environment, report: dict[str, Any]) -> None:
 def _smoke_candidate(env: Environment, candidate: str, report: dict[str, Any], progress: Progress) -> None:
     progress(f"smoke-testing version {candidate} on a side server")
     with SideServer(env.project, env.name, candidate) as side:
-        smoke = smoke_test(env.project, side.base_url, expect_version=candidate)
+        smoke = smoke_test(env.project, side.base_url, expect_version=candidate, warm_up=SMOKE_WARM_UP)
     report["smoke"] = smoke.to_dict()
     if not smoke.ok:
         reason = "candidate failed its smoke test: " + "; ".join(
