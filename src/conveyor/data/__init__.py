@@ -2,6 +2,7 @@
 
 from conveyor.data._drift import DriftReport, detect_drift
 from conveyor.data._drift_html import write_drift_html
+from conveyor.data._drift_stats import warm_up
 from conveyor.data._io import read_table
 from conveyor.data._profile import ReferenceProfile, build_profile
 from conveyor.data._schema import Schema, infer_schema
@@ -24,5 +25,6 @@ __all__ = [
     "infer_schema",
     "read_table",
     "validate_table",
+    "warm_up",
     "write_drift_html",
 ]

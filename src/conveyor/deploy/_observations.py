@@ -15,26 +15,16 @@ click-through rate is clicked impressions over ``/recommend`` answers.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import polars as pl
 
 from conveyor.deploy._abtest import Arm
 from conveyor.deploy._canary import ArmSample
 from conveyor.project import Project
-
-
-def request_log_dir(project: Project, env: str) -> Path:
-    """Where the server of ``env`` writes its request log."""
-    configured = project.settings.serving.request_log.dir
-    if configured:
-        return project.path(configured)
-    return project.state_dir / "requests" / env
+from conveyor.requestlog import read_request_log, request_log_dir
 
 
 def _read(project: Project, env: str, since: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    from conveyor.serving import read_request_log
-
     predictions, feedback = read_request_log(request_log_dir(project, env), since)
     return predictions, feedback
 

@@ -25,6 +25,7 @@ import polars as pl
 
 from conveyor.errors import InputError
 from conveyor.project import Project
+from conveyor.requestlog import request_log_dir
 
 MAX_DRIFT_REQUESTS = 200_000
 MAX_RECOMMENDATIONS = 50_000  # requests; each holds k items (500,000 items at k = 10)
@@ -42,13 +43,6 @@ class LiveWindow:
     until: datetime
     predictions: pl.DataFrame
     feedback: pl.DataFrame
-
-
-def request_log_dir(project: Project, env: str) -> Path:
-    configured = project.settings.serving.request_log.dir
-    if configured:
-        return project.path(configured)
-    return project.state_dir / "requests" / env
 
 
 def _utc(moment: datetime) -> datetime:

@@ -29,12 +29,12 @@ from conveyor import __version__
 from conveyor.config import Settings, secret_from_env
 from conveyor.errors import InputError, UsageError
 from conveyor.models import Model
+from conveyor.requestlog import RequestLog
 from conveyor.serving._admin import admin_router
 from conveyor.serving._batcher import BatcherClosed
 from conveyor.serving._limits import BodyLimit
 from conveyor.serving._loader import ModelLoader
 from conveyor.serving._metrics import CONTENT_TYPE, ServerMetrics
-from conveyor.serving._request_log import RequestLog
 from conveyor.serving._router import Served
 from conveyor.serving._schemas import (
     ErrorResponse,
