@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import polars as pl
 import pytest
 
 from conveyor.telemetry import TELEMETRY_OPT_OUT
+from support import free_port, stop_process, wait_ready
 
 # its servers bind free ports: a group of its own lets it run beside the other serving tests
 pytestmark = [pytest.mark.xdist_group("serving-cli"), pytest.mark.slow]
@@ -32,12 +31,6 @@ deploy:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A classifier project whose version 1 carries the alias `production`."""
@@ -49,7 +42,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     os.environ.update(TELEMETRY_OPT_OUT)
     root = tmp_path_factory.mktemp("serve-cli")
-    (root / "conveyor.yaml").write_text(CONFIG.format(port=_free_port()))
+    (root / "conveyor.yaml").write_text(CONFIG.format(port=free_port()))
     rng = np.random.default_rng(0)
     x = rng.normal(size=400)
     data = pl.DataFrame({"x": x, "plan": rng.choice(["a", "b"], 400), "label": (x > 0).astype(int)})
@@ -78,29 +71,7 @@ def start_server() -> Iterator[Callable[..., subprocess.Popen[str]]]:
 
     yield start
     for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"server exited {process.returncode}: {process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server not ready in 60 s")
+        stop_process(process)
 
 
 def test_serves_the_production_alias_and_logs_requests(
@@ -112,7 +83,7 @@ def test_serves_the_production_alias_and_logs_requests(
     port = Project.load(registered).settings.deploy.environments["production"].port
     process = start_server(registered)
     url = f"http://127.0.0.1:{port}"
-    _wait_ready(url, process)
+    wait_ready(url, process)
     body = httpx.post(f"{url}/predict", json={"features": {"x": 2.5, "plan": "a"}}).json()
     assert (body["model_version"], body["predictions"]) == ("1", [1])
     bad = httpx.post(f"{url}/predict", json={"features": {"x": "high", "plan": "a"}})
@@ -140,7 +111,7 @@ def test_tampered_artifact_is_refused(
     original = estimator.read_bytes()
     try:
         estimator.write_bytes(original + b"\0")
-        process = start_server(registered, "--port", str(_free_port()))
+        process = start_server(registered, "--port", str(free_port()))
         _, err = process.communicate(timeout=60)
     finally:
         estimator.write_bytes(original)

@@ -41,6 +41,7 @@ from conveyor.demo._receiver import WebhookReceiver
 from conveyor.demo._shoppers import TrafficSummary, simulate_shoppers
 from conveyor.demo._steps import StepRunner
 from conveyor.demo._summary import DemoSummary, summarise
+from conveyor.deploy import free_port
 from conveyor.errors import OperationError
 from conveyor.pipeline import PIPELINE, select_stages
 
@@ -78,14 +79,6 @@ SIZES = {
         canary_min_requests=50,
     ),
 }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Demo:
@@ -149,8 +142,8 @@ class Demo:
         self.source = self.project / config.get("data", {}).get("source", "data/raw/interactions.parquet")
         deploy = config.setdefault("deploy", {})
         deploy["environments"] = {
-            "staging": {"port": _free_port()},
-            "production": {"port": _free_port()},
+            "staging": {"port": free_port()},
+            "production": {"port": free_port()},
         }
         deploy["canary"] = {
             "steps": [10, 50, 100],
@@ -409,8 +402,8 @@ class Demo:
         config_path = self.project / "conveyor.yaml"
         config = yaml.safe_load(config_path.read_text()) or {}
         config.setdefault("deploy", {})["environments"] = {
-            "staging": {"port": _free_port()},
-            "production": {"port": _free_port()},
+            "staging": {"port": free_port()},
+            "production": {"port": free_port()},
         }
         model = config.setdefault("model", {})
         model["matrix"] = [{"type": "random-forest"}, {"type": "xgboost"}, {"type": "lightgbm"}]
