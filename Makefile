@@ -57,8 +57,11 @@ $(BENCH_STAMP): requirements-bench.lock pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(BENCH_STAMP)
 
+# Every benchmark in turn; each one's output replaces its block in docs/benchmarks.md.
 bench: $(BENCH_STAMP)
-	PATH="$(CURDIR)/$(BENCH_VENV)/bin:$$PATH" $(BENCH_VENV)/bin/python -m benchmarks
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  timeout 300 apt-get install -y -q wrk >/dev/null 2>&1; } || true
+	PATH="$(CURDIR)/$(BENCH_VENV)/bin:$$PATH" $(BENCH_VENV)/bin/python -m benchmarks --record
 
 # Re-pin the lock from pyproject.toml (needs the package registry).
 lock:

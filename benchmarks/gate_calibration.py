@@ -1,121 +1,83 @@
-"""False-fail and power tables of the no-regression quality gate, by simulation.
+"""Error-rate tables of the paired quality gates (no-regression, beat-baseline), by simulation.
 
-    python -m benchmarks.gate_calibration              # the tables in docs/statistics.md (about 7 minutes)
+    python -m benchmarks.gate_calibration              # the tables in docs/statistics.md
     python -m benchmarks.gate_calibration --runs 500   # tighter estimates, slower
 
-Each run draws per-user NDCG@10 values for a production model and a candidate
-scored on the same held-out users, and asks the gate exactly what
-``conveyor evaluate`` asks it: :func:`conveyor.evaluation.paired_difference`
-(1,000 paired bootstrap resamples, 90 % two-sided = one-sided 95 %) then
-:func:`conveyor.evaluation.regression_gate` with the default setting
-(``ndcg_at_10``, tolerance 0.02, ``relative``).
-
-Per-user values (known answer): user i has a hit propensity u_i ~ Beta(1, 1);
-a model's NDCG for the user is 0 on a miss (probability 1 − u_i) and
-Beta(2, 3) on a hit, so the mean NDCG is 0.2 and about half the users score 0.
-The candidate keeps production's value for 70 % of users (same top-k) and
-draws anew from the same distribution for the rest — equal in distribution,
-paired noise only. A true regression r then drops a random share r of the
-candidate's users to 0, so the candidate's true mean is exactly (1 − r) × the
-production mean: r = 0.02 is a regression of exactly the tolerance.
+The simulation itself — known-answer per-user NDCG@10, a candidate paired with
+its reference, a planted regression or lift — lives in ONE place,
+:mod:`conveyor.evaluation._calibration`, which the test
+``tests/evaluation/test_gate_error_rates.py`` runs too (fewer runs). Each
+simulated evaluation asks the gate exactly what ``conveyor evaluate`` asks it:
+``paired_difference`` (1,000 paired bootstrap resamples, 90 % two-sided =
+one-sided 95 %) then ``regression_gate`` (``ndcg_at_10``, tolerance 0.02,
+``relative``) or ``baseline_gate``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
+from datetime import UTC, datetime
 
 import numpy as np
-from scipy import stats
 
-from conveyor.evaluation import Scored, paired_difference, regression_gate
+from conveyor.evaluation._calibration import MEAN_NDCG, TOLERANCE, Gate, rate_ci, simulate
 
-METRIC = "ndcg_at_10"
-TOLERANCE = 0.02  # the default gates.no_regression.tolerance (relative)
-SIZES = (200, 1_000, 5_000, 10_000)  # 10,000: the default model.eval_users
+SIZES = (200, 500, 1_000, 2_000)  # held-out users (model.eval_users caps them at 10,000)
 REGRESSIONS = (0.0, TOLERANCE, 2 * TOLERANCE, 4 * TOLERANCE)
-SHARED = 0.7  # share of users for whom the candidate returns production's list
+LIFTS = (0.0, 0.05, 0.10, 0.20)
 
 
-def per_user_ndcg(rng: np.random.Generator, n: int, regression: float) -> tuple[np.ndarray, np.ndarray]:
-    """(candidate, production) per-user NDCG; candidate mean = (1 − regression) × production mean."""
-    propensity = rng.beta(1.0, 1.0, n)
-
-    def draw() -> np.ndarray:
-        return (rng.random(n) < propensity) * rng.beta(2.0, 3.0, n)
-
-    production = draw()
-    candidate = np.where(rng.random(n) < SHARED, production, draw())
-    candidate = np.where(rng.random(n) < regression, 0.0, candidate)
-    return candidate, production
+def _cell(count: int, runs: int) -> str:
+    low, high = rate_ci(count, runs)
+    return f"{count / runs:.1%} ({low:.1%}–{high:.1%})"
 
 
-def scored(values: np.ndarray) -> Scored:
-    """Per-unit metric values as the gate's input (the seam ``score()`` itself returns)."""
-    return Scored(
-        metrics={METRIC: float(values.mean())},
-        units=values.size,
-        statistic=lambda _metric, idx: float(np.mean(values[idx])),
+def _table(gate: Gate, verdict: str, effects: tuple[float, ...], labels: dict[float, str], args) -> None:
+    sizes: list[int] = args.sizes
+    print("| true effect | " + " | ".join(f"{n:,} users" for n in sizes) + " |")
+    print("|---|" + "---:|" * len(sizes))
+    widths: dict[int, float] = {}
+    for effect in effects:
+        row = []
+        for n in sizes:
+            sims = [simulate(gate, n=n, effect=effect, seed=s) for s in range(args.runs)]
+            row.append(_cell(sum(s.gate.verdict == verdict for s in sims), args.runs))
+            if effect == 0.0:
+                widths[n] = float(np.mean([s.half_width for s in sims]))
+        print(f"| {labels.get(effect, f'{effect:.0%}')} | " + " | ".join(row) + " |")
+    print(
+        "| one-sided 95 % bound − estimate (NDCG) | "
+        + " | ".join(f"{widths[n]:.4f} ({widths[n] / MEAN_NDCG:.1%} of {MEAN_NDCG:g})" for n in sizes)
+        + " |"
     )
-
-
-def gate_fails(seed: int, n: int, regression: float, resamples: int = 1000) -> tuple[bool, float]:
-    """One simulated evaluation: did the gate fail, and how wide was its one-sided bound."""
-    rng = np.random.default_rng([seed, n, round(regression * 1e6)])
-    cand, prod = per_user_ndcg(rng, n, regression)
-    candidate, production = scored(cand), scored(prod)
-    difference = paired_difference(METRIC, candidate, production, resamples=resamples, seed=seed)
-    gate = regression_gate(
-        metric=METRIC,
-        candidate=candidate.metrics[METRIC],
-        production=production.metrics[METRIC],
-        difference=difference,
-        tolerance=TOLERANCE,
-        mode="relative",
-        higher_is_better=True,
-        production_version="1",
-    )
-    return gate.failed, difference.high - difference.estimate
-
-
-def rate_ci(failures: int, runs: int) -> tuple[float, float]:
-    ci = stats.binomtest(failures, runs).proportion_ci(confidence_level=0.99, method="exact")
-    return float(ci.low), float(ci.high)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="False-fail and power tables of the no-regression gate")
+    parser = argparse.ArgumentParser(description="Error-rate tables of the paired quality gates")
     parser.add_argument("--runs", type=int, default=200, help="simulated evaluations per cell")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="held-out users")
     args = parser.parse_args(argv)
-    sizes: list[int] = args.sizes
-    cells: dict[tuple[float, int], tuple[int, float]] = {}
-    for n in sizes:
-        for regression in REGRESSIONS:
-            outcomes = [gate_fails(seed, n, regression) for seed in range(args.runs)]
-            failures = sum(failed for failed, _ in outcomes)
-            cells[regression, n] = failures, float(np.mean([w for _, w in outcomes]))
-
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"\n### Failing rate of the no-regression gate ({args.runs} runs per cell; "
-        f"tolerance {TOLERANCE:g} relative, production NDCG@10 0.2; 99 % exact binomial CI)\n"
+        f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} "
+        f"({os.cpu_count()} CPUs, load {load}); {args.runs} runs per cell; 99 % exact binomial CI"
     )
-    print("| true regression | " + " | ".join(f"{n:,} users" for n in sizes) + " |")
-    print("|---|" + "---:|" * len(sizes))
-    labels = {0.0: "0 (false fail)", TOLERANCE: "= tolerance (boundary)"}
-    for regression in REGRESSIONS:
-        label = labels.get(regression, f"{regression / TOLERANCE:g}× tolerance (power)")
-        row = []
-        for n in sizes:
-            failures, _ = cells[regression, n]
-            low, high = rate_ci(failures, args.runs)
-            row.append(f"{failures / args.runs:.1%} ({low:.1%}–{high:.1%})")
-        print(f"| {label}: {regression:.0%} | " + " | ".join(row) + " |")
-    widths = [cells[0.0, n][1] for n in sizes]
     print(
-        "| one-sided 95 % bound − estimate (NDCG) | "
-        + " | ".join(f"{w:.4f} ({w / 0.2:.1%} of 0.2)" for w in widths)
-        + " |"
+        f"\n### No regression: failing rate (tolerance {TOLERANCE:g} relative, "
+        f"production NDCG@10 {MEAN_NDCG:g})\n"
     )
+    reg_labels = {
+        0.0: "0 (false fail)",
+        TOLERANCE: f"{TOLERANCE:.0%} = tolerance (boundary)",
+        2 * TOLERANCE: f"{2 * TOLERANCE:.0%} = 2× tolerance (power)",
+        4 * TOLERANCE: f"{4 * TOLERANCE:.0%} = 4× tolerance (power)",
+    }
+    _table("no_regression", "fail", REGRESSIONS, reg_labels, args)
+    print(f"\n### Beat the baseline: passing rate (baseline NDCG@10 {MEAN_NDCG:g}; lift = relative)\n")
+    lift_labels = {0.0: "no better (false pass)", **{x: f"+{x:.0%} lift (power)" for x in LIFTS[1:]}}
+    _table("beat_baseline", "pass", LIFTS, lift_labels, args)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ Wall time is the target; CPU time (all threads) is printed beside it because on 
 machine it moves much less with the other jobs' load than wall time does.
 
 Targets: Conveyor within 1.2 x the direct time, NDCG@10 at least 2 x the popularity
-baseline's, the unchanged re-run under 3 s. Results replace the "Training" section of
-docs/benchmarks.md, which keeps one line with the previous measurement.
+baseline's, the unchanged re-run under 3 s. Prints the environment header, what each side
+does, and a Markdown table (``python -m benchmarks --record`` copies it into
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,23 +28,19 @@ import argparse
 import functools
 import json
 import os
-import platform
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from benchmarks._env import environment_header, load_line
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
-ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 CATEGORIES = 50
 FACTORS = 128
 ITERATIONS = 15
@@ -120,71 +117,15 @@ def conveyor_train(project: Path) -> tuple[float, float, dict[str, object]]:
     return seconds, _children_cpu() - cpu, json.loads(done.stdout)
 
 
-MARKER = "## Training: `conveyor train` vs `implicit` directly"
-
-
-def _previous(section: str) -> str:
-    """One line summing up the measurement that a new one replaces ("" if it cannot be read)."""
-    cells = dict(re.findall(r"^\| ([^|]+?) \| ([^|]+?) \|", section, re.M))
-    when = re.search(r"^Measured (\S+)", section, re.M)
-    direct_s = cells.get("implicit directly (read, map, matrix, fit)")
-    conveyor_s = cells.get("`conveyor train`")
-    ratio = cells.get("ratio Conveyor / direct")
-    if not (direct_s and conveyor_s and ratio and when):
-        return ""
-    return (
-        f"Previous measurement ({when.group(1)}): implicit directly {direct_s}, "
-        f"`conveyor train` {conveyor_s}, ratio {ratio}."
-    )
-
-
-def record(rows: list[tuple[str, str, str]], sizes: str, load: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    head, found, rest = text.partition(MARKER)
-    nxt = rest.find("\n## ") if found else -1
-    old, tail = (rest[:nxt], rest[nxt:]) if nxt >= 0 else (rest, "")
-    previous = _previous(old) if found else ""
-    lines = [
-        MARKER,
-        "",
-        "    .venv/bin/python -m benchmarks.training",
-        "",
-        f"{sizes}; ALS with {FACTORS} factors and {ITERATIONS} iterations, BLAS limited to one",
-        "thread on both sides. The direct side reads the file, maps ids, builds the matrix and fits;",
-        "Conveyor's side is a fresh `conveyor train --json` process (imports, fingerprint, schema",
-        "inference, time split, fit, popularity baseline, scoring of 10,000 held-out users, MLflow",
-        "opened in a background thread during the fit, logging of the model files and profile).",
-        "CPU time counts every thread; on the shared machine it moves less with the other jobs' load.",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
-        "",
-        f"Measured {date.today().isoformat()} on the shared 2-core machine ({platform.machine()}, "
-        f"Python {platform.python_version()}) while other jobs ran (load average {load}).",
-    ]
-    lines += [
-        "",
-        "What keeps Conveyor's share small: the 10,000 held-out users are scored in batches of 256.",
-        "Items are kept in order of decreasing factor norm; each batch is first scored against the",
-        "top eighth of that order, and a user whose 10th best score there beats |u| · (the largest",
-        "norm left) — Cauchy–Schwarz — has their exact answer (~98 % of users); the rest are scored",
-        "against every item. The top 10 of a row comes from a block-maximum bound that searches only",
-        "the few blocks able to hold them (an `argpartition` over every row took ~13 s of the first",
-        "measurement). MLflow is imported, and its SQLite store opened (Alembic migrations on a new",
-        "project), on a background thread while the data is read and the model fits; the",
-        "popularity baseline reuses the model's interaction matrix. What remains beside the fit:",
-        "interpreter start-up and imports, reading, validating, splitting and profiling the data,",
-        "scoring 2 × 10,000 users, and writing and logging the model files.",
-        "The reuse path never imports MLflow.",
-    ]
-    if previous:
-        lines += ["", previous]
-    body = "\n".join(lines) + "\n"
-    if found:
-        DOC.write_text(head + body + tail)
-    else:
-        DOC.write_text(text.rstrip("\n") + "\n\n" + body)
+LIKE_FOR_LIKE = (
+    "Like for like: both sides fit the same ALS (implicit, {factors} factors, {iterations} iterations,"
+    " random_state 42) on the same file with the same event weights and the same 7-day time split,"
+    " BLAS limited to one thread on both sides. The direct side reads the file, maps ids, builds the"
+    " matrix and fits — nothing else. Conveyor's side is a fresh `conveyor train --json` process and"
+    " does more: imports, data fingerprint, schema inference, the split, the fit, a popularity"
+    " baseline, scoring of 10,000 held-out users for NDCG@10, logging the model and its profile to"
+    " MLflow. Wall time moves with the machine's load; CPU time (all threads) moves less."
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -192,9 +133,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--interactions", type=int, default=5_000_000)
-    parser.add_argument("--no-record", action="store_true", help="Do not write docs/benchmarks.md.")
     args = parser.parse_args(argv)
     say = functools.partial(print, flush=True)  # progress shows while output is piped
+    command = (
+        f"python -m benchmarks.training --users {args.users} --items {args.items} "
+        f"--interactions {args.interactions}"
+    )
+    say(environment_header("training", command=command))
+    say(LIKE_FOR_LIKE.format(factors=FACTORS, iterations=ITERATIONS))
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         project = Path(tmp) / "shop"
         (project / "data" / "raw").mkdir(parents=True)
@@ -206,7 +152,6 @@ def main(argv: list[str] | None = None) -> None:
         synthetic_events(args.users, args.items, args.interactions).write_parquet(data)
         say(f"generated {args.interactions:,} events in {time.perf_counter() - t:.1f} s")
 
-        load_before = os.getloadavg()[0]
         d = direct(data)
         say(f"implicit directly: {d['total']:.1f} s (fit {d['fit']:.1f} s, CPU {d['cpu']:.1f} s)")
         seconds, cpu, result = conveyor_train(project)
@@ -218,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         say(f"NDCG@10 {ndcg:.4f} vs popularity {base:.4f} ({ndcg / base:.1f} x)")
         again, _, second = conveyor_train(project)
         say(f"conveyor train, nothing changed: {again:.2f} s (reused: {second['reused']})")
-        load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+        say(load_line("after"))
 
     sizes = f"{args.items:,} items × {args.users:,} users × {args.interactions:,} interactions"
     rows = [
@@ -229,8 +174,11 @@ def main(argv: list[str] | None = None) -> None:
         ("NDCG@10 ALS / popularity", f"{ndcg:.4f} / {base:.4f} = {ndcg / base:.1f} ×", "≥ 2 ×"),
         ("`conveyor train` again, nothing changed", f"{again:.2f} s", "< 3 s"),
     ]
-    if not args.no_record:
-        record(rows, sizes, load)
+    say(f"\n{sizes}\n")
+    say("| measure | value | target |")
+    say("|---|---|---|")
+    for a, b, c in rows:
+        say(f"| {a} | {b} | {c} |")
 
 
 if __name__ == "__main__":

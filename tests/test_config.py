@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from enum import Enum, StrEnum
+from typing import Any, get_args
 
 import pytest
+import typer
+from pydantic import BaseModel
 
-from conveyor.config import ModelType, Settings, Strategy, Template, defaults_for, load_settings
+from conveyor.config import (
+    DEPLOY_STRATEGIES,
+    ModelType,
+    Settings,
+    Strategy,
+    Template,
+    defaults_for,
+    json_schema,
+    load_settings,
+)
 from conveyor.errors import ConfigError
 
 
@@ -20,7 +34,7 @@ def test_empty_file_gives_laptop_defaults(make_project):
     assert settings.deploy.canary.steps == [10, 50, 100]
     assert settings.deploy.ab.variant_ratio == 0.1
     assert settings.data.drift.dataset_share == 0.5
-    assert settings.monitoring.schedule == "0 */6 * * *"
+    assert settings.workflows.monitor_cron == "0 */6 * * *"
     assert {e.host for e in settings.deploy.environments.values()} == {"127.0.0.1"}
     assert settings.registry.tracking_uri is None
 
@@ -65,6 +79,13 @@ BROKEN = [
     ("alerts:\n  channels:\n    - {name: x, kind: slack}\n", "alerts.channels.0.url_env", "required"),
     ("deploy:\n  environments:\n    a: {port: 9000}\n    b: {port: 9000}\n", "deploy.environments", "port"),
     ("version: 2\n", "version", "1"),
+    # accepted-but-unbuilt options are refused with the reason (issue 13 point 6)
+    ("deploy:\n  strategy: rolling\n", "deploy.strategy", "'rolling' is not built yet"),
+    ("deploy:\n  strategy: ab\n", "deploy.strategy", "conveyor ab start"),
+    ("deploy:\n  strategy: shadow\n", "deploy.strategy", "'blue-green' or 'canary'"),
+    ("data:\n  sql: SELECT 1\n", "data.sql", "CSV or Parquet"),
+    ("monitoring:\n  schedule: '0 * * * *'\n", "monitoring.schedule", "workflows.monitor_cron"),
+    ("deploy:\n  ab:\n    metric: ctr\n", "deploy.ab.metric", "click-through rate"),
 ]
 
 
@@ -152,3 +173,95 @@ def test_settings_are_immutable():
     s = Settings()
     with pytest.raises(Exception, match="frozen"):
         s.model.epochs = 3  # type: ignore[misc]
+
+
+def _enums(model: type[BaseModel]) -> dict[str, type[StrEnum]]:
+    """Every StrEnum-typed field under ``model``, by its $defs name."""
+    found: dict[str, type[StrEnum]] = {}
+    for info in model.model_fields.values():
+        for arg in (info.annotation, *get_args(info.annotation)):
+            for inner in (arg, *get_args(arg)):
+                if isinstance(inner, type) and issubclass(inner, StrEnum):
+                    found[inner.__name__] = inner
+                elif isinstance(inner, type) and issubclass(inner, BaseModel):
+                    found.update(_enums(inner))
+    return found
+
+
+def test_every_enumerated_option_is_listed_in_the_json_schema():
+    schema = json_schema()
+    enums = _enums(Settings)
+    assert {"Strategy", "ModelType", "Template", "DriftMethod", "AlertKind", "RetrainAction"} <= set(enums)
+    for name, enum in enums.items():
+        assert schema["$defs"][name]["enum"] == [m.value for m in enum], name
+    assert schema["$defs"]["Strategy"]["enum"] == ["blue-green", "canary"]
+    assert "rolling is not built" in schema["$defs"]["DeploySection"]["properties"]["strategy"]["description"]
+    assert "sql" not in schema["$defs"]["DataSection"]["properties"]
+    assert "schedule" not in schema["$defs"]["MonitoringSection"]["properties"]
+    assert "metric" not in schema["$defs"]["ABSection"]["properties"]
+
+
+def test_the_json_schema_refuses_what_is_not_built():
+    jsonschema = pytest.importorskip("jsonschema")
+    for data in ({"deploy": {"strategy": "rolling"}}, {"deploy": {"strategy": "ab"}}, {"data": {"sql": "x"}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(data, json_schema())
+
+
+def test_strategy_rolling_is_refused_by_config_check_with_one_line(cli, make_project):
+    root = make_project("deploy:\n  strategy: rolling\n")
+    result = cli("config", "check", "--project", str(root))
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "deploy.strategy: 'rolling' is not built yet" in line
+    assert "use blue-green or canary" in line
+
+
+def test_deploy_strategy_choices_follow_the_enum(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    assert ("direct", *(s.value for s in Strategy)) == DEPLOY_STRATEGIES
+    help_text = cli("deploy", "--help").stdout
+    assert "[direct|blue-green|canary]" in help_text
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("rolling", "not built yet"),
+        ("ab", "conveyor ab start"),
+        ("Canary", "not one of direct, blue-green, canary"),
+    ],
+)
+def test_deploy_strategy_accepts_only_listed_values(cli, make_project, value, words):
+    root = make_project("")
+    result = cli("--project", str(root), "deploy", "--env", "production", "--strategy", value)
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "--strategy" in line
+    assert words in line
+
+
+def _enum_options(
+    command: Any, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str, list[str]]]:
+    """(command path, option, choices) of every Enum-typed option of the CLI."""
+    for param in getattr(command, "params", []):
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        for arg in (annotation, *get_args(annotation)):
+            if isinstance(arg, type) and issubclass(arg, Enum):
+                yield path, param.name, [str(m.value) for m in arg]
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _enum_options(sub, (*path, name))
+
+
+def test_every_enumerated_cli_option_lists_its_choices_in_help(cli, monkeypatch):
+    from conveyor.cli import app
+
+    monkeypatch.setenv("COLUMNS", "250")  # no wrapping inside the option table
+
+    options = list(_enum_options(typer.main.get_command(app)))
+    assert {name for _, name, _ in options} >= {"template", "model_type", "kind", "fmt"}
+    for path, name, choices in options:
+        text = "".join(cli(*path, "--help").stdout.split())
+        for choice in choices:
+            assert choice in text, (path, name, choice)

@@ -22,6 +22,7 @@ EXPECTED_EXIT = {
     errors.DegradationFound: 1,
     errors.OperationError: 1,
     errors.DeployConflict: 1,
+    errors.RolloutAborted: 1,
     errors.IntegrityError: 1,
     errors.ServiceError: 1,
 }

@@ -40,8 +40,8 @@ def test_ab_conclusion_keeps_lift_interval_and_decision(make_project):
         "outcome": "kept-control",
         "reason": "no significant difference",
         "arms": {
-            "control": {"ctr": 0.60, "impressions": 1600, "required_impressions": 1053},
-            "variant": {"ctr": 0.61, "impressions": 185, "required_impressions": 117},
+            "control": {"ctr": 0.60, "users": 400, "impressions": 1600, "required_users": 1053},
+            "variant": {"ctr": 0.61, "users": 45, "impressions": 185, "required_users": 117},
         },
         "decision": {"test": {"lift": 0.011, "lift_ci": [-0.1, 0.14], "p_value": 0.86}},
     }
@@ -50,6 +50,8 @@ def test_ab_conclusion_keeps_lift_interval_and_decision(make_project):
     assert stored["status"] == "concluded"
     assert stored["ci"] == [-0.1, 0.14]
     assert stored["required_n"] == 1053
+    assert stored["unit"] == "users"
+    assert stored["control"] == {"ctr": 0.60, "n": 400, "impressions": 1600}  # n counts users
     assert stored["decision"] == "kept-control"
     json.dumps(stored)
 

@@ -41,6 +41,24 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _NotBuilt(ValueError):
+    """A key or value that names something Conveyor does not do; ``key`` is below the section."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.key = key
+        self.reason = reason
+
+
+def _refuse_removed(data: Any, removed: dict[str, str]) -> Any:
+    """Raise for the first key of ``removed`` present in a section's raw mapping."""
+    if isinstance(data, dict):
+        for key, reason in removed.items():
+            if key in data:
+                raise _NotBuilt(key, reason)
+    return data
+
+
 # -- enums ---------------------------------------------------------------------
 class Template(StrEnum):
     RECOMMENDER = "recommender"
@@ -60,10 +78,24 @@ class ModelType(StrEnum):
 
 
 class Strategy(StrEnum):
+    """``deploy.strategy``: how ``conveyor deploy`` moves production to a new version."""
+
     BLUE_GREEN = "blue-green"
     CANARY = "canary"
-    AB = "ab"
-    ROLLING = "rolling"
+
+
+# ``conveyor deploy --strategy``: ``direct`` (a plain switch, the default outside
+# production) and every Strategy, derived so the flag and its --help follow the enum.
+DEPLOY_STRATEGIES: tuple[str, ...] = ("direct", *(s.value for s in Strategy))
+
+# Values users try that Conveyor refuses, with the reason (config, --strategy and
+# the deploy API give the same one-line answer).
+NOT_BUILT_STRATEGIES: dict[str, str] = {
+    "rolling": "'rolling' is not built yet (an environment is one server process here, so there is "
+    "no replica-by-replica rollout); use blue-green or canary",
+    "ab": "'ab' is not a deploy strategy: an A/B test is its own command, "
+    "`conveyor ab start --variant-ratio R`; use blue-green or canary",
+}
 
 
 class DriftMethod(StrEnum):
@@ -75,6 +107,16 @@ class AlertKind(StrEnum):
     SLACK = "slack"
     DISCORD = "discord"
     WEBHOOK = "webhook"
+
+
+class SplitMethod(StrEnum):
+    PER_USER = "per-user"  # each user's last interactions held out (the default)
+    GLOBAL_TIME = "global-time"  # the last model.holdout_days of the whole log held out
+
+
+class InsufficientEvidence(StrEnum):
+    FAIL = "fail"  # "not enough evidence" stops the pipeline (exit 1)
+    CONTINUE = "continue"  # reported, but the pipeline goes on (exit 0)
 
 
 class RetrainAction(StrEnum):
@@ -95,6 +137,7 @@ class DriftSection(_Section):
     method: DriftMethod = DriftMethod.DISTANCE
     numeric_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
     categorical_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
+    null_rate_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)  # Cohen's h of the null rates
     alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1)
     dataset_share: float = Field(DEFAULT_DRIFT_SHARE, gt=0, le=1)
     columns: list[str] | None = None  # None: every column the schema knows
@@ -111,7 +154,6 @@ class RecommenderColumns(_Section):
 
 class DataSection(_Section):
     source: str = "data/raw/interactions.parquet"
-    sql: str | None = None  # an SQL query run against `source` when it is a database URI
     window_days: int | None = Field(None, gt=0)  # "the last 7 days of interactions"
     schema_file: str = Field("schema.yaml", alias="schema")
     reference_profile: str | None = None  # default: .conveyor/reference-profile.json
@@ -123,6 +165,13 @@ class DataSection(_Section):
     drift: DriftSection = Field(default_factory=DriftSection)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_sql(cls, data: Any) -> Any:
+        return _refuse_removed(
+            data, {"sql": "not built: data is read from CSV or Parquet files; export the query result to one"}
+        )
 
 
 # -- model ---------------------------------------------------------------------
@@ -138,11 +187,36 @@ class ModelSection(_Section):
     primary_metric: str = "ndcg_at_10"
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=1)  # classifier: stratified hold-out share
-    holdout_days: int = Field(7, gt=0)  # recommender: last days held out
+    holdout_days: int = Field(7, gt=0)  # recommender, evaluation.split global-time: last days held out
     embedding_dim: int = Field(128, gt=0)
     epochs: int = Field(15, gt=0)
     k: int = Field(10, gt=0)
     eval_users: int = Field(10_000, gt=0)  # recommender: held-out users scored (seeded sample)
+
+
+# -- evaluation ----------------------------------------------------------------
+class EvaluationSection(_Section):
+    """How the held-out set is made and how much of it a decision needs."""
+
+    split: SplitMethod = SplitMethod.PER_USER
+    holdout_last_fraction: float = Field(0.2, gt=0, lt=1)  # per-user: each user's last share …
+    holdout_last_n: int | None = Field(None, gt=0)  # … or each user's last n interactions
+    min_user_interactions: int = Field(5, ge=2)  # per-user: fewer → training only (counted)
+    min_evaluated: int = Field(100, gt=0)  # users (recommender) or rows (classifier)
+    not_enough_evidence: InsufficientEvidence = InsufficientEvidence.FAIL
+    confidence: float = Field(0.95, gt=0.5, lt=1)  # one-sided level of the paired gates
+    positive_class: str | int | bool | None = None  # classifier; None: the minority class
+    baseline_metric: str | None = None  # None: primary metric (recommender), average_precision (classifier)
+
+    @model_validator(mode="after")
+    def _n_below_minimum(self) -> EvaluationSection:
+        if self.holdout_last_n is not None and self.holdout_last_n >= self.min_user_interactions:
+            raise ValueError(
+                f"holdout_last_n ({self.holdout_last_n}) must be below "
+                f"min_user_interactions ({self.min_user_interactions}), "
+                "so that every evaluated user keeps history to train on"
+            )
+        return self
 
 
 # -- gates -----------------------------------------------------------------------
@@ -193,6 +267,10 @@ class ServingSection(_Section):
 class EnvironmentSettings(_Section):
     port: int = Field(gt=0, lt=65536)
     host: str = DEFAULT_HOST
+    # a watchdog process restarts the server when it dies (docs/deploy.md, "Supervision")
+    supervise: bool = True
+    restart_limit: int = Field(5, ge=0)  # restarts within 10 minutes before the watchdog gives up
+    restart_backoff_seconds: float = Field(1.0, ge=0)  # first wait before a restart, doubled each time
 
 
 class CanarySection(_Section):
@@ -218,7 +296,12 @@ class ABSection(_Section):
     alpha: float = Field(DEFAULT_ALPHA, gt=0, lt=1)
     power: float = Field(0.8, gt=0, lt=1)
     min_detectable_effect: float = Field(0.2, gt=0)  # relative lift of click-through rate
-    metric: Literal["ctr"] = "ctr"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_metric(cls, data: Any) -> Any:
+        # the A/B test decides on click-through rate only; the key chose nothing
+        return _refuse_removed(data, {"metric": "removed: the A/B test always decides on click-through rate"})
 
 
 class SmokeSection(_Section):
@@ -233,12 +316,22 @@ class DeploySection(_Section):
             "production": EnvironmentSettings(port=DEFAULT_PRODUCTION_PORT),
         }
     )
-    strategy: Strategy = Strategy.BLUE_GREEN
+    strategy: Strategy = Field(
+        Strategy.BLUE_GREEN,
+        description="blue-green or canary (rolling is not built; A/B tests are `conveyor ab start`)",
+    )
     keep_previous_hours: float = Field(DEFAULT_KEEP_PREVIOUS_HOURS, ge=0)
     health_timeout_seconds: float = Field(60.0, gt=0)
     canary: CanarySection = Field(default_factory=CanarySection)
     ab: ABSection = Field(default_factory=ABSection)
     smoke: SmokeSection = Field(default_factory=SmokeSection)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_is_built(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in NOT_BUILT_STRATEGIES:
+            raise _NotBuilt("", NOT_BUILT_STRATEGIES[value])
+        return value
 
 
 # -- monitoring ------------------------------------------------------------------
@@ -265,10 +358,17 @@ class RetrainPolicy(_Section):
 
 
 class MonitoringSection(_Section):
-    schedule: str = "0 */6 * * *"
     slo: SLOSection = Field(default_factory=SLOSection)
     min_requests: int = Field(100, gt=0)
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_schedule(cls, data: Any) -> Any:
+        return _refuse_removed(
+            data,
+            {"schedule": "removed: the monitoring workflow runs on workflows.monitor_cron; set it there"},
+        )
 
 
 # -- alerts --------------------------------------------------------------------
@@ -282,7 +382,8 @@ class AlertsSection(_Section):
     channels: list[AlertChannel] = Field(default_factory=list)
     cooldown_minutes: float = Field(60.0, ge=0)
     retries: int = Field(3, ge=0)
-    timeout_seconds: float = Field(5.0, gt=0)
+    timeout_seconds: float = Field(5.0, gt=0)  # how long a receiver may take to answer one request
+    resend_unanswered_after_minutes: float = Field(10.0, ge=0)  # an unanswered delivery is resent after this
 
 
 # -- workflows -------------------------------------------------------------------
@@ -307,6 +408,7 @@ class Settings(_Section):
     project: ProjectSection = Field(default_factory=ProjectSection)
     data: DataSection = Field(default_factory=DataSection)
     model: ModelSection = Field(default_factory=ModelSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     gates: GatesSection = Field(default_factory=GatesSection)
     registry: RegistrySection = Field(default_factory=RegistrySection)
     serving: ServingSection = Field(default_factory=ServingSection)
@@ -353,6 +455,9 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     err = exc.errors()[0]
     key = _format_location(err["loc"])
     msg = err["msg"]
+    refused = err.get("ctx", {}).get("error")
+    if isinstance(refused, _NotBuilt):
+        return ".".join(part for part in (key, refused.key) if part), refused.reason
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] == "value_error":
@@ -434,12 +539,16 @@ def env_flag(var: str) -> str | None:
 
 __all__ = [
     "CONFIG_FILENAME",
+    "DEPLOY_STRATEGIES",
+    "NOT_BUILT_STRATEGIES",
     "STATE_DIRNAME",
     "AlertKind",
     "DriftMethod",
+    "InsufficientEvidence",
     "ModelType",
     "RetrainAction",
     "Settings",
+    "SplitMethod",
     "Strategy",
     "Template",
     "defaults_for",

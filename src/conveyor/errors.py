@@ -20,6 +20,7 @@ the command line maps it to (the mapping lives in one place:
     │   └── DegradationFound                   monitoring found live drift or degradation
     └── OperationError                 exit 1  the work could not be completed
         ├── DeployConflict                     another deploy holds the environment
+        ├── RolloutAborted                     an operator's rollback stopped a running rollout
         ├── IntegrityError                     an artifact's checksum does not match
         └── ServiceError                       a server, registry or receiver failed
 
@@ -151,6 +152,10 @@ class DeployConflict(OperationError):
     """Another deployment holds the environment's lock."""
 
 
+class RolloutAborted(OperationError):
+    """A running rollout was stopped by an operator (``conveyor rollback``); traffic went back."""
+
+
 class IntegrityError(OperationError):
     """An artifact's checksum does not match its registered value."""
 
@@ -176,6 +181,7 @@ __all__ = [
     "NotBuiltYetError",
     "OperationError",
     "ProjectNotFoundError",
+    "RolloutAborted",
     "ServiceError",
     "SmokeTestFailed",
     "UsageError",

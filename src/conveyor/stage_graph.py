@@ -11,6 +11,10 @@ list, so what runs on GitHub is what runs on a laptop:
   the main branch and never overlap (one concurrency group per environment);
 - ``inputs`` says what makes the stage out of date, for the runner's stamps
   (the stamps of the stages it needs count too);
+- ``state`` names shared state the stage leaves behind or acts on (the latest
+  training run): the stamp records it after the stage succeeds, and a stage
+  whose state has changed since — a one-off ``conveyor train --model-type X``
+  moved the latest run — is out of date;
 - ``model_type_option`` is the option through which a workflow passes its
   ``model-type`` input (the matrix job and the reusable training workflow);
 - ``publishes`` marks a stage that writes shared state (the registry): the
@@ -39,6 +43,7 @@ class StageInput(StrEnum):
     SCHEMA = "schema"  # data.schema
     CONFIG = "config"  # conveyor.yaml
     CODE = "code"  # the project's src/ and requirements, and Conveyor's version
+    RUN = "run"  # the latest training run (what evaluate and register act on)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Stage:
     job: str = ""  # the GitHub Actions job the stage belongs to
     description: str = ""
     inputs: tuple[StageInput, ...] = ()
+    state: tuple[StageInput, ...] = ()  # checked against the stamp when the runner decides
     environment: str | None = None  # GitHub environment of the job (deploy stages)
     model_type_option: str | None = None  # option receiving a workflow's model-type input
     publishes: bool = False  # writes shared state (the registry): skipped by non-publishing runs
@@ -63,6 +69,7 @@ class Stage:
 
 _DATA = (StageInput.DATA, StageInput.SCHEMA, StageInput.CONFIG)
 _ALL = (StageInput.DATA, StageInput.SCHEMA, StageInput.CONFIG, StageInput.CODE)
+_RUN = (StageInput.RUN,)
 
 PIPELINE: tuple[Stage, ...] = (
     Stage("validate", ("validate",), (), "data-validation", "data against its schema", _DATA),
@@ -74,15 +81,17 @@ PIPELINE: tuple[Stage, ...] = (
         "model-training",
         "tracked training run (reused when unchanged)",
         _ALL,
+        state=_RUN,
         model_type_option="--model-type",
     ),
-    Stage("evaluate", ("evaluate",), ("train",), "model-training", "metrics and quality gates", _ALL),
+    Stage("evaluate", ("evaluate",), ("train",), "model-training", "metrics and quality gates", _ALL, _RUN),
     Stage(
         "register",
         ("register",),
         ("evaluate",),
         "model-training",
         "new registry version with lineage",
+        state=_RUN,
         publishes=True,
     ),
     Stage(

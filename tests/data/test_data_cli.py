@@ -50,8 +50,9 @@ def test_schema_infer_then_validate_outside_a_project(cli, outside):
     assert ok.exit_code == 0, ok.stderr
     assert ok.json()["ok"] is True
 
+    # a new event type in 40 of 2,000 rows (2 %): beyond the 10 rows (0.5 %) the inferred `mostly` tolerates
     bad = table(2).with_columns(
-        pl.when(pl.col("order_id") < 4).then(pl.lit("refund")).otherwise(pl.col("event")).alias("event")
+        pl.when(pl.col("order_id") < 40).then(pl.lit("refund")).otherwise(pl.col("event")).alias("event")
     )
     bad.write_csv(outside / "bad.csv")
     failed = cli("validate", "bad.csv", "--schema", "schema.yaml", "--json")
@@ -61,7 +62,7 @@ def test_schema_infer_then_validate_outside_a_project(cli, outside):
     (failure,) = report["failures"]
     assert failure["rule"] == "categories"
     assert failure["column"] == "event"
-    assert failure["n_rows"] == 4
+    assert failure["n_rows"] == 40
     assert failure["examples"] == ["refund"]
     assert failed.stderr.strip() == "conveyor: ValidationFailed: bad.csv: 1 rule(s) failed (categories)"
 
@@ -95,8 +96,13 @@ def test_drift_between_tables_json_html_and_saved_profile(cli, outside):
     payload = same.json()
     assert payload["dataset_drift"] is False
     assert payload["drift_share"] == 0.0
-    assert set(payload["columns"]) == {"order_id", "price", "qty", "event"}  # ts: a datetime, not tested
-    assert "ts" in payload["skipped"]
+    # ts: compared as timestamps; order_id: an identifier, left out with the reason
+    assert set(payload["columns"]) == {"price", "qty", "event", "ts"}
+    assert payload["columns"]["ts"]["type"] == "datetime"
+    assert payload["skipped"]["order_id"].startswith("identifier-like")
+    assert payload["columns"]["qty"]["type"] == "categorical"  # an integer count with few values
+    assert payload["mode"] == "exact"
+    assert payload["rows_used"] == {"reference": 2_000, "current": 2_000}
     price = payload["columns"]["price"]
     assert price["type"] == "numeric"
     assert price["test"] == "wasserstein"
@@ -163,3 +169,27 @@ def test_project_defaults_first_run_and_thresholds(cli, make_project):
     relaxed = cli("--project", root, "drift", "--json").json()
     assert relaxed["columns"]["price"]["threshold"] == 5.0
     assert relaxed["columns"]["price"]["drift"] is False
+
+
+def test_project_drift_leaves_identifiers_out_and_reports_null_rates(cli, make_project):
+    root = make_project(PROJECT_YAML % "0.1")
+    (root / "data").mkdir()
+    ref = table(1, n=20_000)
+    ref.write_parquet(root / "data" / "current.parquet")
+    assert cli("--project", root, "validate").exit_code == 0  # infers schema.yaml: order_id an identifier
+    assert "identifier: true" in (root / "schema.yaml").read_text().split("order_id:")[1].splitlines()[0]
+    build_profile(ref).save(root / ".conveyor" / "reference-profile.json")
+    # the same table with 5 % of the prices missing: the values did not move, the null rate did
+    rng = np.random.default_rng(0)
+    fresh = table(2, n=20_000)
+    holes = fresh.with_columns(fresh["price"].set(pl.Series(rng.random(20_000) < 0.05), None))  # type: ignore[arg-type]
+    holes.write_parquet(root / "data" / "current.parquet")
+    result = cli("--project", root, "drift", "--json")
+    payload = result.json()
+    assert "order_id" not in payload["columns"]  # the schema's identifier: not even skipped, not asked for
+    price = payload["columns"]["price"]
+    assert price["null_rate_drift"] is True
+    assert price["distribution_drift"] is False
+    assert payload["mode"] == "sampled"  # a stored profile is a sketch of 10,000 order statistics
+    assert payload["rows_used"] == {"reference": 10_000, "current": 20_000}
+    assert result.exit_code == 0  # 1 of 4 columns: under the dataset share

@@ -116,11 +116,15 @@ def test_report_shape_verdict_and_skips():
     cur = frame(rng, 2_000, shift=1.0, tilt=2.0).with_columns(pl.Series("ident", ["x"] * 2_000))
     report = detect_drift(build_profile(ref), cur.with_columns(pl.col("num1").cast(pl.String)), DEFAULTS)
     payload = report.to_dict()
-    assert set(payload) == {"dataset_drift", "drift_share", "columns"}
+    assert set(payload) == {
+        "dataset_drift", "drift_share", "columns", "mode", "rows", "rows_used",
+        "only_in_reference", "only_in_current", "problems",
+    }  # fmt: skip
+    assert payload["only_in_reference"] == ["gone"]
     for col in payload["columns"].values():
         assert {"type", "test", "statistic", "p_value", "threshold", "drift", "psi"} <= set(col)
         assert col["test"] in ("wasserstein", "jensen_shannon")
-    assert "type changed" in report.skipped["num1"]
+    assert report.problems["num1"].startswith("type changed: numeric in the reference, String")
     assert "identifier" in report.skipped["ident"]
     assert report.skipped["gone"] == "missing from the current data"
     assert report.dataset_drift

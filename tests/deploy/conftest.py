@@ -30,7 +30,7 @@ def _interactions() -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def registered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project with versions 1 and 2 (healthy ALS) and 3 (fails half its calls)."""
+    """Versions 1, 2 (healthy ALS), 3 (fails half its calls), 4 (passes its smoke test, then fails half)."""
     import mlflow
 
     from conveyor.deploy import FaultyRecommender
@@ -50,6 +50,7 @@ def registered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ImplicitRecommender(params={"factors": 8, "iterations": 5}, seed=2).fit(data),
     ]
     models.append(FaultyRecommender(models[0], error_rate=0.5))
+    models.append(FaultyRecommender(models[0], error_rate=0.5, healthy_calls=50))
     for i, model in enumerate(models):
         model_dir = root / "models" / str(i)
         model.save(model_dir)

@@ -1,4 +1,12 @@
-"""A/B statistics proven by simulation: A/A false wins at most alpha, a true 20 % lift found at power."""
+"""A/B statistics, users as the unit, proven by simulation on correlated impressions.
+
+Known answer: user u clicks each of their n_u answers with propensity p_u ~
+Beta(0.5, 9.5) (mean CTR 0.05, very different users); a variant with a true
+lift L multiplies every propensity by 1 + L. The per-user (delta-method) test
+declares A/A winners at about alpha and finds a true 20 % lift at the planned
+power; the impression-level test on the same data declares A/A winners several
+times too often. (``benchmarks/ab_calibration.py`` prints the full tables.)
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,8 @@ from conveyor.deploy import (
     Verdict,
     always_valid_p,
     decide,
+    plan_from_baseline,
+    ratio_test,
     sample_ratio_test,
     sample_size_per_arm,
     two_proportion_test,
@@ -20,44 +30,90 @@ from conveyor.deploy import (
 from conveyor.errors import UsageError
 
 ALPHA, POWER, MDE, RATIO, BASE = 0.05, 0.8, 0.2, 0.1, 0.05
-REPS = 3000
+REPS = 600
 
 
-def _required() -> dict[str, int]:
-    return sample_size_per_arm(BASE, MDE, alpha=ALPHA, power=POWER, variant_ratio=RATIO)
+def _draw(rng: np.random.Generator, k: int, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``k`` correlated users: 1 + Poisson(19) answers each, propensity Beta(0.5, 9.5) × (1 + lift)."""
+    p = rng.beta(0.5, 9.5, k) * (1 + lift)
+    n = 1 + rng.poisson(19, k)
+    return n, rng.binomial(n, np.minimum(p, 1.0))
 
 
-def _simulate(rate_c: float, rate_v: float, n: dict[str, int], seed: int) -> list[tuple[Arm, Arm]]:
+def _users(rng: np.random.Generator, k: int, lift: float = 0.0) -> Arm:
+    return Arm.from_users("arm", *_draw(rng, k, lift))
+
+
+@pytest.fixture(scope="module")
+def plan() -> dict[str, int]:
+    baseline = _users(np.random.default_rng(0), 10_000)
+    planned = plan_from_baseline(baseline, MDE, alpha=ALPHA, power=POWER, variant_ratio=RATIO)
+    assert planned is not None
+    return planned
+
+
+def _experiments(plan: dict[str, int], lift: float, seed: int) -> list[tuple[Arm, Arm]]:
     rng = np.random.default_rng(seed)
-    clicks_c = rng.binomial(n["control"], rate_c, REPS)
-    clicks_v = rng.binomial(n["variant"], rate_v, REPS)
-    return [
-        (
-            Arm("control", n["control"], n["control"], int(c)),
-            Arm("variant", n["variant"], n["variant"], int(v)),
-        )
-        for c, v in zip(clicks_c, clicks_v, strict=True)
-    ]
+    return [(_users(rng, plan["control"]), _users(rng, plan["variant"], lift)) for _ in range(REPS)]
 
 
-def test_two_proportion_test_known_answer():
-    # 200/2000 vs 260/2000: pooled p = 0.115, se = sqrt(.115*.885*(2/2000)) = 0.010088
-    res = two_proportion_test(Arm("c", 1, 2000, 200), Arm("v", 1, 2000, 260), alpha=0.05)
-    assert res.z == pytest.approx(0.03 / math.sqrt(0.115 * 0.885 / 1000), rel=1e-9)
-    assert res.p_value == pytest.approx(2 * stats.norm.sf(res.z), rel=1e-9)
-    assert res.lift == pytest.approx(0.3)
-    lo, hi = res.lift_ci
-    assert lo < 0.3 < hi
-    assert lo > 0  # significant lift: the CI excludes zero
-    assert res.significant
+def _ci(hits: int, runs: int = REPS) -> tuple[float, float]:
+    ci = stats.binomtest(hits, runs).proportion_ci(0.99)
+    return ci.low, ci.high
 
 
-def test_sample_size_matches_the_textbook_for_equal_split():
-    # Equal split, 10 % → 12 %, alpha 0.05, power 0.8: 3,841 per arm (Fleiss without continuity correction)
+def test_arm_statistics_known_answer():
+    # users: (2 answers, 1 clicked), (4, 0), (6, 3): ctr 4/12; linearised values c - r n = 1/3, -4/3, 1
+    arm = Arm.from_users("a", [2, 4, 6], [1, 0, 3])
+    assert (arm.users, arm.impressions, arm.clicks) == (3, 12, 4)
+    residuals = np.array([1 - 2 / 3, 0 - 4 / 3, 3 - 2])
+    assert arm.user_variance == pytest.approx(residuals.var(ddof=1) / 4**2)
+    assert arm.ctr_variance == pytest.approx(arm.user_variance / 3)
+    assert arm.design_effect == pytest.approx(arm.ctr_variance / ((1 / 3) * (2 / 3) / 12))
+    # one answer per user: the delta-method variance is the binomial one (ddof aside)
+    single = Arm.from_users("s", [1] * 100, [1] * 30 + [0] * 70)
+    assert single.ctr_variance == pytest.approx(0.3 * 0.7 / 100 * 100 / 99)
+
+
+def test_ratio_test_known_answer():
+    control = Arm.from_users("control", [10] * 50, [1] * 50)  # every user exactly 10 %
+    variant = Arm.from_users("variant", [10] * 50, [1, 3] * 25)  # half 10 %, half 30 %
+    res = ratio_test(control, variant, alpha=0.05)
+    assert res.control_rate == pytest.approx(0.1)
+    assert res.variant_rate == pytest.approx(0.2)
+    # control variance 0; variant per-user values 0.1 / 0.3: variance 0.01 * 50/49 per user, / 50 users
+    se = math.sqrt(0.01 * 50 / 49 / 50)
+    assert res.z == pytest.approx(0.1 / se)
+    assert res.p_value == pytest.approx(2 * stats.norm.sf(0.1 / se))
+    assert res.unit == "users"
+    assert (res.control_users, res.variant_users) == (50, 50)
+    assert res.lift == pytest.approx(1.0)
+    assert res.lift_ci[0] < 1.0 < res.lift_ci[1]
+
+
+@pytest.mark.parametrize(
+    ("impressions", "clicks", "match"),
+    [([1, 2], [2, 0], "clicks <= impressions"), ([1, 2], [0], "one value per user"), ([-1], [0], "0 <=")],
+)
+def test_arm_rejects_impossible_counts(impressions, clicks, match):
+    with pytest.raises(UsageError, match=match):
+        Arm.from_users("a", impressions, clicks)
+
+
+def test_sample_size_matches_the_textbook_and_scales_with_the_design_effect():
+    # One answer per user, design effect 1: 10 % → 12 %, alpha 0.05, power 0.8, equal split:
+    # (1.96 + 0.8416)² × (0.09 + 0.1056) / 0.02² = 3,839 (unpooled; Fleiss' pooled form gives 3,841)
     n = sample_size_per_arm(0.10, 0.2, alpha=0.05, power=0.8, variant_ratio=0.5)
-    assert n["control"] == n["variant"]
-    assert n["variant"] == pytest.approx(3841, abs=2)
-    unequal = _required()
+    assert n["control"] == n["variant"] == pytest.approx(3839, abs=1)
+    # 20 independent answers per user (design effect 1): a twentieth of the users
+    users = sample_size_per_arm(0.10, 0.2, alpha=0.05, power=0.8, variant_ratio=0.5, impressions_per_user=20)
+    assert users["variant"] == pytest.approx(3839 / 20, abs=1)
+    # correlated answers need more users, at least in proportion to the design effect
+    correlated = sample_size_per_arm(
+        0.10, 0.2, alpha=0.05, power=0.8, variant_ratio=0.5, design_effect=3.0, impressions_per_user=20
+    )
+    assert correlated["variant"] >= 3 * users["variant"]
+    unequal = sample_size_per_arm(BASE, MDE, alpha=ALPHA, power=POWER, variant_ratio=RATIO)
     assert unequal["control"] == pytest.approx(9 * unequal["variant"], rel=1e-3)
 
 
@@ -68,6 +124,8 @@ def test_sample_size_matches_the_textbook_for_equal_split():
         ({"alpha": 1.5}, "alpha"),
         ({"variant_ratio": 1.0}, "variant_ratio"),
         ({"baseline_rate": 0.9, "min_detectable_effect": 0.5}, "min_detectable_effect"),
+        ({"design_effect": 0.0}, "design_effect"),
+        ({"impressions_per_user": 0.5}, "impressions_per_user"),
     ],
 )
 def test_sample_size_rejects_bad_input(kwargs, match):
@@ -82,43 +140,32 @@ def test_sample_size_rejects_bad_input(kwargs, match):
         sample_size_per_arm(**{**args, **kwargs})
 
 
-def test_aa_declares_a_winner_at_most_at_alpha():
-    n = _required()
-    runs = _simulate(BASE, BASE, n, seed=1)
-    significant = sum(two_proportion_test(c, v, alpha=ALPHA).significant for c, v in runs)
+def test_aa_on_correlated_users_holds_alpha_where_the_impression_test_does_not(plan):
+    runs = _experiments(plan, 0.0, seed=1)
+    per_user = sum(ratio_test(c, v, alpha=ALPHA).significant for c, v in runs)
+    per_impression = sum(two_proportion_test(c, v, alpha=ALPHA).significant for c, v in runs)
+    low, high = _ci(per_user)
+    assert low <= ALPHA <= high + 0.01, per_user / REPS
+    # the old unit: the design effect (about 3 here) makes it wrong several times too often
+    assert _ci(per_impression)[0] > 2 * ALPHA, per_impression / REPS
     promoted = sum(
-        decide(c, v, alpha=ALPHA, variant_ratio=RATIO, required_per_arm=n).verdict is Verdict.PROMOTE
+        decide(c, v, alpha=ALPHA, variant_ratio=RATIO, required_per_arm=plan).verdict is Verdict.PROMOTE
         for c, v in runs
     )
-    ci = stats.binomtest(significant, REPS).proportion_ci(0.99)
-    # the rate of any significant difference is alpha: its 99 % CI must contain a value <= alpha
-    assert ci.low <= ALPHA, (significant / REPS, ci)
-    assert significant / REPS < ALPHA + 0.015
-    # a promotion needs the variant to win: about alpha / 2
-    assert stats.binomtest(promoted, REPS).proportion_ci(0.99).low <= ALPHA / 2
+    assert _ci(promoted)[0] <= ALPHA / 2  # a promotion needs the variant to win: about alpha / 2
 
 
-def test_true_twenty_percent_lift_found_at_the_stated_power():
-    n = _required()
-    runs = _simulate(BASE, BASE * 1.2, n, seed=2)
-    wins = sum(
-        decide(c, v, alpha=ALPHA, variant_ratio=RATIO, required_per_arm=n).verdict is Verdict.PROMOTE
-        for c, v in runs
-    )
-    ci = stats.binomtest(wins, REPS).proportion_ci(0.99)
-    assert ci.high >= POWER, (wins / REPS, ci)  # at least the stated power
-    assert ci.low >= POWER - 0.05
-
-
-def test_lift_interval_covers_the_true_lift():
-    n = _required()
-    runs = _simulate(BASE, BASE * 1.2, n, seed=3)
-    covered = 0
-    for c, v in runs:
-        lo, hi = two_proportion_test(c, v, alpha=ALPHA).lift_ci
-        covered += lo <= 0.2 <= hi
-    ci = stats.binomtest(covered, REPS).proportion_ci(0.99)
-    assert ci.low <= 1 - ALPHA <= ci.high + 0.01
+def test_true_twenty_percent_lift_found_at_the_planned_power(plan):
+    runs = _experiments(plan, MDE, seed=2)
+    decisions = [decide(c, v, alpha=ALPHA, variant_ratio=RATIO, required_per_arm=plan) for c, v in runs]
+    wins = sum(d.verdict is Verdict.PROMOTE for d in decisions)
+    low, high = _ci(wins)
+    assert low <= POWER + 0.03, wins / REPS
+    assert high >= POWER - 0.03, wins / REPS
+    assert not any(d.underpowered for d in decisions)
+    # the lift interval covers the true lift at about its nominal rate
+    covered = sum(d.test is not None and d.test.lift_ci[0] <= MDE <= d.test.lift_ci[1] for d in decisions)
+    assert _ci(covered)[0] <= 1 - ALPHA <= _ci(covered)[1] + 0.01
 
 
 def test_sample_ratio_mismatch_is_caught_and_blocks_promotion():
@@ -126,7 +173,8 @@ def test_sample_ratio_mismatch_is_caught_and_blocks_promotion():
     srm = sample_ratio_test(8700, 1300, variant_ratio=0.1)
     assert srm.mismatch
     assert srm.observed_ratio == pytest.approx(0.13)
-    control, variant = Arm("control", 8700, 90000, 4500), Arm("variant", 1300, 10000, 800)
+    control = Arm.from_users("control", [10] * 8700, [1] * 8700)
+    variant = Arm.from_users("variant", [10] * 1300, [2] * 1300)
     decision = decide(control, variant, alpha=ALPHA, variant_ratio=0.1, required_per_arm=None)
     assert decision.verdict is Verdict.KEEP_CONTROL
     assert "sample ratio mismatch" in decision.reason
@@ -139,46 +187,85 @@ def test_srm_false_alarm_rate_is_small():
     assert alarms <= 10  # expected 2 at p < 0.001
 
 
-def test_decision_explains_itself():
-    n = {"control": 50_000, "variant": 5000}
+def test_decision_explains_itself_in_users():
+    need = {"control": 900, "variant": 100}
+    rng = np.random.default_rng(6)
+    control = Arm.from_users("control", [10] * 900, rng.binomial(10, 0.3, 900))
     lose = decide(
-        Arm("c", 100, 50_000, 2500),
-        Arm("v", 10, 5000, 180),
+        control,
+        Arm.from_users("variant", [10] * 100, rng.binomial(10, 0.1, 100)),
         alpha=ALPHA,
         variant_ratio=RATIO,
-        required_per_arm=n,
+        required_per_arm=need,
     )
     assert lose.verdict is Verdict.KEEP_CONTROL
     assert "control wins significantly" in lose.reason
+    assert "100 vs 900 users" in lose.reason
+    assert lose.to_dict()["unit"] == "users"
+    assert lose.to_dict()["test"]["p_value"] < ALPHA
     flat = decide(
-        Arm("c", 100, 1000, 50), Arm("v", 10, 100, 5), alpha=ALPHA, variant_ratio=RATIO, required_per_arm=n
+        Arm.from_users("control", [10] * 300, [3] * 300),
+        Arm.from_users("variant", [10] * 33, [3] * 33),
+        alpha=ALPHA,
+        variant_ratio=RATIO,
+        required_per_arm=need,
     )
     assert flat.verdict is Verdict.KEEP_CONTROL
     assert flat.underpowered
-    assert "no significant difference" in flat.reason
-    assert "fewer impressions than planned" in flat.reason
-    empty = decide(Arm("c", 0, 0, 0), Arm("v", 0, 0, 0), alpha=ALPHA, variant_ratio=RATIO, required_per_arm=n)
-    assert empty.verdict is Verdict.KEEP_CONTROL
-    assert "no data" in empty.reason
-    assert lose.to_dict()["test"]["p_value"] < ALPHA
+    assert "fewer users than planned (control 300/900, variant 33/100)" in flat.reason
+    few = decide(
+        control,
+        Arm.from_users("v", [5] * 3, [1] * 3),
+        alpha=ALPHA,
+        variant_ratio=RATIO,
+        required_per_arm=need,
+    )
+    assert few.verdict is Verdict.KEEP_CONTROL
+    assert "too few users" in few.reason
 
 
-def test_always_valid_p_survives_peeking():
+def test_always_valid_p_survives_peeking(plan):
     # A/A with 20 looks: stopping at the first fixed-horizon p < alpha is wrong far more
     # often than alpha; stopping at the first always-valid p < alpha is not.
-    n = _required()
-    reps, looks = 600, 20
+    reps, looks = 150, 20
     rng = np.random.default_rng(5)
-    step_c, step_v = n["control"] // looks, n["variant"] // looks
-    c = rng.binomial(step_c, BASE, (reps, looks)).cumsum(axis=1)
-    v = rng.binomial(step_v, BASE, (reps, looks)).cumsum(axis=1)
     naive = valid = 0
-    for r in range(reps):
-        arms = [
-            (Arm("c", 0, step_c * (k + 1), int(c[r, k])), Arm("v", 0, step_v * (k + 1), int(v[r, k])))
-            for k in range(looks)
-        ]
-        naive += any(two_proportion_test(a, b, alpha=ALPHA).significant for a, b in arms)
+    for _ in range(reps):
+        (cn, cc), (vn, vc) = _draw(rng, plan["control"]), _draw(rng, plan["variant"])
+        arms = []  # each look sees the users who arrived so far
+        for look in range(1, looks + 1):
+            kc, kv = plan["control"] * look // looks, plan["variant"] * look // looks
+            arms.append((Arm.from_users("c", cn[:kc], cc[:kc]), Arm.from_users("v", vn[:kv], vc[:kv])))
+        naive += any(ratio_test(a, b, alpha=ALPHA).significant for a, b in arms)
         valid += any(always_valid_p(a, b, tau=BASE * MDE) < ALPHA for a, b in arms)
     assert naive / reps > 2 * ALPHA  # the peeking problem, reproduced
-    assert stats.binomtest(valid, reps).proportion_ci(0.99).low <= ALPHA
+    assert _ci(valid, reps)[0] <= ALPHA
+
+
+def test_request_log_is_counted_per_user():
+    """Known log: users a (3 answers, 1 clicked twice) and b (2 answers, 1 clicked + 1 click by user only)."""
+    import polars as pl
+
+    from conveyor.deploy._observations import _per_user
+
+    answers = pl.DataFrame(
+        {
+            "request_id": ["r1", "r2", "r3", "r4", "r5", "r6"],
+            "user_id": ["a", "a", "a", "b", "b", "c"],
+            "model_version": ["1", "1", "1", "1", "1", "2"],
+        }
+    )
+    feedback = pl.DataFrame(
+        {
+            "request_id": ["r1", "r1", "r4", None, "r6"],
+            "user_id": ["a", "a", "b", "b", "c"],
+            "event": ["click"] * 5,
+            "model_version": ["1", "1", "1", "1", "2"],
+        }
+    )
+    arm = Arm.from_users("control", *_per_user(answers, feedback, "1"))
+    assert (arm.users, arm.impressions, arm.clicks) == (2, 5, 3)
+    assert arm.impressions_sq == 3**2 + 2**2
+    assert arm.clicks_sq == 1**2 + 2**2
+    everyone = Arm.from_users("baseline", *_per_user(answers, feedback, None))
+    assert (everyone.users, everyone.impressions, everyone.clicks) == (3, 6, 4)

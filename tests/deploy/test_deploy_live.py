@@ -33,6 +33,22 @@ def _alias(root: Path, alias: str) -> str | None:
     return None if found is None else found.version
 
 
+def _wait_aliases(root: Path, production: str, previous: str | None, timeout: float = 60) -> tuple:
+    """The aliases once they reach (production, previous) — a rollback updates them after it returns."""
+    deadline = time.monotonic() + timeout
+    found = (_alias(root, "production"), _alias(root, "previous"))
+    while found != (production, previous) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = (_alias(root, "production"), _alias(root, "previous"))
+    return found
+
+
+def _actions(root: Path) -> list[tuple[str, str, str | None]]:
+    """The ledger's (action, outcome, version), without the alias bookkeeping lines."""
+    entries = Ledger.of(Project.load(root)).entries()
+    return [(e.action, e.outcome, e.version) for e in entries if e.action != "aliases"]
+
+
 def _start_load(root: Path, seconds: float, rate: float, out: Path) -> subprocess.Popen[bytes]:
     """Load until ``seconds`` pass or ``out`` + ".stop" exists."""
     url = _server(root).base_url
@@ -73,7 +89,7 @@ def test_blue_green_switch_and_rollback_under_load_drop_nothing(cli, deploy_proj
         assert back.json()["switch_ms"] < 1000
         state = _state(deploy_project)
         assert (state["primary"], state["previous"]) == ("1", "2")
-        assert (_alias(deploy_project, "production"), _alias(deploy_project, "previous")) == ("1", "2")
+        assert _wait_aliases(deploy_project, "1", "2") == ("1", "2")
         time.sleep(1)
         Path(f"{out}.stop").touch()
         assert load.wait(30) == 0
@@ -83,8 +99,9 @@ def test_blue_green_switch_and_rollback_under_load_drop_nothing(cli, deploy_proj
     assert report["failures"] == []
     assert int(report["statuses"]["200"]) > 1000
     assert set(report["versions"]) == {"1", "2"}  # both served during the run
-    actions = [(e.action, e.outcome, e.version) for e in Ledger.of(Project.load(deploy_project)).entries()]
-    assert actions == [("deploy", "ok", "1"), ("deploy", "ok", "2"), ("rollback", "ok", "1")]
+    assert _actions(deploy_project) == [("deploy", "ok", "1"), ("deploy", "ok", "2"), ("rollback", "ok", "1")]
+    aliases = [e for e in Ledger.of(Project.load(deploy_project)).entries() if e.action == "aliases"]
+    assert [e.outcome for e in aliases] == ["ok", "ok", "ok"]  # after each switch, the last one detached
     status = cli("--project", deploy_project, "status", "--json").json()
     production = status["environments"]["production"]
     assert production["server"]["primary"] == "1"
@@ -92,19 +109,30 @@ def test_blue_green_switch_and_rollback_under_load_drop_nothing(cli, deploy_proj
     assert production["last_deployments"][0]["who"] == "deploy-test"
 
 
-def test_broken_candidate_canary_is_rolled_back(cli, deploy_project, tmp_path):
+def test_canary_smoke_tests_first_then_analysis_rolls_back_a_degrading_candidate(
+    cli, deploy_project, tmp_path
+):
     assert cli("--project", deploy_project, "deploy", "--env", "production", "--version", "1").exit_code == 0
+    refused = cli(
+        "--project", deploy_project, "deploy", "--env", "production", "--strategy", "canary",
+        "--version", "3", "--steps", "10,50,100", "--interval", "4", "--json",
+    )  # fmt: skip
+    assert refused.exit_code == 1, refused.stderr  # fails half its calls: its smoke test catches it
+    assert refused.json()["error"]["type"] == "SmokeTestFailed"
+    assert _actions(deploy_project)[-1] == ("deploy", "failed", "3")
+    assert [v["version"] for v in _state(deploy_project)["versions"]] == ["1"]  # never loaded
     load = _start_load(deploy_project, seconds=40, rate=120, out=tmp_path / "load.json")
     try:
         result = cli(
             "--project", deploy_project, "deploy", "--env", "production", "--strategy", "canary",
-            "--version", "3", "--steps", "10,50,100", "--interval", "4", "--json",
+            "--version", "4", "--steps", "10,50,100", "--interval", "4", "--json",
         )  # fmt: skip
     finally:
         load.kill()
         load.wait()
-    assert result.exit_code == 1, result.stderr
+    assert result.exit_code == 1, result.stderr  # version 4 passes its smoke test, then degrades
     body = result.json()
+    assert body["smoke"]["ok"]
     assert body["error"]["type"] == "CanaryFailed"
     assert body["outcome"] == "rolled-back"
     assert "error_rate" in body["reason"]
@@ -112,8 +140,7 @@ def test_broken_candidate_canary_is_rolled_back(cli, deploy_project, tmp_path):
     assert state["primary"] == "1"
     assert [v["version"] for v in state["versions"]] == ["1"]  # the candidate is unloaded
     assert _alias(deploy_project, "production") == "1"
-    last = Ledger.of(Project.load(deploy_project)).entries()[-1]
-    assert (last.action, last.outcome, last.version) == ("deploy", "rolled-back", "3")
+    assert _actions(deploy_project)[-1] == ("deploy", "rolled-back", "4")
 
 
 def test_controller_killed_mid_deploy_leaves_production_serving(cli, deploy_project, tmp_path):
@@ -138,6 +165,12 @@ def test_controller_killed_mid_deploy_leaves_production_serving(cli, deploy_proj
     finally:
         controller.kill()
         controller.wait()
+    left = cli("--project", deploy_project, "status", "--json").json()["environments"]["production"]
+    assert left["in_progress"] is None
+    interrupted = left["interrupted"]  # visible: what, at which weight, since when, which command
+    assert (interrupted["version"], interrupted["weight"], interrupted["pid"]) == ("2", 10.0, controller.pid)
+    assert interrupted["weight_since"]
+    assert interrupted["command"].startswith("conveyor deploy --env production")
     state = _state(deploy_project)
     assert state["primary"] == "1"  # the old version still serves (10 % on the candidate at most)
     back = cli("--project", deploy_project, "rollback", "--env", "production", "--json")

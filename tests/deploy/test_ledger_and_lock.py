@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.deploy import EnvironmentLock, Ledger, LedgerEntry
+from conveyor.deploy import EnvironmentLock, Ledger, LedgerEntry, serving_versions
 from conveyor.errors import DeployConflict
 
 
@@ -101,6 +101,7 @@ def test_lock_of_a_killed_holder_is_taken_over(tmp_path):
             _lock(path).acquire()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        assert _lock(path).interrupted().pid == proc.pid  # what `conveyor status` shows
         lock = _lock(path)
         lock.acquire()
         assert lock.taken_over is not None
@@ -110,3 +111,47 @@ def test_lock_of_a_killed_holder_is_taken_over(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def _entry(action: str, outcome: str, version: str | None, **details: object) -> LedgerEntry:
+    return LedgerEntry("production", action, outcome, version, details=dict(details))
+
+
+def test_the_ledger_says_what_should_serve_after_each_kind_of_line():
+    assert serving_versions([]) is None
+    history = [
+        _entry("deploy", "ok", "1", previous=None),
+        _entry("deploy", "failed", "2"),  # a failed attempt changes nothing
+        _entry("deploy", "ok", "2", previous="1"),
+        _entry("aliases", "ok", "2"),
+        _entry("canary-step", "ok", "3"),
+        _entry("deploy", "rolled-back", "3"),
+        _entry("interrupted", "interrupted", "3"),
+    ]
+    found = serving_versions(history)
+    assert (found.primary, found.previous) == ("2", "1")
+    history.append(_entry("rollback", "ok", "1", previous="2"))
+    found = serving_versions(history)
+    assert (found.primary, found.previous) == ("1", "2")
+    history.append(_entry("ab-conclude", "promoted", "4"))  # an A/B winner: the control is previous
+    found = serving_versions(history)
+    assert (found.primary, found.previous) == ("4", "1")
+    history.append(_entry("rollback", "ok", "4", previous="1"))  # a canary aborted: nothing switched
+    found = serving_versions(history)
+    assert (found.primary, found.previous) == ("4", "1")
+
+
+def test_the_lock_record_follows_the_rollout_and_outlives_a_killed_holder(tmp_path):
+    path = tmp_path / "deploy.lock"
+    lock = _lock(path)
+    lock.acquire()
+    lock.update(command="conveyor deploy --env production", stable="6", weight=10.0, weight_since="t0")
+    seen = _lock(path)
+    assert seen.probe() == seen.holder()
+    assert (seen.holder().weight, seen.holder().stable, seen.holder().command) == (
+        10.0, "6", "conveyor deploy --env production",
+    )  # fmt: skip
+    assert seen.interrupted() is None  # held: in progress, not interrupted
+    lock.release()
+    assert seen.holder() is None  # a clean release leaves no record
+    assert seen.interrupted() is None

@@ -1,98 +1,54 @@
-"""The no-regression gate holds its stated error rate, by simulation on known-answer data.
+"""The paired gates hold their stated error rates, by simulation on known-answer data.
 
-The gate (``paired_difference`` then ``regression_gate``, called as ``conveyor
-evaluate`` calls them) fails when the one-sided 95 % bound of the shortfall
-exceeds the tolerance. So: a candidate equal to production fails rarely (at most
-5 %), one worse by exactly the tolerance fails about 5 % of the time, and one
-worse by 4× the tolerance fails nearly always on 5,000 held-out users.
+The simulation is :mod:`conveyor.evaluation._calibration` — the very one
+``benchmarks/gate_calibration.py`` runs for the tables in docs/statistics.md;
+here with fewer runs and 200 bootstrap resamples to stay fast.
 
-Per-user NDCG@10 (known answer): user i hits with propensity u_i ~ Beta(1, 1),
-scores Beta(2, 3) on a hit, 0 on a miss (mean 0.2). The candidate keeps
-production's value for 70 % of users and redraws the rest from the same law;
-a regression r zeroes a random share r of its users, so its true mean is exactly
-(1 − r) × production's — r = 0.02 is the default relative tolerance.
-``benchmarks/gate_calibration.py`` makes the full tables (1,000 resamples).
-To stay fast these runs use 200 bootstrap resamples.
+- no regression: a candidate equal to production fails at most 5 %, one worse
+  by exactly the tolerance about 5 %, one 4× the tolerance worse nearly always
+  on 5,000 users;
+- beat the baseline: a candidate no better than the baseline passes at most 5 %,
+  one 20 % better passes nearly always on 1,000 users.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+import pytest
 
-from conveyor.evaluation import Scored, paired_difference, regression_gate
+from conveyor.evaluation._calibration import TOLERANCE, per_user_ndcg, rate, rate_ci
 
-METRIC = "ndcg_at_10"
-TOLERANCE = 0.02
 RESAMPLES = 200
 
 
-def per_user_ndcg(rng: np.random.Generator, n: int, regression: float) -> tuple[np.ndarray, np.ndarray]:
-    propensity = rng.beta(1.0, 1.0, n)
-
-    def draw() -> np.ndarray:
-        return (rng.random(n) < propensity) * rng.beta(2.0, 3.0, n)
-
-    production = draw()
-    candidate = np.where(rng.random(n) < 0.7, production, draw())
-    return np.where(rng.random(n) < regression, 0.0, candidate), production
-
-
-def scored(values: np.ndarray) -> Scored:
-    return Scored(
-        metrics={METRIC: float(values.mean())},
-        units=values.size,
-        statistic=lambda _metric, idx: float(np.mean(values[idx])),
-    )
-
-
-def failures(n: int, regression: float, runs: int) -> int:
-    failed = 0
-    for seed in range(runs):
-        cand, prod = per_user_ndcg(np.random.default_rng([seed, n, int(regression * 1e4)]), n, regression)
-        candidate, production = scored(cand), scored(prod)
-        gate = regression_gate(
-            metric=METRIC,
-            candidate=candidate.metrics[METRIC],
-            production=production.metrics[METRIC],
-            difference=paired_difference(METRIC, candidate, production, resamples=RESAMPLES, seed=seed),
-            tolerance=TOLERANCE,
-            mode="relative",
-            higher_is_better=True,
-            production_version="1",
-        )
-        failed += gate.failed
-    return failed
-
-
-def ci99(failed: int, runs: int) -> tuple[float, float]:
-    ci = stats.binomtest(failed, runs).proportion_ci(confidence_level=0.99, method="exact")
-    return ci.low, ci.high
-
-
-def test_the_simulated_regression_is_the_known_answer():
-    cand, prod = per_user_ndcg(np.random.default_rng(0), 1_000_000, TOLERANCE)
+def test_the_simulated_effects_are_the_known_answer():
+    cand, prod = per_user_ndcg(np.random.default_rng(0), 1_000_000, regression=TOLERANCE)
     assert abs(prod.mean() - 0.2) < 1e-3
     assert abs(cand.mean() / prod.mean() - (1 - TOLERANCE)) < 3e-3
     assert 0.6 < np.mean(cand == prod) < 0.8  # paired: most users get the same value
+    better, base = per_user_ndcg(np.random.default_rng(1), 1_000_000, lift=0.2)
+    assert abs(better.mean() / base.mean() - 1.2) < 5e-3
 
 
-def test_candidate_equal_to_production_fails_below_five_percent():
-    runs = 250
-    failed = failures(1_000, 0.0, runs)
-    low, high = ci99(failed, runs)
-    assert high <= 0.05, f"{failed}/{runs} equal candidates failed (99% CI {low:.3f}–{high:.3f})"
-
-
-def test_regression_of_exactly_the_tolerance_fails_at_about_five_percent():
-    runs = 250
-    failed = failures(1_000, TOLERANCE, runs)
-    low, high = ci99(failed, runs)
-    assert low <= 0.05 <= high, f"{failed}/{runs} boundary candidates failed (99% CI {low:.3f}–{high:.3f})"
-
-
-def test_regression_of_four_times_the_tolerance_fails_on_5000_users():
-    runs = 60
-    failed = failures(5_000, 4 * TOLERANCE, runs)
-    low, _ = ci99(failed, runs)
-    assert low >= 0.9, f"only {failed}/{runs} candidates 8% worse failed the gate"
+@pytest.mark.parametrize(
+    ("gate", "verdict", "n", "effect", "runs", "check"),
+    [
+        # an unchanged candidate fails at most 5 % (the CI's upper end)
+        ("no_regression", "fail", 1_000, 0.0, 250, lambda low, high: high <= 0.05),
+        # a regression of exactly the tolerance fails about 5 % (the CI includes it)
+        ("no_regression", "fail", 1_000, TOLERANCE, 250, lambda low, high: low <= 0.05 <= high),
+        # 4x the tolerance worse fails nearly always on 5,000 users
+        ("no_regression", "fail", 5_000, 4 * TOLERANCE, 60, lambda low, high: low >= 0.9),
+        # a model no better than its baseline passes at most at 5 % (the CI's lower end)
+        ("beat_baseline", "pass", 1_000, 0.0, 250, lambda low, high: low <= 0.05),
+        # a 20 % lift beats the baseline nearly always on 1,000 users
+        ("beat_baseline", "pass", 1_000, 0.2, 60, lambda low, high: low >= 0.9),
+    ],
+    ids=["equal-fails<=5%", "boundary-fails~5%", "4x-regression-fails", "no-lift-passes<=5%", "lift-passes"],
+)
+def test_gate_error_rates(gate, verdict, n, effect, runs, check):
+    count = rate(gate, verdict, n=n, effect=effect, runs=runs, resamples=RESAMPLES)
+    low, high = rate_ci(count, runs)
+    assert check(low, high), (
+        f"{gate}: {count}/{runs} {verdict} at effect {effect} (99% CI {low:.3f}–{high:.3f})"
+    )

@@ -47,6 +47,7 @@ def test_recommender_train_reuse_evaluate_register(cli, recommender_project):
     assert evaluation.exit_code == 0, evaluation.stdout
     verdicts = {g["name"]: g["verdict"] for g in evaluation.json()["gates"]}
     assert verdicts == {
+        "evidence": "pass",
         "no_regression": "skip",
         "beat_baseline": "pass",
         "determinism": "pass",

@@ -2,7 +2,8 @@
 
 It records every request (method, path, headers, JSON body, arrival time) and
 answers from a queue of planned responses (``plan(500)``, ``plan(429,
-retry_after="1")``, ``plan(delay=0.5)``), then with the receivers' usual
+retry_after="1")``, ``plan(delay=0.5)``, ``plan(drop=True)``: read the
+request, then hang up without answering), then with the receivers' usual
 success: 204 for a GitHub dispatch, 200 ``ok`` otherwise. No mock objects:
 the code under test opens real sockets.
 """
@@ -39,6 +40,7 @@ class Planned:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     body: bytes = b"ok"
+    drop: bool = False
 
 
 class Receiver:
@@ -74,6 +76,9 @@ class Receiver:
                     planned = Planned(204, body=b"") if self.path.endswith("/dispatches") else Planned()
                 if planned.delay:
                     time.sleep(planned.delay)
+                if planned.drop:
+                    self.close_connection = True  # no status line: the client sees the connection close
+                    return
                 try:
                     self.send_response(planned.status)
                     for key, value in planned.headers.items():
@@ -102,12 +107,18 @@ class Receiver:
             self._thread.join(timeout=5)
 
     def plan(
-        self, status: int = 200, *, retry_after: str | None = None, delay: float = 0.0, times: int = 1
+        self,
+        status: int = 200,
+        *,
+        retry_after: str | None = None,
+        delay: float = 0.0,
+        times: int = 1,
+        drop: bool = False,
     ) -> None:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         with self._lock:
             for _ in range(times):
-                self._plan.append(Planned(status, headers, delay))
+                self._plan.append(Planned(status, headers, delay, drop=drop))
 
     # -- reading -----------------------------------------------------------
     @property

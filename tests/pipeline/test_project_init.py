@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from datetime import datetime, timedelta
@@ -171,3 +172,149 @@ def test_conveyor_run_completes_on_a_fresh_project(cli, tmp_path, template, unti
     finally:
         for env in project.settings.deploy.environments:
             EnvironmentProcess(project, env).stop()
+
+
+# -- bringing your own data: column mapping, timestamp forms, nothing left behind -----------------
+EPOCH = 1_700_000_000  # 2023-11-14 22:13:20 UTC
+FIRST = datetime(2023, 11, 14, 22, 13, 20)
+
+
+def _own_events(path: Path, form: str) -> Path:
+    """60 interactions under the user's own column names, one hour apart, timestamps in ``form``."""
+    seconds = [EPOCH + 3600 * i for i in range(60)]
+    stamps: list = {
+        "datetime": [FIRST + timedelta(seconds=s - EPOCH) for s in seconds],
+        "iso": [(FIRST + timedelta(seconds=s - EPOCH)).isoformat() + "Z" for s in seconds],
+        "epoch_s": seconds,
+        "epoch_ms": [s * 1000 for s in seconds],
+    }[form]
+    frame = pl.DataFrame(
+        {
+            "uid": [i % 7 for i in range(60)],
+            "sku": [f"item-{i % 11}" for i in range(60)],
+            "when": stamps,
+            "action": ["view", "like", "purchase"] * 20,
+        }
+    )
+    if form == "datetime":
+        frame.write_parquet(path.with_suffix(".parquet"))
+        return path.with_suffix(".parquet")
+    frame.write_csv(path)
+    return path
+
+
+MAPPING = ["--user", "uid", "--item", "sku", "--timestamp", "when", "--event", "action"]
+
+
+@pytest.mark.parametrize(
+    ("form", "stated"),
+    [
+        ("datetime", "datetime"),
+        ("iso", "ISO 8601 strings"),
+        ("epoch_s", "epoch seconds"),
+        ("epoch_ms", "epoch milliseconds"),
+    ],
+)
+def test_init_maps_your_columns_and_reads_every_timestamp_form(cli, tmp_path, form, stated):
+    data = _own_events(tmp_path / "events.csv", form)
+    root = tmp_path / "own"
+    result = cli("init", root, "--data", data, *MAPPING, "--json")
+    assert result.exit_code == 0, result.stderr
+    out = result.json()
+    assert out["timestamps"] == stated
+    assert out["columns"] == {
+        "user": "uid",
+        "item": "sku",
+        "timestamp": "when",
+        "event": "action",
+        "weight": None,
+    }
+    settings = Project.load(root).settings
+    columns = settings.data.columns
+    assert (columns.user, columns.item, columns.timestamp, columns.event) == ("uid", "sku", "when", "action")
+    assert settings.data.event_weights == {"like": 1.0, "purchase": 10.0, "view": 1.0}  # 'like' is new
+    written = pl.read_parquet(root / settings.data.source) if form != "datetime" else pl.read_parquet(data)
+    assert written.schema["when"] == pl.Datetime("us") or form == "datetime"
+    assert written["when"].min() == FIRST
+    assert written["when"].max() == FIRST + timedelta(hours=59)
+    human = cli("init", tmp_path / "own-human", "--data", data, *MAPPING)
+    assert f"timestamps: {stated}" in human.stdout
+
+
+def test_init_missing_column_lists_the_expected_columns_and_the_options(cli, tmp_path):
+    data = _own_events(tmp_path / "events.csv", "epoch_s")
+    result = cli("init", tmp_path / "p", "--data", data, "--user", "uid", "--item", "sku")
+    assert result.exit_code == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert "missing: timestamp" in line
+    assert "has: uid, sku, when, action" in line
+    for option in ("--user COL", "--item COL", "--timestamp COL", "--event COL", "--weight COL"):
+        assert option in line
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--template", "classifier", "--target", "action"],
+            "--user, --item, --timestamp: for the recommender",
+        ),
+        (["--timestamp", "action"], "are not ISO 8601 timestamps (e.g. 'view')"),
+        (["--weight", "action"], "--weight action: column is String, expected numbers"),
+    ],
+)
+def test_init_refuses_a_bad_mapping_with_one_line(cli, tmp_path, args, message):
+    data = _own_events(tmp_path / "events.csv", "epoch_s")
+    base = ["--user", "uid", "--item", "sku", "--timestamp", "when"]
+    result = cli("init", tmp_path / "p", "--data", data, *base, *args)
+    assert result.exit_code == 2, result.stdout
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_init_leaves_nothing_behind(cli, tmp_path, monkeypatch, existing):
+    """git fails midway (a broken global git config, after data, schema and config are written)."""
+    broken = tmp_path / "gitconfig"
+    broken.write_text("[core\nbroken")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(broken))
+    data = _own_events(tmp_path / "events.csv", "epoch_ms")
+    root = tmp_path / "half"
+    if existing:
+        root.mkdir()
+        (root / "notes.txt").write_text("mine")
+    result = cli("init", root, "--data", data, *MAPPING)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "git init" in result.stderr
+    if existing:
+        assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+        assert (root / "notes.txt").read_text() == "mine"
+    else:
+        assert not root.exists()
+
+
+def test_timestamp_forms_known_answers():
+    from conveyor.errors import InputError
+    from conveyor.pipeline._user_data import parse_timestamps
+
+    mixed = pl.Series("t", ["2023-11-14T22:13:20Z", "2023-11-15T00:13:20+02:00", "2023-11-14 22:13:20", None])
+    parsed, form = parse_timestamps(mixed, "t")
+    assert form == "ISO 8601 strings"
+    assert parsed.to_list() == [FIRST, FIRST, FIRST, None]  # offsets converted to UTC
+    seconds, form = parse_timestamps(pl.Series("t", [EPOCH, EPOCH + 1]), "t")
+    assert (form, seconds.to_list()) == ("epoch seconds", [FIRST, FIRST + timedelta(seconds=1)])
+    millis, form = parse_timestamps(pl.Series("t", [EPOCH * 1000 + 500]), "t")
+    assert (form, millis.to_list()) == ("epoch milliseconds", [FIRST + timedelta(milliseconds=500)])
+    for bad, words in [
+        (pl.Series("t", [EPOCH * 1_000_000]), "neither seconds nor milliseconds"),
+        (pl.Series("t", [-5, 10]), "negative epoch values"),
+        (
+            pl.Series("t", ["2023-11-14", "yesterday"]),
+            "1 value(s) are not ISO 8601 timestamps (e.g. 'yesterday')",
+        ),
+        (pl.Series("t", [True, False]), "expected datetimes, ISO 8601 strings or epoch"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(words)):
+            parse_timestamps(bad, "t")

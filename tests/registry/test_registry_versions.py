@@ -88,3 +88,24 @@ def test_mlflow_pyfunc_loads_the_registered_version(registered):
     out = pyfunc.predict(data.drop("label").head(5).to_pandas())
     assert list(out.columns) == ["0", "1", "prediction"]
     assert np.allclose(out[["0", "1"]].to_numpy(), model.predict_proba(data.head(5)))
+
+
+def test_mlflow_pyfunc_runs_the_model_once_per_call(registered):
+    """The labels come from the same probabilities (as `conveyor serve` does): one forest pass per
+    call, so `mlflow models serve` of a registered version does the same model work per request."""
+    import mlflow.pyfunc
+
+    project, version, model, data = registered
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{project.model_name}/{version.version}")
+    inner = pyfunc.unwrap_python_model().model
+    calls = []
+    original = inner.predict_proba
+
+    def counting(rows):
+        calls.append(rows.height)
+        return original(rows)
+
+    inner.predict_proba = counting
+    out = pyfunc.predict(data.drop("label").head(7).to_pandas())
+    assert calls == [7]
+    assert out["prediction"].tolist() == model.predict(data.head(7)).tolist()

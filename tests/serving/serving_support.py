@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -10,12 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
+import httpx
 import numpy as np
 import polars as pl
 import uvicorn
 from fastapi import FastAPI
 
-from conveyor.models import Classifier, Recommendation, Recommender
+from conveyor.models import Classifier, Model, Recommendation, Recommender
 from conveyor.serving import uvicorn_config
 
 
@@ -99,6 +102,57 @@ class ToyRecommender(Recommender):
         return out
 
 
+def register_production(root: Path, model: Model) -> None:
+    """Save ``model`` under ``root/model`` and register it as version 1 with alias production."""
+    import mlflow
+
+    from conveyor.project import Project
+    from conveyor.registry import Lineage, ensure_experiment, register_version
+
+    model.save(root / "model")
+    project = Project.load(root)
+    experiment = ensure_experiment(project)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        pass
+    register_version(project, run.info.run_id, root / "model", lineage=Lineage(), alias="production")
+
+
+def stop_process(process: subprocess.Popen[str], seconds: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``seconds`` (no orphan server survives a test)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 180) -> None:
+    """Wait until the server process at ``url`` answers /ready 200 (bounded: a start imports
+    MLflow and loads from the registry, which took over 60 s at a load average of 30)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"server exited {process.returncode}: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"server not ready in {seconds:g} s")
+
+
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[str]:
     """Run ``app`` under uvicorn on a free 127.0.0.1 port in a thread; stop it on exit."""
@@ -119,3 +173,16 @@ def live_server(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(20)
         sock.close()
+
+
+class FailingToy(ToyClassifier):
+    """ToyClassifier that raises for any row with ``x`` equal to ``fail_at`` (a model bug)."""
+
+    def __init__(self, fail_at: float = 13.0) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+
+    def predict_proba(self, rows: pl.DataFrame) -> np.ndarray:
+        if (rows["x"] == self.fail_at).any():
+            raise ZeroDivisionError("division by zero in feature engineering")
+        return super().predict_proba(rows)

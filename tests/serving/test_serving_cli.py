@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import polars as pl
 import pytest
+from serving_support import free_port, register_production, stop_process, wait_ready
 
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 from support import free_port, stop_process, wait_ready
@@ -34,11 +35,7 @@ deploy:
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A classifier project whose version 1 carries the alias `production`."""
-    import mlflow
-
     from conveyor.models import RandomForestModel
-    from conveyor.project import Project
-    from conveyor.registry import Lineage, ensure_experiment, register_version
 
     os.environ.update(TELEMETRY_OPT_OUT)
     root = tmp_path_factory.mktemp("serve-cli")
@@ -47,12 +44,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     x = rng.normal(size=400)
     data = pl.DataFrame({"x": x, "plan": rng.choice(["a", "b"], 400), "label": (x > 0).astype(int)})
     model = RandomForestModel(target="label", params={"n_estimators": 10, "n_jobs": 1}).fit(data)
-    model.save(root / "model")
-    project = Project.load(root)
-    experiment = ensure_experiment(project)
-    with mlflow.start_run(experiment_id=experiment) as run:
-        pass
-    register_version(project, run.info.run_id, root / "model", lineage=Lineage(), alias="production")
+    register_production(root, model)
     return root
 
 

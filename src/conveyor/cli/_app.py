@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     STATE.emitted = False
     set_global_project(None)
     command = typer.main.get_command(app)
+    args = argv if argv is not None else sys.argv[1:]
     try:
         result = command.main(
-            args=argv if argv is not None else sys.argv[1:],
+            args=args,
             prog_name="conveyor",
             standalone_mode=False,
         )
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if ctx is not None:
             hint = f" (see `{ctx.command_path} --help`)"
         err.print(f"conveyor: error: {exc.format_message()}{hint}", markup=False, highlight=False)
-        if STATE.json:
+        if STATE.json or "--json" in args:  # a bad option can stop parsing before the command saw --json
             sys.stdout.write(to_json({"ok": False, "error": usage_error(exc.format_message())}) + "\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

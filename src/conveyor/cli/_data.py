@@ -19,7 +19,7 @@ from conveyor.errors import DriftDetected, InputError, ProjectNotFoundError, Usa
 if TYPE_CHECKING:
     import polars as pl
 
-    from conveyor.data import ReferenceProfile, Schema
+    from conveyor.data import DriftReport, ReferenceProfile, Schema
     from conveyor.project import Project
 
 schema_app = typer.Typer(help="Infer and edit data schemas.", no_args_is_help=True)
@@ -162,13 +162,43 @@ def validate(
         )
 
 
-def _load_reference(path: Path, columns: list[str] | None) -> ReferenceProfile:
-    from conveyor.data import ReferenceProfile, build_profile, read_table
+def _load_reference(path: Path, columns: list[str] | None) -> tuple[ReferenceProfile, pl.DataFrame | None]:
+    """The reference profile: loaded (.json), or built from a table (exact up to EXACT_MAX_ROWS rows).
+
+    The table is returned too (for --save-profile)."""
+    from conveyor.data import ReferenceProfile, read_table, reference_profile
 
     if path.suffix.lower() in PROFILE_SUFFIXES:
-        return ReferenceProfile.load(path)
+        return ReferenceProfile.load(path), None
     df = read_table(path)
-    return build_profile(df, [c for c in columns if c in df.columns] if columns is not None else None)
+    names = [c for c in columns if c in df.columns] if columns is not None else None
+    return reference_profile(df, names, source=str(path)), df
+
+
+def _check_comparable(
+    report: DriftReport, profile: ReferenceProfile, df: pl.DataFrame, reference: Path, current: Path
+) -> None:
+    """Exit 2 (one line) when the two tables cannot be compared honestly."""
+    known = [*profile.columns, *profile.skipped]
+    if not any(c in known for c in df.columns):
+        raise InputError(
+            f"{current}: no column in common with the reference {reference} "
+            f"(reference: {_names(known)}; current: {_names(df.columns)})",
+            path=str(current),
+        )
+    if report.problems:
+        name, problem = next(iter(report.problems.items()))
+        more = len(report.problems) - 1
+        tail = f" (and {more} more column{'s' if more > 1 else ''})" if more else ""
+        raise InputError(f"{current}: column {name!r}: {problem}{tail}", path=str(current))
+    if not report.columns:
+        reasons = "; ".join(f"{n}: {r}" for n, r in list(report.skipped.items())[:3])
+        raise InputError(f"{current}: no shared column can be tested ({reasons})", path=str(current))
+
+
+def _names(columns: list[str]) -> str:
+    shown = ", ".join(columns[:5])
+    return shown + (f", … ({len(columns)} columns)" if len(columns) > 5 else "")
 
 
 def _project_columns(proj: Project, settings: DriftSection) -> DriftSection:
@@ -178,32 +208,63 @@ def _project_columns(proj: Project, settings: DriftSection) -> DriftSection:
     if settings.columns is not None or not proj.schema_path.exists():
         return settings
     schema = Schema.load(proj.schema_path)
-    columns = [c for c in schema.columns if c not in (schema.key or [])]
+    columns = [c for c, rule in schema.columns.items() if c not in (schema.key or []) and not rule.identifier]
     return settings.model_copy(update={"columns": columns})
 
 
 def _render_drift(payload: dict[str, Any]) -> Any:
     def human(console: Console) -> None:
         table = Table(title="drift by column")
-        for name in ("column", "type", "test", "statistic", "threshold", "p-value", "PSI", "drift"):
+        for name in (
+            "column",
+            "type",
+            "test",
+            "statistic",
+            "threshold",
+            "p-value",
+            "PSI",
+            "null rate",
+            "drift",
+        ):
             table.add_column(name)
 
         def f(v: Any) -> str:
             return "–" if v is None else f"{v:.4g}"
 
         for name, col in payload["columns"].items():
-            mark = "[red]yes[/]" if col["drift"] else "no"
+            mark = "no"
+            if col["drift"]:
+                mark = "[red]yes[/]" if col.get("distribution_drift", True) else "[red]yes (null rate)[/]"
+            nulls = "–"
+            if col.get("null_rate_reference") or col.get("null_rate_current"):
+                nulls = f"{100 * col['null_rate_reference']:.2g} % → {100 * col['null_rate_current']:.2g} %"
             table.add_row(
                 name, col["type"], col["test"], f(col["statistic"]), f(col["threshold"]),
-                f(col["p_value"]), f(col.get("psi")), mark,
+                f(col["p_value"]), f(col.get("psi")), nulls, mark,
             )  # fmt: skip
         console.print(table)
+        if "mode" in payload:
+            console.print(_mode_line(payload))
         for name, reason in payload.get("skipped", {}).items():
             console.print(f"not tested: {name}: {reason}")
+        for side in ("reference", "current"):
+            only = payload.get(f"only_in_{side}") or []
+            if only:
+                console.print(f"only in the {side}: {', '.join(only)}")
         verdict = "[red]DATASET DRIFT[/]" if payload["dataset_drift"] else "[green]no dataset drift[/]"
         console.print(f"{verdict}: drift share {payload['drift_share']:.2f}")
 
     return human
+
+
+def _mode_line(payload: dict[str, Any]) -> str:
+    rows, used = payload["rows"], payload["rows_used"]
+    if payload["mode"] == "exact":
+        return f"mode: exact (every row: {rows['reference']:,} reference, {rows['current']:,} current)"
+    return (
+        f"mode: sampled (numeric tests on {used['reference']:,} of {rows['reference']:,} reference rows "
+        f"and {used['current']:,} of {rows['current']:,} current rows; categories and null rates: every row)"
+    )
 
 
 def drift(
@@ -235,7 +296,7 @@ def drift(
 ) -> None:
     """Per-column drift between a reference and a current table; exit 1 on dataset drift."""
     start(json_out)
-    from conveyor.data import detect_drift, read_table, warm_up, write_drift_html
+    from conveyor.data import build_profile, detect_drift, read_table, warm_up, write_drift_html
 
     warm_up()  # scipy.stats imports while the tables are read
 
@@ -261,13 +322,16 @@ def drift(
             payload = {"dataset_drift": False, "drift_share": 0.0, "columns": {}, "note": NO_REFERENCE_NOTE}
             emit(payload, lambda c: c.print(NO_REFERENCE_NOTE))
             return
-    profile = _load_reference(reference, settings.columns)
+    profile, ref_table = _load_reference(reference, settings.columns)
     lap(f"reference ({reference})")
     if save_profile is not None:
-        profile.save(save_profile)
+        # a saved profile is a sketch (10,000 order statistics per column), not every value
+        names = [*profile.columns, *profile.skipped]
+        (profile if ref_table is None else build_profile(ref_table, names)).save(save_profile)
     df = read_table(current)
     lap(f"read current ({current}: {df.height} rows)")
     report = detect_drift(profile, df, settings)
+    _check_comparable(report, profile, df, reference, current)
     lap("tests")
     payload = report.to_dict()
     if report.skipped:

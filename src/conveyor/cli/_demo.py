@@ -67,8 +67,9 @@ def demo(
 
     emit(summary.to_dict(), human)
     if not summary.ok:
-        failed = [f"{s.phase}/{s.name}" for s in summary.steps if not s.as_expected]
-        raise CheckFailed(f"demo: unexpected outcome in {', '.join(failed)}", report=summary.to_dict())
+        raise CheckFailed(
+            f"demo: the story broke at {', '.join(summary.unexpected)}", report=summary.to_dict()
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,9 @@
-"""Delivery commands: ``deploy``, ``smoke``, ``rollback``, ``ab``, ``status``."""
+"""Delivery commands: ``deploy``, ``smoke``, ``rollback``, ``ab``, ``status``.
+
+Two hidden commands run as detached helpers of those: ``watchdog`` (restarts
+an environment's server when it dies) and ``sync-aliases`` (brings the
+registry aliases to what the ledger says, after a rollback).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from rich.table import Table
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit, note
 from conveyor.cli._results import publish
+from conveyor.config import DEPLOY_STRATEGIES, NOT_BUILT_STRATEGIES
 from conveyor.errors import SmokeTestFailed, UsageError
 
 ab_app = typer.Typer(help="A/B tests decided by statistics.", no_args_is_help=True)
@@ -21,6 +27,15 @@ VersionOpt = Annotated[
     str | None,
     typer.Option("--version", help="Registered version to deploy. Default: the newest.", show_default=False),
 ]
+
+
+def _strategy_choice(value: str) -> str:
+    """--strategy: one of DEPLOY_STRATEGIES (a Choice, with the reason when the value is not built)."""
+    if value in NOT_BUILT_STRATEGIES:
+        raise typer.BadParameter(NOT_BUILT_STRATEGIES[value])
+    if value not in DEPLOY_STRATEGIES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(DEPLOY_STRATEGIES)}")
+    return value
 
 
 def _parse_steps(text: str | None) -> list[int] | None:
@@ -58,7 +73,10 @@ def deploy(
         str | None,
         typer.Option(
             "--strategy",
-            help="direct | blue-green | canary. Default: deploy.strategy for production, direct elsewhere.",
+            parser=_strategy_choice,
+            metavar=f"[{'|'.join(DEPLOY_STRATEGIES)}]",
+            help="Default: deploy.strategy for production, direct elsewhere. "
+            "(rolling is not built; an A/B test is `conveyor ab start`.)",
             show_default=False,
         ),
     ] = None,
@@ -137,8 +155,23 @@ def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
             console.print(f"[bold]{name}[/bold] {env['url']} ({state})")
             if env.get("server"):
                 console.print(_versions_table(env["server"]))
-            if env.get("in_progress"):
-                console.print(f"  in progress: {env['in_progress']}")
+            for key in ("in_progress", "interrupted"):
+                rollout = env.get(key)
+                if rollout:
+                    weight = "" if rollout["weight"] is None else f" at {rollout['weight']:g} %"
+                    since = f" since {rollout['weight_since'] or rollout['since']}"
+                    label = key.replace("_", " ")
+                    console.print(
+                        f"  [yellow]{label}[/yellow]: {rollout['action']} of {rollout['version']}"
+                        f"{weight}{since} by pid {rollout['pid']}: {rollout['command'] or '-'}"
+                    )
+            expected = env.get("expected")
+            if expected:
+                watchdog = env.get("watchdog")
+                console.print(
+                    f"  expected: {expected['primary']} (previous {expected['previous'] or '-'}); "
+                    f"watchdog: {'pid ' + str(watchdog['pid']) if watchdog else 'not running'}"
+                )
             if env.get("ab_test"):
                 console.print(f"  A/B test: {env['ab_test']}")
             for entry in env["last_deployments"]:
@@ -173,7 +206,8 @@ def ab_start(
         console.print(result["reason"])
         need = result.get("required_per_arm")
         console.print(
-            f"impressions needed per arm: {need}"
+            f"users needed: {need['variant']} in the variant, {need['control']} in the control "
+            "(the unit of the test is the user; a user's answers are correlated)"
             if need
             else "no baseline click-through rate yet: the sample size is planned from the control arm"
         )
@@ -183,7 +217,7 @@ def ab_start(
 
 
 def _arms_table(arms: dict[str, Any]) -> Table:
-    table = Table("arm", "users", "impressions", "clicks", "CTR", "needed")
+    table = Table("arm", "users", "impressions", "clicked", "CTR", "users needed")
     for name, arm in arms.items():
         ctr = arm["ctr"]
         table.add_row(
@@ -192,7 +226,7 @@ def _arms_table(arms: dict[str, Any]) -> Table:
             str(arm["impressions"]),
             str(arm["clicks"]),
             "-" if ctr is None or math.isnan(ctr) else f"{ctr:.4f}",
-            str(arm["required_impressions"] or "-"),
+            str(arm["required_users"] or "-"),
         )
     return table
 
@@ -234,9 +268,29 @@ def ab_conclude(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     publish(proj, "ab", {"ok": True, **result})
 
 
+def watchdog(env: EnvOpt = "production", project: ProjectOpt = None) -> None:
+    """Restart the environment's server when it dies (started by deploy and rollback)."""
+    from conveyor.deploy import watch
+
+    code = watch(load_project(project), env)
+    if code:
+        raise typer.Exit(code)
+
+
+def sync_aliases(env: EnvOpt = "production", project: ProjectOpt = None) -> None:
+    """Set the environment's registry aliases to the ledger's versions (retried; started by rollback)."""
+    from conveyor.deploy import sync_aliases as run_sync
+
+    entry = run_sync(load_project(project), env)
+    if entry is not None and entry.outcome != "ok":
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("deploy")(deploy)
     app.command("smoke")(smoke)
     app.command("rollback")(rollback)
     app.add_typer(ab_app, name="ab")
     app.command("status")(status)
+    app.command("watchdog", hidden=True)(watchdog)
+    app.command("sync-aliases", hidden=True)(sync_aliases)

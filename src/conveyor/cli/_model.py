@@ -21,6 +21,13 @@ from conveyor.cli._results import publish
 from conveyor.config import ModelType
 from conveyor.errors import GateFailed, UsageError
 
+VERDICT_LABELS = (
+    ("pass", "passed"),
+    ("fail", "failed"),
+    ("inconclusive", "inconclusive"),
+    ("skip", "skipped"),
+)
+
 if TYPE_CHECKING:
     from conveyor.pipeline import EvaluationResult, TrainResult
 
@@ -137,13 +144,39 @@ def _render_evaluation(result: EvaluationResult) -> Any:
         gates = Table(title="quality gates")
         for col in ("gate", "verdict", "reason"):
             gates.add_column(col)
-        colour = {"pass": "green", "fail": "red", "skip": "yellow"}
+        colour = {"pass": "green", "fail": "red", "skip": "yellow", "inconclusive": "yellow"}
         for gate in result.gates:
             gates.add_row(gate.name, f"[{colour[gate.verdict]}]{gate.verdict}[/]", gate.reason)
         c.print(gates)
-        c.print("all gates passed" if result.passed else "[red]a quality gate failed[/]")
+        ev = result.evaluated
+        line = f"evaluated on {ev.get('units', 0):,} {ev.get('unit', 'units')}"
+        if ev.get("unit") == "users":
+            line += f" ({ev.get('pairs', 0):,} held-out pairs)"
+        split = ev.get("split") or {}
+        if split.get("users_too_short"):
+            line += (
+                f"; {split['users_too_short']:,} users with fewer than "
+                f"{split.get('min_user_interactions')} interactions kept out of the test set"
+            )
+        c.print(line, highlight=False)
+        for warning in result.warnings:
+            c.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        c.print(_verdict_line(result), highlight=False)
 
     return render
+
+
+def _verdict_line(result: EvaluationResult) -> str:
+    counts = result.counts()
+    parts = [f"{counts[v]} {label}" for v, label in VERDICT_LABELS if counts.get(v)]
+    tally = ", ".join(parts)
+    if result.verdict == "failed":
+        failed = ", ".join(g.name for g in result.gates if g.failed)
+        return f"[red]quality gates failed[/] ({tally}; failing: {failed})"
+    if result.verdict == "not enough evidence":
+        then = "the pipeline goes on (configured)" if result.proceed else "the pipeline stops"
+        return f"[yellow]not enough evidence[/] ({tally}); {then}"
+    return f"quality gates passed ({tally})"
 
 
 def evaluate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
@@ -157,9 +190,12 @@ def evaluate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     payload = result.to_dict()
     emit(payload, _render_evaluation(result))
     publish(proj, "evaluate", payload)
-    if not result.passed:
+    if result.verdict == "failed":
         failed = [g.name for g in result.gates if g.failed]
         raise GateFailed(f"quality gate(s) failed: {', '.join(failed)}", report=payload)
+    if not result.proceed:
+        evidence = next((g.reason for g in result.gates if g.name == "evidence" and g.inconclusive), "")
+        raise GateFailed(evidence or "not enough evidence to decide the quality gates", report=payload)
 
 
 def register_model(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:

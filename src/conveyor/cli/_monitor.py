@@ -71,13 +71,12 @@ def alert_test(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Send a test message to every configured channel (exit 1 when a delivery fails)."""
     start(json_out)
     proj = load_project(project)
-    from conveyor.monitoring import outbox_size, send_alert
+    from conveyor.monitoring import outbox_size, send_test_alert
 
     if not proj.settings.alerts.channels:
         raise UsageError(f"{proj.config_file}: alerts.channels is empty: add a channel (name, kind, url_env)")
-    results = send_alert(
+    results = send_test_alert(
         proj,
-        "Conveyor test alert",
         f"Test message from `conveyor alert test` in project {proj.settings.project.name}.",
         {"project": proj.settings.project.name, "kind": "test"},
     )
@@ -93,18 +92,21 @@ def alert_test(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
         for col in ("channel", "kind", "status", "attempts", "http", "note"):
             table.add_column(col)
         for r in results:
-            note = ("retried from outbox; " if r.from_outbox else "") + (r.error or "")
-            table.add_row(r.channel, r.kind, r.status, str(r.attempts), str(r.http_status or "-"), note)
+            table.add_row(
+                r.channel, r.kind, r.status, str(r.attempts), str(r.http_status or "-"), r.error or ""
+            )
         console.print(table)
         if payload["outbox"]:
             console.print(
-                f"{payload['outbox']} failed deliveries kept in the outbox (retried on the next alert)"
+                f"{payload['outbox']} earlier alert deliveries wait in the outbox (sent with the next alert)"
             )
 
     emit(payload, human)
     if failed:
         names = ", ".join(sorted({r.channel for r in failed}))
-        raise ServiceError(f"alert delivery failed on {names}; kept in the outbox", channels=names)
+        raise ServiceError(
+            f"test alert not delivered on {names} (test alerts are never queued)", channels=names
+        )
 
 
 def register(app: typer.Typer) -> None:

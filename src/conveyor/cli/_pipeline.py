@@ -35,20 +35,47 @@ def init(
         typer.Option("--data", help="Start from your own CSV/Parquet file instead of the sample data."),
     ] = None,
     target: Annotated[str | None, typer.Option("--target", help="Classifier: the target column.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Recommender: your user column (default user_id).")
+    ] = None,
+    item: Annotated[
+        str | None, typer.Option("--item", help="Recommender: your item column (default item_id).")
+    ] = None,
+    timestamp: Annotated[
+        str | None,
+        typer.Option(
+            "--timestamp",
+            help="Recommender: your timestamp column (default timestamp): datetimes, ISO 8601 strings, "
+            "epoch seconds or milliseconds.",
+        ),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option("--event", help="Recommender: your event-type column (default: 'event' when present)."),
+    ] = None,
+    weight: Annotated[
+        str | None, typer.Option("--weight", help="Recommender: a numeric confidence-weight column.")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing project.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Write a ready project (conveyor.yaml, DVC, workflows) from a template."""
     start(json_out)
-    from conveyor.pipeline import init_project
+    from conveyor.pipeline import ColumnMapping, init_project
 
+    columns = ColumnMapping.from_options(
+        user=user, item=item, timestamp=timestamp, event=event, weight=weight
+    )
     note(f"writing a {template.value} project into {directory} …")
-    result = init_project(directory, template, data=data, target=target, force=force)
+    result = init_project(directory, template, data=data, target=target, force=force, columns=columns)
 
     def human(console: Console) -> None:
         console.print(
             f"[bold]{result.root}[/]: {result.template.value} project, {result.rows} rows in {result.data}"
         )
+        if result.columns is not None:
+            mapped = ", ".join(f"{role}={col}" for role, col in result.columns.items() if col is not None)
+            console.print(f"columns: {mapped}; timestamps: {result.timestamps}")
         for path in result.files:
             console.print(f"  {path}")
         console.print(f"next: cd {result.root} && conveyor run")
@@ -152,20 +179,24 @@ def report(
     ] = False,
     title: Annotated[str | None, typer.Option("--title", help="Title of the notification.")] = None,
     link: Annotated[str | None, typer.Option("--link", help="A link to add to the notification.")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Pipeline run to report (default: the latest one).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Metrics against production, gate verdicts, drift table, A/B status (Markdown/HTML)."""
+    """Metrics against production, gate verdicts, drift table, A/B status of one pipeline run."""
     start(json_out)
     from conveyor.reports import (
         append_step_summary,
         headline,
+        latest_pipeline_run,
         load_stage_results,
         render_html,
         render_markdown,
     )
 
     proj = load_project(project)
-    results = load_stage_results(proj)
+    results = load_stage_results(proj, run)
     markdown = render_markdown(proj, results)
     text = markdown if fmt is ReportFormat.MD else render_html(proj, results)
     summary = append_step_summary(markdown)
@@ -181,6 +212,7 @@ def report(
         "format": fmt.value,
         "out": str(out) if out else None,
         "stages": sorted(results),
+        "pipeline_run": run if run is not None else latest_pipeline_run(proj),
         "headline": line,
         "step_summary": summary,
     }

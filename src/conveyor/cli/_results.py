@@ -27,8 +27,10 @@ def _evaluate(p: dict[str, Any]) -> dict[str, Any]:
         "model_type": p.get("model_type"),
         "run_id": p.get("run_id"),
         "version": None,  # the candidate is not registered yet
+        "verdict": p.get("verdict"),
+        "evaluated": p.get("evaluated"),
         "gates": [
-            {"name": g.get("name"), "passed": g.get("verdict") != "fail", "verdict": g.get("verdict"),
+            {"name": g.get("name"), "passed": g.get("verdict") == "pass", "verdict": g.get("verdict"),
              "reason": g.get("reason")}
             for g in p.get("gates") or []
         ],
@@ -40,14 +42,23 @@ def _ab(p: dict[str, Any], status: str) -> dict[str, Any]:
     control, variant = arms.get("control") or {}, arms.get("variant") or {}
     decision = p.get("decision") or {}
     test = decision.get("test") or {}
-    required = [int(a["required_impressions"]) for a in (control, variant) if a.get("required_impressions")]
+    required = [int(a["required_users"]) for a in (control, variant) if a.get("required_users")]
     planned = p.get("required_per_arm")  # `ab start`: the plan, before any impression
     if not required and isinstance(planned, dict):
         required = [int(v) for v in planned.values()]
     return {
         "status": status,
-        "control": {"ctr": control.get("ctr"), "n": control.get("impressions")},
-        "variant": {"ctr": variant.get("ctr"), "n": variant.get("impressions")},
+        "unit": "users",
+        "control": {
+            "ctr": control.get("ctr"),
+            "n": control.get("users"),
+            "impressions": control.get("impressions"),
+        },
+        "variant": {
+            "ctr": variant.get("ctr"),
+            "n": variant.get("users"),
+            "impressions": variant.get("impressions"),
+        },
         "lift": test.get("lift"),
         "ci": list(test.get("lift_ci") or []) or None,
         "p_value": test.get("p_value"),

@@ -4,13 +4,15 @@ from conveyor.data._drift import DriftReport, detect_drift
 from conveyor.data._drift_html import write_drift_html
 from conveyor.data._drift_stats import warm_up
 from conveyor.data._io import read_table
-from conveyor.data._profile import ReferenceProfile, build_profile
-from conveyor.data._schema import Schema, infer_schema
+from conveyor.data._profile import EXACT_MAX_ROWS, ReferenceProfile, build_profile, reference_profile
+from conveyor.data._schema import Schema
+from conveyor.data._schema_infer import infer_schema
 from conveyor.data._shop import ShopConfig, ShopDrift, ShopWorld
 from conveyor.data._tabular import generate_classification
 from conveyor.data._validate import RuleFailure, ValidationReport, validate_table
 
 __all__ = [
+    "EXACT_MAX_ROWS",
     "DriftReport",
     "ReferenceProfile",
     "RuleFailure",
@@ -24,6 +26,7 @@ __all__ = [
     "generate_classification",
     "infer_schema",
     "read_table",
+    "reference_profile",
     "validate_table",
     "warm_up",
     "write_drift_html",

@@ -6,16 +6,37 @@ Tests by column type:
   (``wasserstein``), with the two-sample Kolmogorov–Smirnov p-value beside it;
 - categorical: Jensen–Shannon distance (``jensen_shannon``), with the p-value
   of a 2×k contingency chi-square beside it (sparse categories pooled);
-- every column: the population stability index (``psi``).
+- every column: the population stability index (``psi``), and the null rate
+  (nulls, NaN) compared by a two-proportion test with Cohen's h as its effect
+  size (``null_rate_*``; threshold ``null_rate_threshold``, 0.1);
+- datetime and date columns: as numeric columns of epoch seconds — except the
+  table's time axis (every current timestamp at or after the last reference
+  one), which moves by construction and is reported as not tested.
+
+Which columns (see :mod:`conveyor.data._profile`): integer codes with few
+values are categorical; identifier-like columns are not tested, with the
+reason. Columns present on one side only are listed (``only_in_reference``,
+``only_in_current``). Data that cannot be compared honestly — infinite values,
+a column with no value at all in the current data while the reference has
+some, a type change (a number column that now holds text) — is listed in
+``problems`` (the command line exits 2 on them).
+
+Exact and sampled (``mode``): numeric tests use every finite value of both
+sides when the reference profile holds them all (``build_profile(...,
+sample_size=None)``) and the current table has at most ``exact_max_rows``
+rows; otherwise the reference's stored sketch and/or a seeded random sample of
+the current rows, and the report says so with the rows used per side.
+Categorical counts and null rates always use every row.
 
 Decisions (``data.drift.method``):
 
-- ``distance`` (default): a column drifts when its distance reaches the
-  threshold (0.1) *and* its p-value is under ``alpha`` — on large samples the
+- ``distance`` (default): a column drifts when its distance (or its null
+  rate's h) reaches the threshold (0.1) *and* its p-value is under ``alpha`` — on large samples the
   p-value is always tiny and the distance decides; on small ones the test keeps
   sampling noise (which inflates distances) from raising false alarms.
 - ``pvalue``: a column drifts when its Benjamini–Hochberg adjusted p-value is
-  under ``alpha`` (false discovery rate controlled across the columns).
+  under ``alpha`` (false discovery rate controlled across the columns; the
+  null-rate p-values are a second family, adjusted the same way).
 
 Categories absent from the reference ("unseen") count as categories of their
 own: the reference share of each is 0 in the distance, floored at 1e-4 in PSI,
@@ -30,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -43,20 +65,25 @@ from conveyor.data._drift_stats import (
     histogram_shares,
     js_distance,
     ks_2samp_sorted,
+    null_rate_test,
     numeric_psi,
     psi,
     wasserstein_sorted,
 )
 from conveyor.data._profile import (
+    EXACT_MAX_ROWS,
+    SORT_SUBSAMPLE,
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
     category_counts,
     finite_moments,
     finite_sorted,
+    infinite_counts,
     is_categorical,
     is_numeric,
     subsample,
+    temporal_kind,
 )
 
 HISTOGRAM_BINS = 30
@@ -84,6 +111,12 @@ class DriftReport:
     method: str
     skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not tested
     distributions: dict[str, Distribution] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # column -> why its data cannot be compared
+    only_in_reference: list[str] = field(default_factory=list)
+    only_in_current: list[str] = field(default_factory=list)
+    mode: str = "exact"  # "exact": every row of both sides; "sampled": see rows_used
+    rows: dict[str, int] = field(default_factory=dict)  # reference, current
+    rows_used: dict[str, int] = field(default_factory=dict)  # rows behind the numeric tests, per side
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -102,6 +135,12 @@ class DriftReport:
             "dataset_drift": self.dataset_drift,
             "drift_share": self.drift_share,
             "columns": {name: dict(col) for name, col in self.columns.items()},
+            "mode": self.mode,
+            "rows": dict(self.rows),
+            "rows_used": dict(self.rows_used),
+            "only_in_reference": list(self.only_in_reference),
+            "only_in_current": list(self.only_in_current),
+            **({"problems": dict(self.problems)} if self.problems else {}),
         }
 
 
@@ -120,7 +159,7 @@ def _numeric_column(
     distance = wasserstein / scale
     ks_d, ks_p = ks_2samp_sorted(ref.sample, cur)
     col: dict[str, Any] = {
-        "type": "numeric",
+        "type": ref.temporal or "numeric",
         "test": "wasserstein",
         "statistic": distance,
         "p_value": ks_p,
@@ -131,6 +170,7 @@ def _numeric_column(
         "ks_statistic": ks_d,
         "ks_p_value": ks_p,
         "psi": numeric_psi(ref.sample, cur),
+        "distribution_drift": bool(distance >= settings.numeric_threshold and ks_p < settings.alpha),
         "reference_mean": ref.mean,
         "current_mean": moments[1],
         "reference_std": ref.std,
@@ -185,6 +225,9 @@ def _categorical_column(
         "p_value": chi.p_value,
         "threshold": settings.categorical_threshold,
         "drift": bool(distance >= settings.categorical_threshold and chi.p_value < settings.alpha),
+        "distribution_drift": bool(
+            distance >= settings.categorical_threshold and chi.p_value < settings.alpha
+        ),
         "jensen_shannon": distance,
         "chi2": chi.statistic,
         "chi2_dof": chi.dof,
@@ -206,22 +249,78 @@ def _categorical_column(
     return col, dist
 
 
+def _add_null_rate(
+    col: dict[str, Any], ref_nulls: int, ref_rows: int, cur_nulls: int, cur_rows: int, settings: DriftSection
+) -> None:
+    test = null_rate_test(ref_nulls, ref_rows, cur_nulls, cur_rows)
+    drifted = abs(test.effect) >= settings.null_rate_threshold and test.p_value < settings.alpha
+    col.update(
+        null_rate_reference=test.reference_rate, null_rate_current=test.current_rate,
+        null_rate_effect=test.effect, null_rate_p_value=test.p_value,
+        null_rate_threshold=settings.null_rate_threshold, null_rate_drift=bool(drifted),
+    )  # fmt: skip
+    col["drift"] = bool(col["distribution_drift"] or drifted)
+
+
 def _apply_pvalue_method(columns: dict[str, dict[str, Any]], settings: DriftSection) -> None:
     names = list(columns)
     adjusted = benjamini_hochberg([columns[n]["p_value"] for n in names])
-    for name, p_adj in zip(names, adjusted, strict=True):
+    null_adjusted = benjamini_hochberg([columns[n]["null_rate_p_value"] for n in names])
+    for name, p_adj, null_adj in zip(names, adjusted, null_adjusted, strict=True):
         col = columns[name]
-        col["test"] = "ks" if col["type"] == "numeric" else "chi2"
-        col["statistic"] = col["ks_statistic"] if col["type"] == "numeric" else col["chi2"]
+        col["test"] = "chi2" if col["type"] == "categorical" else "ks"
+        col["statistic"] = col["chi2"] if col["type"] == "categorical" else col["ks_statistic"]
         col["threshold"] = settings.alpha
         col["p_value_adjusted"] = p_adj
-        col["drift"] = bool(p_adj < settings.alpha)
+        col["null_rate_p_value_adjusted"] = null_adj
+        col["distribution_drift"] = bool(p_adj < settings.alpha)
+        col["null_rate_drift"] = bool(null_adj < settings.alpha)
+        col["drift"] = col["distribution_drift"] or col["null_rate_drift"]
 
 
-def detect_drift(reference: ReferenceProfile, current: pl.DataFrame, settings: DriftSection) -> DriftReport:
-    """Compare ``current`` with the ``reference`` profile, column by column."""
+def _type_problem(
+    profile: NumericProfile | CategoricalProfile, current: pl.DataFrame, name: str
+) -> str | None:
+    """Why the current column cannot be compared with its reference profile, or None."""
+    dtype = current.schema[name]
+    if isinstance(profile, CategoricalProfile):
+        if is_categorical(dtype) or dtype.is_integer():
+            return None
+        return f"type changed: categorical in the reference, {dtype} in the current data"
+    kind = temporal_kind(dtype)
+    if kind == profile.temporal and (kind is not None or is_numeric(dtype)):
+        return None
+    was = profile.temporal or "numeric"
+    example = ""
+    if dtype == pl.String:
+        values = current.get_column(name)
+        bad = values.filter(values.is_not_null() & values.cast(pl.Float64, strict=False).is_null())
+        example = f" (e.g. {bad[0]!r})" if len(bad) else ""
+    return f"type changed: {was} in the reference, {dtype} in the current data{example}"
+
+
+def _time_axis(profile: NumericProfile, cur_min: float) -> str | None:
+    """The table's time axis: every current timestamp at or after the reference's last one."""
+    if profile.temporal is None or cur_min < profile.max or profile.max <= profile.min:
+        return None
+    first = datetime.fromtimestamp(profile.min, UTC).isoformat(timespec="seconds")
+    last = datetime.fromtimestamp(profile.max, UTC).isoformat(timespec="seconds")
+    start = datetime.fromtimestamp(cur_min, UTC).isoformat(timespec="seconds")
+    return (
+        f"time axis: the current data starts ({start}) after the reference period ({first} – {last}); "
+        "a moving time column drifts by construction"
+    )
+
+
+def _classify(
+    reference: ReferenceProfile, current: pl.DataFrame, settings: DriftSection
+) -> tuple[
+    dict[str, NumericProfile], dict[str, CategoricalProfile], dict[str, str], dict[str, str], list[str]
+]:
+    """Split the wanted columns into numeric and categorical tests, skipped ones and problems."""
     wanted = settings.columns if settings.columns is not None else [*reference.columns, *reference.skipped]
     skipped: dict[str, str] = {}
+    problems: dict[str, str] = {}
     numeric: dict[str, NumericProfile] = {}
     categorical: dict[str, CategoricalProfile] = {}
     for name in wanted:
@@ -229,30 +328,59 @@ def detect_drift(reference: ReferenceProfile, current: pl.DataFrame, settings: D
             continue
         profile = reference.columns.get(name)
         if profile is None:
-            skipped[name] = reference.skipped.get(name, "not in the reference profile")
+            skipped[name] = reference.skipped.get(name, "not in the reference")
         elif name not in current.columns:
             skipped[name] = "missing from the current data"
-        elif isinstance(profile, NumericProfile) and is_numeric(current.schema[name]):
+        elif (problem := _type_problem(profile, current, name)) is not None:
+            problems[name] = problem
+        elif isinstance(profile, NumericProfile):
             numeric[name] = profile
-        elif isinstance(profile, CategoricalProfile) and is_categorical(current.schema[name]):
-            categorical[name] = profile
         else:
-            skipped[name] = f"type changed: {profile.kind} in the reference, {current.schema[name]} now"
+            categorical[name] = profile
+    return numeric, categorical, skipped, problems, wanted
+
+
+def detect_drift(
+    reference: ReferenceProfile,
+    current: pl.DataFrame,
+    settings: DriftSection,
+    *,
+    exact_max_rows: int = EXACT_MAX_ROWS,
+) -> DriftReport:
+    """Compare ``current`` with the ``reference`` profile, column by column."""
+    numeric, categorical, skipped, problems, wanted = _classify(reference, current, settings)
     results: dict[str, dict[str, Any]] = {}
     distributions: dict[str, Distribution] = {}
+    sampled_current = current.height > exact_max_rows
     moments = finite_moments(current, list(numeric))
-    for name, values in finite_sorted(subsample(current, list(numeric)), list(numeric)).items():
-        if len(values) == 0:
-            skipped[name] = "no finite values in the current data"
-            continue
-        results[name], distributions[name] = _numeric_column(numeric[name], values, moments[name], settings)
+    for name, n_inf in infinite_counts(current, list(numeric)).items():
+        if n_inf:
+            problems[name] = f"{n_inf:,} infinite value(s) (±inf) in the current data"
+            del numeric[name]
+    for name in list(numeric):
+        if moments[name][0] == 0:
+            problems[name] = "no value in the current data (every row is null or NaN)"
+            del numeric[name]
+        elif (reason := _time_axis(numeric[name], moments[name][3])) is not None:
+            skipped[name] = reason
+            del numeric[name]
+    frame = subsample(current, list(numeric), SORT_SUBSAMPLE if sampled_current else None)
+    for name, values in finite_sorted(frame, list(numeric)).items():
+        ref = numeric[name]
+        col, distributions[name] = _numeric_column(ref, values, moments[name], settings)
+        col["mode"] = "exact" if ref.exact and not sampled_current else "sampled"
+        _add_null_rate(col, ref.nulls, ref.count + ref.nulls, current.height - moments[name][0],
+                       current.height, settings)  # fmt: skip
+        results[name] = col
     for name, (values_c, counts, nulls) in category_counts(current, list(categorical)).items():
-        if len(values_c) == 0 and nulls == 0:
-            skipped[name] = "no values in the current data"
+        if len(values_c) == 0:
+            problems[name] = "no value in the current data (every row is null)"
             continue
-        results[name], distributions[name] = _categorical_column(
-            categorical[name], values_c, counts, nulls, settings
-        )
+        ref_c = categorical[name]
+        col, distributions[name] = _categorical_column(ref_c, values_c, counts, nulls, settings)
+        col["mode"] = "exact"
+        _add_null_rate(col, ref_c.nulls, ref_c.count + ref_c.nulls, nulls, current.height, settings)
+        results[name] = col
     for col in results.values():
         for key, value in col.items():
             if isinstance(value, float):
@@ -260,12 +388,24 @@ def detect_drift(reference: ReferenceProfile, current: pl.DataFrame, settings: D
     if settings.method is DriftMethod.PVALUE:
         _apply_pvalue_method(results, settings)
     ordered = {name: results[name] for name in wanted if name in results}
+    known = set(reference.columns) | set(reference.skipped)
+    exact = all(col["mode"] == "exact" for col in ordered.values())
+    sketch = max((len(p.sample) for n, p in numeric.items() if n in ordered), default=reference.n_rows)
     return DriftReport(
         columns=ordered,
         dataset_share_threshold=settings.dataset_share,
         method=settings.method.value,
         skipped=skipped,
         distributions=distributions,
+        problems=problems,
+        only_in_reference=[c for c in wanted if c in known and c not in current.columns],
+        only_in_current=[c for c in current.columns if c not in known] if settings.columns is None else [],
+        mode="exact" if exact else "sampled",
+        rows={"reference": reference.n_rows, "current": current.height},
+        rows_used={
+            "reference": reference.n_rows if all(p.exact for p in numeric.values()) else sketch,
+            "current": min(current.height, SORT_SUBSAMPLE) if sampled_current else current.height,
+        },
     )
 
 

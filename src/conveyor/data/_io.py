@@ -116,6 +116,10 @@ def _read_csv(path: Path, separator: str, columns: list[str] | None) -> pl.DataF
         if "utf-8" in message.lower() or "utf8" in message.lower():
             raise InputError(f"{path}: not valid UTF-8 text", path=str(path)) from exc
         raise InputError(f"{path}: malformed CSV: {message}", path=str(path)) from exc
+    renamed = [c for c in df.columns if "_duplicated_" in c and c.rsplit("_duplicated_", 1)[0] in df.columns]
+    if renamed:  # Polars renames a repeated header name to name_duplicated_0
+        original = renamed[0].rsplit("_duplicated_", 1)[0]
+        raise InputError(f"{path}: duplicate column name {original!r} in the header", path=str(path))
     if df.width == 1:
         name = df.columns[0]
         for other in _OTHER_DELIMITERS:

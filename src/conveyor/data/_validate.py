@@ -3,10 +3,15 @@
 Every counting rule of every column becomes one Polars expression, and all of
 them run in a single ``select`` — one parallel pass over the data. Examples
 are fetched afterwards, only for the rules that failed.
+
+NaN in a float column counts as a null (``nullable``, ``max_null_rate``) and
+is left out of ``min``/``max``. A column's ``mostly`` lets that share of its
+non-null values fail ``min``, ``max`` and ``categories`` before the rule fails.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,6 +21,7 @@ import polars as pl
 from conveyor.data._schema import ColumnType, Schema, column_type
 
 MAX_EXAMPLES = 5
+TOLERANT_RULES = frozenset({"min", "max", "categories"})  # the rules a column's `mostly` relaxes
 
 
 @dataclass(frozen=True)
@@ -149,10 +155,13 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
 
     # (rule, column, count expression, condition for examples, example kind, message)
     checks: list[tuple[str, str | None, pl.Expr, pl.Expr, str, str]] = []
+    mostly: dict[str, tuple[float, pl.Expr]] = {}  # column -> (share that must pass, non-null count)
     for name, rule in schema.columns.items():
         if name not in present:
             continue
         col = pl.col(name)
+        is_float = df.schema[name].is_float()
+        missing = (col.is_null() | col.is_nan()) if is_float else col.is_null()
         checked += 1
         typed = _type_ok(rule.type, df.schema[name])
         if not typed:
@@ -162,23 +171,23 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
                 (
                     "not_null",
                     name,
-                    col.null_count(),
-                    col.is_null(),
+                    missing.sum(),
+                    missing,
                     "rows",
                     "null values in a non-nullable column",
                 )
             )
         elif rule.max_null_rate is not None and df.height:
             limit = rule.max_null_rate
-            checks.append(
-                ("null_rate", name, col.null_count(), col.is_null(), "rows", f"null rate over {limit:g}")
-            )
+            checks.append(("null_rate", name, missing.sum(), missing, "rows", f"null rate over {limit:g}"))
         numeric = column_type(df.schema[name]) in (ColumnType.INTEGER, ColumnType.FLOAT)
+        if rule.mostly is not None and rule.mostly < 1:
+            mostly[name] = (rule.mostly, (~missing).sum().alias(f"__nn:{name}"))
         if typed and numeric and rule.min is not None:
-            cond = col < rule.min
+            cond = (col < rule.min) & col.is_not_nan() if is_float else col < rule.min
             checks.append(("min", name, cond.sum(), cond, "values", f"values below the minimum {rule.min}"))
         if typed and numeric and rule.max is not None:
-            cond = col > rule.max
+            cond = (col > rule.max) & col.is_not_nan() if is_float else col > rule.max
             checks.append(("max", name, cond.sum(), cond, "values", f"values above the maximum {rule.max}"))
         if rule.categories is not None:
             cond = col.is_not_null() & ~col.cast(pl.String).is_in(rule.categories)
@@ -197,7 +206,11 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
     if fresh is not None and fresh.column in present:
         fresh_expr = [pl.col(fresh.column).max().alias("__latest")]
 
-    exprs = [*(c[2].alias(f"__{i}") for i, c in enumerate(checks)), *fresh_expr]
+    exprs = [
+        *(c[2].alias(f"__{i}") for i, c in enumerate(checks)),
+        *fresh_expr,
+        *(expr for _, expr in mostly.values()),
+    ]
     counts = df.select(exprs).row(0, named=True) if exprs else {}
     checked += len(checks)
     for i, (rule_name, column, _, cond, kind, message) in enumerate(checks):
@@ -211,6 +224,15 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
             note = f"null rate {rate:.4g} over the maximum {limit:g}"
         elif n_bad == 0:
             continue
+        elif rule_name in TOLERANT_RULES and column in mostly:
+            share = mostly[column][0]
+            non_null = int(counts[f"__nn:{column}"] or 0)
+            allowed = math.floor((1 - share) * non_null + 1e-9)  # (1 - 0.9) * 100 is 9.999…
+            if n_bad <= allowed:
+                continue
+            note = (
+                f"{message}: {n_bad} of {non_null} values, more than the {allowed} allowed (mostly {share:g})"
+            )
         if kind == "values" and column is not None:
             examples = _values(df, column, cond)
         elif kind == "key":

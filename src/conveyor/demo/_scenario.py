@@ -13,10 +13,19 @@ Phases (recommender template):
 3. week 3 — drifted behaviour: ``monitor`` detects it, an alert reaches the local
    webhook receiver, retraining runs, a canary promotes the new model;
 4. a broken feed — validation stops the pipeline; production keeps serving.
+
+The demo is a test of that story: besides each command's exit code (a planted
+failure must fail), it checks what each phase must have caused — the receiver's
+own log holds the week-3 alert, the newest registered version is new and its
+training run's data fingerprint is the MD5 of the week-3 file, the canary left
+exactly that version in production, and production answered with it through
+the broken feed. A check that fails stops the story; ``conveyor demo`` then
+exits 1 naming it (:attr:`DemoSummary.unexpected`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -36,16 +45,22 @@ import yaml
 from rich.console import Console
 
 from conveyor.config import Template
-from conveyor.data import ShopConfig, ShopDrift, ShopWorld, generate_classification
+from conveyor.data import ShopConfig, ShopDrift, ShopWorld
 from conveyor.demo._receiver import WebhookReceiver
 from conveyor.demo._shoppers import TrafficSummary, simulate_shoppers
-from conveyor.demo._steps import StepRunner
+from conveyor.demo._steps import StepResult, StepRunner
+from conveyor.demo._story import STORY, Story, alert_title, file_md5
 from conveyor.demo._summary import DemoSummary, summarise
+from conveyor.demo._tabular import TABULAR_STORY, run_tabular
 from conveyor.deploy import free_port
-from conveyor.errors import OperationError
+from conveyor.errors import OperationError, UsageError
 from conveyor.pipeline import PIPELINE, select_stages
 
 WEBHOOK_ENV = "CONVEYOR_DEMO_WEBHOOK_URL"
+# An internal test hook, not a user option: break one planted event of the story on
+# purpose, so that a test can show the demo fails when its story does not happen.
+SABOTAGE_ENV = "_CONVEYOR_DEMO_SABOTAGE"
+SABOTAGES = ("valid-feed", "no-drift")
 WINDOW_DAYS = 21  # each week trains on the last three weeks of events
 
 
@@ -98,6 +113,7 @@ class Demo:
         self.world: ShopWorld | None = None
         self.source = self.project / "data" / "raw" / "interactions.parquet"
         self.facts: dict[str, Any] = {}
+        self.required: tuple[str, ...] = STORY if template is Template.RECOMMENDER else TABULAR_STORY
 
     # -- set-up -----------------------------------------------------------------
     def _week_end(self, week: int) -> date:
@@ -171,19 +187,21 @@ class Demo:
         """Write the week's training window over the project's data source (DVC-tracked)."""
         table = self._week_table(week, drift)
         table.write_parquet(self.source)
-        _dvc_add(self.project, self.source)
+        dvc_add(self.project, self.source)
         self.facts[f"week{week}_events"] = table.height
         return self.source
 
     # -- the phases -----------------------------------------------------------------
     def _pipeline(self, phase: str, until: str) -> bool:
         for stage in select_stages(PIPELINE, None, until):
-            result = self.steps.run(phase, stage.name, list(stage.command), describe=_describe(stage.name))
+            result = self.steps.run(
+                phase, stage.name, list(stage.command), describe=describe_step(stage.name)
+            )
             if not result.ok:
                 return False
         return True
 
-    def _production_url(self) -> str:
+    def production_url(self) -> str:
         config = yaml.safe_load((self.project / "conveyor.yaml").read_text())
         port = config["deploy"]["environments"]["production"]["port"]
         return f"http://127.0.0.1:{port}"
@@ -194,7 +212,7 @@ class Demo:
         rng = np.random.default_rng(seed)
         users = rng.integers(0, self.size.users, size=visits).tolist()
         started = time.perf_counter()
-        summary = simulate_shoppers(self._production_url(), self.world, users, seed=seed)
+        summary = simulate_shoppers(self.production_url(), self.world, users, seed=seed)
         ctr = {
             arm: f"{c['requests_with_click'] / max(c['requests'], 1):.3f}"
             for arm, c in summary.by_arm.items()
@@ -222,7 +240,7 @@ class Demo:
         events = events.sample(min(n, events.height), seed=week)
         started = time.perf_counter()
         rows = events.select("user_id", "item_id", "event").rows()
-        url = self._production_url()
+        url = self.production_url()
 
         def forward(part: list[tuple[Any, ...]]) -> int:
             failed = 0
@@ -245,20 +263,23 @@ class Demo:
 
     def run(self) -> DemoSummary:
         started = time.perf_counter()
+        sabotage = os.environ.get(SABOTAGE_ENV, "")
+        if sabotage and sabotage not in SABOTAGES:
+            raise UsageError(f"{SABOTAGE_ENV}={sabotage!r}: expected one of {', '.join(SABOTAGES)}")
         with WebhookReceiver() as receiver:
             try:
                 if self.template is Template.RECOMMENDER:
-                    self._run_recommender(receiver)
+                    self._run_recommender(receiver, sabotage)
                 else:
-                    self._run_classifier()
+                    run_tabular(self)
             finally:
                 self.facts["alerts_received"] = len(receiver.received)
-                self.facts["alert_titles"] = [_alert_title(r.body) for r in receiver.received]
+                self.facts["alert_titles"] = [alert_title(r.body) for r in receiver.received]
                 if not self.keep:
                     self._stop_servers()
         return summarise(self, time.perf_counter() - started)
 
-    def _run_recommender(self, receiver: WebhookReceiver) -> None:
+    def _run_recommender(self, receiver: WebhookReceiver, sabotage: str) -> None:
         self.world = ShopWorld.create(ShopConfig(n_users=self.size.users, n_items=self.size.items, seed=7))
         self._init(receiver)
 
@@ -267,33 +288,58 @@ class Demo:
             return
         self._shoppers("week 1", "shoppers (baseline)", self.size.monitor_visits, seed=11)
         self._replay_events("week 1", 1, None, 1500)
-        self.steps.run("week 1", "monitor", ["monitor"], describe=_describe("monitor"))
+        self.steps.run("week 1", "monitor", ["monitor"], describe=describe_step("monitor"))
 
         # Week 2: retrain, A/B test on 10 % of users, decided by the statistics.
         self._write_week(2)
         if not self._pipeline("week 2", "smoke"):
             return
         start = self.steps.run(
-            "week 2", "ab start", ["ab", "start", "--variant-ratio", "0.1"], describe=_describe("ab start")
+            "week 2",
+            "ab start",
+            ["ab", "start", "--variant-ratio", "0.1"],
+            describe=describe_step("ab start"),
         )
         if start.ok:
             self._ab_traffic(start.payload)
-            self.steps.run("week 2", "ab conclude", ["ab", "conclude"], describe=_describe("ab conclude"))
+            self.steps.run("week 2", "ab conclude", ["ab", "conclude"], describe=describe_step("ab conclude"))
 
         # Week 3: behaviour drifts; monitoring catches it and closes the loop.
-        drift = ShopDrift(new_category=True, popularity_shift=0.6, price_shift=1.3)
+        planted = ShopDrift(new_category=True, popularity_shift=0.6, price_shift=1.3)
+        drift = None if sabotage == "no-drift" else planted
         self._shoppers("week 3", "shoppers", self.size.monitor_visits, seed=31)
         self._replay_events("week 3", 3, drift, 1500)
-        self._write_week(3, drift)
+        week3 = file_md5(self._write_week(3, drift))
+        story = Story(self.steps, self.project, self.facts)
+        newest_before = story.newest_version()
         alerts_before = len(receiver.received)
-        self.steps.run("week 3", "monitor", ["monitor"], expect=1, describe=_describe("monitor"))
-        self.facts["week3_alerts"] = len(receiver.received) - alerts_before
-        self._canary("week 3")
+        monitor = self.steps.run(
+            "week 3", "monitor", ["monitor"], expect=1, describe=describe_step("monitor")
+        )
+        if not (
+            story.drift_detected(monitor)
+            and story.alert_received(receiver, alerts_before)
+            and (retrained := story.retrained(newest_before, week3))
+        ):
+            return
+        canary = self._canary("week 3")
+        if not story.promoted(canary, retrained, self._serving_version()):
+            return
 
         # A broken feed: validation stops the pipeline, production keeps serving.
-        version_before = self._serving_version()
-        self._write_week(4, ShopDrift(broken_feed=True))
-        self.steps.run("broken feed", "validate", ["validate"], expect=1, describe=_describe("validate"))
+        self._write_week(4, None if sabotage == "valid-feed" else ShopDrift(broken_feed=True))
+        validate = self.steps.run(
+            "broken feed", "validate", ["validate"], expect=1, describe=describe_step("validate")
+        )
+        failures = validate.payload.get("failures") or []
+        self.steps.record(
+            "broken feed",
+            "feed stopped",
+            "validate: exit 1 with failed rules",
+            0.0,
+            f"validation exited {validate.exit_code} with {len(failures)} failed rule(s)",
+            validate.exit_code == 1 and bool(failures),
+        )
         version_after = self._serving_version()
         alive = self._recommend_ok()
         self.steps.record(
@@ -301,14 +347,14 @@ class Demo:
             "production still serves",
             "GET /version, POST /recommend",
             0.0,
-            f"version {version_after} (before: {version_before}), /recommend "
+            f"version {version_after} (promoted by the canary: {retrained}), /recommend "
             + ("answers 200" if alive else "FAILED"),
-            alive and version_before == version_after,
+            alive and version_after == retrained,
         )
-        self.steps.run("end", "status", ["status"], describe=_describe("status"))
-        self._report()
+        self.steps.run("end", "status", ["status"], describe=describe_step("status"))
+        self.report()
 
-    def _report(self) -> None:
+    def report(self) -> None:
         """The HTML report of the last stages (metrics vs production, gates, drift, A/B)."""
         out = self.project / "report.html"
         self.steps.run(
@@ -320,16 +366,28 @@ class Demo:
         self.facts["report"] = str(out)
 
     def _ab_traffic(self, plan: dict[str, Any]) -> None:
-        """Send shoppers until both arms reached the planned sample size (bounded)."""
+        """Send shoppers until both arms have the planned users, if the shop has them (bounded).
+
+        The plan counts users (the unit of the test). Visits go to users drawn
+        uniformly from the shop's ``U`` users, so ``v`` visits reach about
+        ``U (1 − e^(−v/U))`` distinct users; the visits are those that reach the
+        users both arms need, capped by the size's ``ab_visits_cap``.
+        """
         need = plan.get("required_per_arm") or {}
-        target = max(int(v) for v in need.values()) if isinstance(need, dict) and need else 0
         ratio = float(plan.get("variant_ratio", 0.1))
-        variant_need = int(need.get("variant", 0)) if isinstance(need, dict) else 0
-        visits = int(min(self.size.ab_visits_cap, max(2000, variant_need / ratio * 1.05, target)))
+        wanted = 0.0
+        if isinstance(need, dict) and need:
+            wanted = 1.05 * max(
+                int(need.get("variant", 0)) / ratio, int(need.get("control", 0)) / (1 - ratio)
+            )
+        shop = self.size.users
+        cap = self.size.ab_visits_cap
+        visits = cap if wanted >= shop else -shop * math.log(1 - wanted / shop)
+        visits = int(min(cap, max(2000, visits)))
         self.facts["ab_visits"] = visits
         self._shoppers("week 2", "A/B shoppers", visits, seed=21)
 
-    def _canary(self, phase: str) -> None:
+    def _canary(self, phase: str) -> StepResult:
         """Deploy the retrained model by canary while shoppers keep visiting."""
         stop = threading.Event()
         totals: list[TrafficSummary] = []
@@ -340,7 +398,7 @@ class Demo:
                 try:
                     totals.append(
                         simulate_shoppers(
-                            self._production_url(),
+                            self.production_url(),
                             self.world,  # type: ignore[arg-type]
                             np.random.default_rng(seed).integers(0, self.size.users, 300).tolist(),
                             seed=seed,
@@ -353,21 +411,22 @@ class Demo:
         thread = threading.Thread(target=traffic, daemon=True)
         thread.start()
         try:
-            self.steps.run(
+            step = self.steps.run(
                 phase,
                 "deploy canary",
                 ["deploy", "--env", "production", "--strategy", "canary", "--steps", "10,50,100"],
-                describe=_describe("deploy"),
+                describe=describe_step("deploy"),
             )
         finally:
             stop.set()
             thread.join(timeout=30)
         self.facts["canary_visits"] = sum(t.requests for t in totals)
         self.facts["canary_errors"] = sum(t.errors for t in totals)
+        return step
 
     def _serving_version(self) -> str | None:
         try:
-            body = httpx.get(self._production_url() + "/version", timeout=5).json()
+            body = httpx.get(self.production_url() + "/version", timeout=5).json()
         except (httpx.HTTPError, ValueError):
             return None
         primary = body.get("primary")
@@ -375,64 +434,10 @@ class Demo:
 
     def _recommend_ok(self) -> bool:
         try:
-            resp = httpx.post(self._production_url() + "/recommend", json={"user_id": 1, "k": 10}, timeout=5)
+            resp = httpx.post(self.production_url() + "/recommend", json={"user_id": 1, "k": 10}, timeout=5)
         except httpx.HTTPError:
             return False
         return resp.status_code == 200 and len(resp.json().get("items", [])) == 10
-
-    def _run_classifier(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
-        first = self.base / "train.parquet"
-        generate_classification(6000, seed=3).write_parquet(first)
-        self.steps.run(
-            "setup",
-            "init --data",
-            [
-                "init",
-                str(self.project),
-                "--template",
-                "classifier",
-                "--data",
-                str(first),
-                "--target",
-                "label",
-            ],
-            describe=lambda p: f"project at {self.project.name}/, schema inferred from 6000 rows",
-        )
-        config_path = self.project / "conveyor.yaml"
-        config = yaml.safe_load(config_path.read_text()) or {}
-        config.setdefault("deploy", {})["environments"] = {
-            "staging": {"port": free_port()},
-            "production": {"port": free_port()},
-        }
-        model = config.setdefault("model", {})
-        model["matrix"] = [{"type": "random-forest"}, {"type": "xgboost"}, {"type": "lightgbm"}]
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.source = self.project / config.get("data", {}).get("source", "data/raw/train.parquet")
-        self.steps.run("week 1", "validate", ["validate"], describe=_describe("validate"))
-        self.steps.run("week 1", "train --matrix", ["train", "--matrix"], describe=_describe("train"))
-        for stage in select_stages(PIPELINE, "evaluate", "deploy-production"):
-            step = self.steps.run("week 1", stage.name, list(stage.command), describe=_describe(stage.name))
-            if not step.ok:
-                return
-        started = time.perf_counter()
-        rows = generate_classification(200, seed=5).drop("label").to_dicts()
-        with httpx.Client(base_url=self._production_url(), timeout=10.0) as client:
-            codes = [client.post("/predict", json={"features": row}).status_code for row in rows]
-        self.steps.record(
-            "week 1",
-            "predict traffic",
-            "200 × POST /predict",
-            time.perf_counter() - started,
-            f"{codes.count(200)} answered 200",
-            codes.count(200) == len(codes),
-        )
-        generate_classification(6000, seed=4, drift=True).write_parquet(self.source)
-        _dvc_add(self.project, self.source)
-        # f0, f1 and c0 shift: flagged per column; the dataset verdict needs half the columns
-        self.steps.run("week 2", "drift", ["drift"], describe=_describe("drift"))
-        self.steps.run("end", "status", ["status"], describe=_describe("status"))
-        self._report()
 
     def _stop_servers(self) -> None:
         from conveyor.deploy import EnvironmentProcess
@@ -446,7 +451,7 @@ class Demo:
             EnvironmentProcess(project, env).stop()
 
 
-def _dvc_add(project: Path, source: Path) -> None:
+def dvc_add(project: Path, source: Path) -> None:
     """Version the new data with DVC (as the weekly workflow does)."""
     dvc = Path(sys.executable).with_name("dvc")
     if not (project / ".dvc").exists() or not dvc.exists():
@@ -462,15 +467,7 @@ def _dvc_add(project: Path, source: Path) -> None:
     )
 
 
-def _alert_title(body: Any) -> str:
-    if isinstance(body, dict):
-        for key in ("title", "text", "content"):
-            if isinstance(body.get(key), str):
-                return str(body[key]).splitlines()[0][:120]
-    return str(body)[:120]
-
-
-def _describe(stage: str) -> Any:
+def describe_step(stage: str) -> Any:
     from conveyor.demo._summary import describe
 
     return lambda payload: describe(stage, payload)

@@ -1,16 +1,19 @@
 """Running one ``conveyor`` command as a demo step: timed, captured, summarised.
 
-The demo drives the real command line (``conveyor.cli.main``) in this
-process — the same commands a user or a workflow types — so that MLflow is
-imported once rather than once per step. Each step's ``--json`` object is
-parsed; its human progress lines (stderr) are kept for the failure message.
+The demo drives the real command line in a child process
+(``python -m conveyor …``) — the same commands a user or a workflow types,
+with their own exit codes and nothing shared with the demo's process (the
+demo never imports the CLI: ``conveyor demo`` is a CLI command that uses the
+demo, not the other way round). Each step's ``--json`` object is parsed; its
+human progress lines (stderr) are kept for the failure message.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +22,10 @@ from typing import Any
 
 from rich.console import Console
 
-from conveyor.cli import main
-from conveyor.cli._output import STATE
+from conveyor.telemetry import TELEMETRY_OPT_OUT
+
+STEP_TIMEOUT_S = 900  # one command; the longest (a canary under traffic) takes about a minute
+EXIT_TIMEOUT = 124  # as timeout(1)
 
 
 @dataclass
@@ -66,32 +71,32 @@ class StepRunner:
         json_flag: bool = True,
     ) -> StepResult:
         args = ["--project", str(self.project), *argv, *(["--json"] if json_flag else [])]
-        out, err = io.StringIO(), io.StringIO()
         started = time.perf_counter()
-        saved = (STATE.json, STATE.emitted)  # the demo is itself a command: keep its output state
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(args)
-        finally:
-            STATE.json, STATE.emitted = saved
+        code, stdout, stderr = _conveyor(args)
         seconds = time.perf_counter() - started
-        payload = _parse(out.getvalue())
+        payload = _parse(stdout)
         result = StepResult(phase, name, "conveyor " + " ".join(argv), code, seconds, payload)
-        result.stderr = err.getvalue()
+        result.stderr = stderr
         result.expected_exit = expect
-        if code in (0, expect):
+        if code == expect:
             result.outcome = describe(payload) if describe else "ok"
+        elif code == 0:  # a planted failure that did not happen breaks the story
+            said = describe(payload) if describe else "ok"
+            result.outcome = f"exited 0 where the story plants a failure (exit {expect}): {said}"
         else:
             result.outcome = _failure_line(payload, result.stderr)
         self.results.append(result)
         self._print(result)
         return result
 
-    def record(self, phase: str, name: str, command: str, seconds: float, outcome: str, ok: bool) -> None:
-        """Record a step that is not a ``conveyor`` command (traffic, a check)."""
+    def record(
+        self, phase: str, name: str, command: str, seconds: float, outcome: str, ok: bool
+    ) -> StepResult:
+        """Record a step that is not a ``conveyor`` command (traffic, a check of the story)."""
         result = StepResult(phase, name, command, 0 if ok else 1, seconds, {}, outcome)
         self.results.append(result)
         self._print(result)
+        return result
 
     def _print(self, result: StepResult) -> None:
         expected = result.exit_code == result.expected_exit
@@ -102,6 +107,24 @@ class StepRunner:
             f"{result.outcome}",
             highlight=False,
         )
+
+
+def _conveyor(args: list[str]) -> tuple[int, str, str]:
+    """Run ``conveyor *args`` in a child process: (exit code, stdout, stderr)."""
+    env = {**os.environ, **TELEMETRY_OPT_OUT}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "conveyor", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=STEP_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        return EXIT_TIMEOUT, out, f"conveyor: the step did not finish in {STEP_TIMEOUT_S} s"
+    return done.returncode, done.stdout, done.stderr
 
 
 def _parse(stdout: str) -> dict[str, Any]:

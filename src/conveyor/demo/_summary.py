@@ -106,18 +106,36 @@ def _serving(env: Any) -> str:
 
 @dataclass
 class DemoSummary:
+    """Every step of one demo run; ``ok`` only when the whole story happened as planned.
+
+    A step is as planned when it exits as the scenario expects — a planted
+    failure (the broken feed's validation, week 3's monitor) must fail, with
+    exit 1 — and the story is complete when each of its ``required`` checks
+    was reached. A demo that stopped early, or in which a planted failure did
+    not fail, is not ok.
+    """
+
     seconds: float
     project: str
     steps: list[StepResult]
     facts: dict[str, Any] = field(default_factory=dict)
+    required: tuple[str, ...] = ()  # "phase/step" names the story must reach
+
+    @property
+    def unexpected(self) -> list[str]:
+        """The steps that did not end as planned, then the required checks never reached."""
+        seen = {f"{s.phase}/{s.name}" for s in self.steps}
+        broken = [f"{s.phase}/{s.name}" for s in self.steps if not (s.as_expected and s.outcome)]
+        return broken + [f"{name} (not reached)" for name in self.required if name not in seen]
 
     @property
     def ok(self) -> bool:
-        return all(s.outcome and (s.ok or (s.exit_code == 1 and _expected_fail(s))) for s in self.steps)
+        return bool(self.steps) and not self.unexpected
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "unexpected": self.unexpected,
             "seconds": round(self.seconds, 1),
             "project": self.project,
             "facts": self.facts,
@@ -145,13 +163,5 @@ class DemoSummary:
         console.print(table)
 
 
-def _expected_fail(step: StepResult) -> bool:
-    return (step.phase, step.name) in {
-        ("week 3", "monitor"),
-        ("broken feed", "validate"),
-        ("week 2", "drift"),
-    }
-
-
 def summarise(demo: Demo, seconds: float) -> DemoSummary:
-    return DemoSummary(seconds, str(demo.project), demo.steps.results, demo.facts)
+    return DemoSummary(seconds, str(demo.project), demo.steps.results, demo.facts, demo.required)

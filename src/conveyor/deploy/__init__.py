@@ -1,34 +1,119 @@
-"""Environments and their supervised processes, strategies, ledger, smoke tests, A/B."""
+"""Environments and their supervised processes, strategies, ledger, smoke tests, A/B.
 
-from conveyor.deploy._abtest import (
-    Arm,
-    Decision,
-    ProportionTest,
-    SampleRatioTest,
-    Verdict,
-    always_valid_p,
-    decide,
-    sample_ratio_test,
-    sample_size_per_arm,
-    two_proportion_test,
-)
-from conveyor.deploy._canary import ArmSample, CanaryResult, CanaryVerdict, MetricResult, analyse
-from conveyor.deploy._controller import ServerClient, ServerState
-from conveyor.deploy._drill import FaultyRecommender
-from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
-from conveyor.deploy._ledger import Ledger, LedgerEntry, current_actor
-from conveyor.deploy._lock import EnvironmentLock, LockHolder
-from conveyor.deploy._smoke import SmokeCheck, SmokeReport, smoke_test
-from conveyor.deploy._status import status
-from conveyor.deploy._strategies import Environment, deploy, rollback
-from conveyor.deploy._supervisor import (
-    EnvironmentProcess,
-    ServerRecord,
-    SideServer,
-    environment_settings,
-    free_port,
-    pid_alive,
-)
+The names load lazily (PEP 562): ``conveyor rollback`` must switch traffic
+within a second of starting, and importing the statistics behind the canary
+and the A/B test (scipy) alone costs more than that on a busy machine. Each
+name imports its module on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.deploy._abtest import (
+        Arm,
+        Decision,
+        ProportionTest,
+        RatioTest,
+        SampleRatioTest,
+        Verdict,
+        always_valid_p,
+        decide,
+        plan_from_baseline,
+        ratio_test,
+        sample_ratio_test,
+        sample_size_per_arm,
+        two_proportion_test,
+    )
+    from conveyor.deploy._aliases import spawn_alias_sync, sync_aliases
+    from conveyor.deploy._canary import ArmSample, CanaryResult, CanaryVerdict, MetricResult, analyse
+    from conveyor.deploy._controller import ServerClient, ServerState
+    from conveyor.deploy._drill import FaultyRecommender
+    from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
+    from conveyor.deploy._ledger import Ledger, LedgerEntry, Serving, current_actor, serving_versions
+    from conveyor.deploy._lock import EnvironmentLock, LockHolder
+    from conveyor.deploy._processes import ProcessRecord, read_record
+    from conveyor.deploy._rollback import rollback
+    from conveyor.deploy._smoke import SmokeCheck, SmokeReport, smoke_test
+    from conveyor.deploy._status import status
+    from conveyor.deploy._strategies import Environment, deploy
+    from conveyor.deploy._supervisor import (
+        EnvironmentProcess,
+        ServerRecord,
+        SideServer,
+        environment_settings,
+        free_port,
+        pid_alive,
+    )
+    from conveyor.deploy._watchdog import watch
+
+_EXPORTS = {
+    "Arm": "_abtest",
+    "ArmSample": "_canary",
+    "CanaryResult": "_canary",
+    "CanaryVerdict": "_canary",
+    "Decision": "_abtest",
+    "Environment": "_strategies",
+    "EnvironmentLock": "_lock",
+    "EnvironmentProcess": "_supervisor",
+    "FaultyRecommender": "_drill",
+    "Ledger": "_ledger",
+    "LedgerEntry": "_ledger",
+    "LockHolder": "_lock",
+    "MetricResult": "_canary",
+    "ProcessRecord": "_processes",
+    "ProportionTest": "_abtest",
+    "RatioTest": "_abtest",
+    "plan_from_baseline": "_abtest",
+    "ratio_test": "_abtest",
+    "SampleRatioTest": "_abtest",
+    "ServerClient": "_controller",
+    "ServerRecord": "_supervisor",
+    "ServerState": "_controller",
+    "Serving": "_ledger",
+    "SideServer": "_supervisor",
+    "SmokeCheck": "_smoke",
+    "SmokeReport": "_smoke",
+    "Verdict": "_abtest",
+    "ab_conclude": "_experiment",
+    "ab_start": "_experiment",
+    "ab_status": "_experiment",
+    "always_valid_p": "_abtest",
+    "analyse": "_canary",
+    "current_actor": "_ledger",
+    "decide": "_abtest",
+    "deploy": "_strategies",
+    "environment_settings": "_supervisor",
+    "free_port": "_supervisor",
+    "pid_alive": "_supervisor",
+    "read_record": "_processes",
+    "rollback": "_rollback",
+    "sample_ratio_test": "_abtest",
+    "sample_size_per_arm": "_abtest",
+    "serving_versions": "_ledger",
+    "smoke_test": "_smoke",
+    "spawn_alias_sync": "_aliases",
+    "status": "_status",
+    "sync_aliases": "_aliases",
+    "two_proportion_test": "_abtest",
+    "watch": "_watchdog",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"conveyor.deploy.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Arm",
@@ -44,11 +129,14 @@ __all__ = [
     "LedgerEntry",
     "LockHolder",
     "MetricResult",
+    "ProcessRecord",
     "ProportionTest",
+    "RatioTest",
     "SampleRatioTest",
     "ServerClient",
     "ServerRecord",
     "ServerState",
+    "Serving",
     "SideServer",
     "SmokeCheck",
     "SmokeReport",
@@ -64,10 +152,17 @@ __all__ = [
     "environment_settings",
     "free_port",
     "pid_alive",
+    "plan_from_baseline",
+    "ratio_test",
+    "read_record",
     "rollback",
     "sample_ratio_test",
     "sample_size_per_arm",
+    "serving_versions",
     "smoke_test",
+    "spawn_alias_sync",
     "status",
+    "sync_aliases",
     "two_proportion_test",
+    "watch",
 ]

@@ -9,6 +9,7 @@ others), so a fault injector for drills has to live here.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Sequence
@@ -24,12 +25,26 @@ INNER_DIR = "inner"
 
 
 class FaultyRecommender(Recommender):
-    """``inner``'s answers, but a share ``error_rate`` of calls fail and each call waits ``delay_ms``."""
+    """``inner``'s answers, but a share ``error_rate`` of calls fail and each call waits ``delay_ms``.
 
-    def __init__(self, inner: Recommender, *, error_rate: float = 0.0, delay_ms: float = 0.0) -> None:
+    ``healthy_calls``: the first calls of each loaded copy all succeed — a release
+    that passes its smoke test and degrades under real traffic, the case the
+    canary analysis exists for.
+    """
+
+    def __init__(
+        self,
+        inner: Recommender,
+        *,
+        error_rate: float = 0.0,
+        delay_ms: float = 0.0,
+        healthy_calls: int = 0,
+    ) -> None:
         self.inner = inner
         self.error_rate = error_rate
         self.delay_ms = delay_ms
+        self.healthy_calls = healthy_calls
+        self._calls = itertools.count(1)
 
     def fit(self, data: pl.DataFrame) -> Self:
         self.inner.fit(data)
@@ -40,14 +55,19 @@ class FaultyRecommender(Recommender):
 
     def _save_files(self, directory: Path) -> dict[str, Any]:
         self.inner.save(directory / INNER_DIR)
-        return {"error_rate": self.error_rate, "delay_ms": self.delay_ms}
+        return {"error_rate": self.error_rate, "delay_ms": self.delay_ms, "healthy_calls": self.healthy_calls}
 
     @classmethod
     def _load_files(cls, directory: Path, manifest: dict[str, Any]) -> Self:
         inner = load_model(directory / INNER_DIR)
         if not isinstance(inner, Recommender):
             raise InputError(f"{directory / INNER_DIR}: the wrapped model is not a recommender")
-        return cls(inner, error_rate=float(manifest["error_rate"]), delay_ms=float(manifest["delay_ms"]))
+        return cls(
+            inner,
+            error_rate=float(manifest["error_rate"]),
+            delay_ms=float(manifest["delay_ms"]),
+            healthy_calls=int(manifest.get("healthy_calls", 0)),
+        )
 
     def knows_user(self, user_id: int | str) -> bool:
         return self.inner.knows_user(user_id)
@@ -60,6 +80,7 @@ class FaultyRecommender(Recommender):
     ) -> list[Recommendation]:
         if self.delay_ms:
             time.sleep(self.delay_ms / 1000)
-        if self.error_rate and random.random() < self.error_rate:
+        healthy = next(self._calls) <= self.healthy_calls
+        if self.error_rate and not healthy and random.random() < self.error_rate:
             raise ValueError(f"injected fault (deployment drill, error rate {self.error_rate:g})")
         return self.inner.recommend(user_ids, k, exclude_seen=exclude_seen)

@@ -3,12 +3,17 @@
 ``ab start`` loads the candidate beside the production version and routes
 ``variant_ratio`` of the users to it, sticky per user by a salted hash with a
 new salt per experiment. The experiment's plan — arms, salt, ratio, the
-baseline click-through rate and the sample size per arm for the configured
-minimum detectable effect — is written to ``envs/production/ab.json``.
+baseline click-through rate, its design effect and impressions per user, and
+the **users** per arm needed for the configured minimum detectable effect — is
+written to ``envs/production/ab.json``.
+
+The unit is the user throughout: the sample size, the sample-ratio check, the
+interim always-valid p-value and the decision all treat users as independent
+and a user's answers as correlated (``conveyor.deploy._abtest``).
 
 ``ab status`` shows interim numbers and an always-valid (mixture SPRT)
 p-value; they are not a decision. ``ab conclude`` decides once, with the
-fixed-horizon two-proportion test: the variant is promoted only when it wins
+fixed-horizon delta-method test on users: the variant is promoted only when it wins
 significantly (and the split shows no sample ratio mismatch); otherwise the
 control keeps all traffic. Both are written to the ledger.
 """
@@ -21,9 +26,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conveyor.deploy._abtest import Arm, Verdict, always_valid_p, decide, sample_size_per_arm
+from conveyor.deploy._abtest import UNIT, Arm, Verdict, always_valid_p, decide, plan_from_baseline
 from conveyor.deploy._ledger import LedgerEntry
-from conveyor.deploy._observations import ab_arms, baseline_ctr
+from conveyor.deploy._observations import ab_arms, baseline_users
 from conveyor.deploy._strategies import (
     PRODUCTION,
     Environment,
@@ -45,13 +50,16 @@ INTERIM_NOTE = (
 )
 
 
-def _plan_sample_size(project: Project, baseline: float | None) -> dict[str, int] | None:
+def _plan_sample_size(project: Project, baseline: Arm, variant_ratio: float) -> dict[str, int] | None:
+    """Users per arm for the configured effect, from per-user traffic (``None``: too little of it)."""
     ab = project.settings.deploy.ab
-    if baseline is None or not 0 < baseline < 1 or baseline * (1 + ab.min_detectable_effect) >= 1:
-        return None
-    return sample_size_per_arm(
-        baseline, ab.min_detectable_effect, alpha=ab.alpha, power=ab.power, variant_ratio=ab.variant_ratio
+    return plan_from_baseline(
+        baseline, ab.min_detectable_effect, alpha=ab.alpha, power=ab.power, variant_ratio=variant_ratio
     )
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _read_plan(env: Environment) -> dict[str, Any]:
@@ -99,7 +107,7 @@ def ab_start(
             env.client.load(candidate)
         experiment = f"ab-{uuid.uuid4().hex[:12]}"
         now = datetime.now(UTC)
-        baseline, seen = baseline_ctr(project, env_name, now - timedelta(days=BASELINE_DAYS))
+        baseline = baseline_users(project, env_name, now - timedelta(days=BASELINE_DAYS))
         plan = {
             "id": experiment,
             "environment": env_name,
@@ -108,9 +116,12 @@ def ab_start(
             "variant": candidate,
             "variant_ratio": ratio,
             "started": now.isoformat(),
-            "baseline_ctr": baseline,
-            "baseline_impressions": seen,
-            "required_per_arm": _plan_sample_size(project, baseline),
+            "unit": UNIT,
+            "baseline_ctr": _finite(baseline.ctr),
+            "baseline_users": baseline.users,
+            "baseline_impressions": baseline.impressions,
+            "baseline_design_effect": _finite(baseline.design_effect),
+            "required_per_arm": _plan_sample_size(project, baseline, ratio),
             "min_detectable_effect": ab.min_detectable_effect,
             "alpha": ab.alpha,
             "power": ab.power,
@@ -130,7 +141,7 @@ def _observe(
     control, variant = ab_arms(project, env.name, since, plan["control"], plan["variant"])
     required = plan.get("required_per_arm")
     if required is None:  # no baseline at start: plan from the control arm as observed
-        required = _plan_sample_size(project, control.ctr if control.impressions else None)
+        required = _plan_sample_size(project, control, float(plan["variant_ratio"]))
     return control, variant, required
 
 
@@ -142,8 +153,9 @@ def _arms_dict(control: Arm, variant: Arm, required: dict[str, int] | None) -> d
             "impressions": arm.impressions,
             "clicks": arm.clicks,
             "ctr": arm.ctr,
-            "required_impressions": need,
-            "progress": arm.impressions / need if need else None,
+            "design_effect": _finite(arm.design_effect),
+            "required_users": need,
+            "progress": arm.users / need if need else None,
         }
 
     return {"control": one(control), "variant": one(variant)}
@@ -159,6 +171,7 @@ def ab_status(project: Project, *, env_name: str = PRODUCTION) -> dict[str, Any]
     return {
         "experiment": plan,
         "arms": _arms_dict(control, variant, required),
+        "unit": UNIT,
         "required_per_arm": required,
         "always_valid_p": valid_p,
         "decision": None,
@@ -204,6 +217,7 @@ def ab_conclude(
             "serving": kept,
             "reason": reason,
             "experiment": plan,
+            "unit": UNIT,
             "arms": _arms_dict(control, variant, required),
             "decision": decision.to_dict(),
             "server": state.to_dict(),

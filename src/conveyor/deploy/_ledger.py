@@ -45,6 +45,44 @@ class LedgerEntry:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+SWITCHES = {
+    ("deploy", "ok"),
+    ("rollback", "ok"),
+    ("ab-conclude", "promoted"),
+    ("ab-conclude", "kept-control"),
+}
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What an environment should serve according to the ledger: its primary and previous version."""
+
+    primary: str
+    previous: str | None
+    since: str  # the time of the switch that made ``primary`` serve
+
+
+def serving_versions(entries: list[LedgerEntry]) -> Serving | None:
+    """The expected versions after ``entries`` (one environment's, oldest first); None if never deployed.
+
+    Only completed switches count (a deploy or rollback that answered ``ok``, a
+    concluded A/B test); a failed, refused or interrupted attempt changes nothing.
+    """
+    found: Serving | None = None
+    for entry in entries:
+        if (entry.action, entry.outcome) not in SWITCHES or entry.version is None:
+            continue
+        previous = entry.details.get("previous")
+        if entry.action == "ab-conclude" and found is not None:
+            previous = found.primary if entry.outcome == "promoted" else found.previous
+        if found is not None and found.primary == entry.version and previous is None:
+            previous = found.previous  # unchanged: keep what a rollback would return to
+        if previous == entry.version:
+            previous = None
+        found = Serving(str(entry.version), None if previous is None else str(previous), entry.time)
+    return found
+
+
 def current_actor() -> str:
     """Who acts: the CI actor (GITHUB_ACTOR), else the git author, else the OS user."""
     actor = env_flag("GITHUB_ACTOR")
@@ -122,3 +160,7 @@ class Ledger:
         """The entries (of one environment), oldest first; the last ``limit`` when given."""
         found = [e for e in self if environment is None or e.environment == environment]
         return found[-limit:] if limit else found
+
+    def serving(self, environment: str) -> Serving | None:
+        """What ``environment`` should serve (see :func:`serving_versions`)."""
+        return serving_versions(self.entries(environment))

@@ -9,7 +9,15 @@ so a dead holder's lock is free at once, with no race between two processes
 taking over a stale file. The holder record stays in the file until a clean
 release empties it: a new holder that finds a record of a dead process knows
 that deployment was interrupted (:attr:`EnvironmentLock.taken_over`) and can
-write that to the ledger.
+write that to the ledger. The holder keeps its record current while it works
+(:meth:`EnvironmentLock.update`: the candidate's weight, since when), so
+``conveyor status`` shows a rollout in progress — or one left behind by a
+killed deploy (:meth:`EnvironmentLock.interrupted`) — with its weight, its
+start and the command that ran it.
+
+``fcntl.flock`` is used directly (not the ``filelock`` package, used for the
+other locks): the holder record lives in the locked file itself and is read
+and rewritten through the locked descriptor.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import fcntl
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +43,10 @@ class LockHolder:
     action: str
     version: str | None = None
     strategy: str | None = None
+    command: str = ""  # the command that holds the lock, as an operator would type it
+    stable: str | None = None  # the version serving all traffic when the rollout began
+    weight: float | None = None  # the candidate's share of traffic in %, while a rollout runs
+    weight_since: str | None = None  # when that share was set
 
     def describe(self) -> str:
         what = self.action + (f" of version {self.version}" if self.version else "")
@@ -70,6 +82,7 @@ class EnvironmentLock:
         self.strategy = strategy
         self.taken_over: LockHolder | None = None  # set by acquire: an interrupted holder's record
         self._fd: int | None = None
+        self._me = LockHolder(0, "", "", environment, action)
 
     def holder(self) -> LockHolder | None:
         """The recorded holder (None when the file is absent or empty)."""
@@ -77,6 +90,12 @@ class EnvironmentLock:
             return _parse_holder(self.path.read_text(), self.environment)
         except FileNotFoundError:
             return None
+
+    def interrupted(self) -> LockHolder | None:
+        """The record a killed holder left behind (the lock is free, the record is not), else None."""
+        if self.probe() is not None:
+            return None
+        return self.holder()
 
     def probe(self) -> LockHolder | None:
         """The live holder, or None when nobody holds the lock (read-only: takes nothing)."""
@@ -127,10 +146,21 @@ class EnvironmentLock:
             version=self.version,
             strategy=self.strategy,
         )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(asdict(me)).encode(), 0)
-        os.fsync(fd)
         self._fd = fd
+        self._write(me)
+
+    def _write(self, holder: LockHolder) -> None:
+        if self._fd is None:
+            raise OperationError(f"the lock {self.path} is not held: acquire it first")
+        data = json.dumps(asdict(holder)).encode()
+        os.pwrite(self._fd, data, 0)
+        os.ftruncate(self._fd, len(data))
+        os.fsync(self._fd)
+        self._me = holder
+
+    def update(self, **changes: object) -> None:
+        """Rewrite the held record with ``changes`` (command, stable, weight, weight_since)."""
+        self._write(replace(self._me, **changes))  # type: ignore[arg-type]
 
     def release(self) -> None:
         if self._fd is None:

@@ -4,24 +4,28 @@ The server appends every answer and feedback event to Parquet files
 (docs/serving.md, "Request log"); this module turns a window of them into the
 inputs of the canary analysis and the A/B test.
 
-An *error* is an answer with status ≥ 400. Under weighted routing both arms
-see the same mix of requests, so client errors hit them alike and only a
-difference counts — a candidate that rejects inputs the stable version
-accepts (422 "model rejected the input") shows up as a higher error rate.
+An *error* is an answer whose logged ``outcome`` is not ``ok``: a model
+error (the model raised: 500 ``model_error``), another server error, or a
+client error. Under weighted routing both arms see the same mix of requests,
+so client errors hit them alike and only a difference counts — a candidate
+whose model fails where the stable one answers shows up as a higher error
+rate. The log is read through :mod:`conveyor.requestlog`, which owns its format.
 A *click* is a ``click`` feedback event attributed to the version; the
-click-through rate is clicked impressions over ``/recommend`` answers.
+click-through rate is clicked answers over ``/recommend`` answers, and an A/B arm
+keeps them per user (the unit of the A/B test, ``conveyor.deploy._abtest``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
 from conveyor.deploy._abtest import Arm
 from conveyor.deploy._canary import ArmSample
 from conveyor.project import Project
-from conveyor.requestlog import read_request_log, request_log_dir
+from conveyor.requestlog import OK, read_request_log, request_log_dir
 
 
 def _read(project: Project, env: str, since: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -46,7 +50,7 @@ def canary_samples(
     samples = []
     for version in (stable, candidate):
         rows = predictions.filter(pl.col("model_version") == version)
-        ok = rows.filter(pl.col("status") < 400)
+        ok = rows.filter(pl.col("outcome") == OK)
         shown = impressions.filter(pl.col("model_version") == version).height
         samples.append(
             ArmSample(
@@ -61,26 +65,46 @@ def canary_samples(
     return samples[0], samples[1]
 
 
+def _per_user(impressions: pl.DataFrame, feedback: pl.DataFrame, version: str | None) -> tuple[Any, Any]:
+    """Per-user answers and clicked answers (of ``version``, or of all versions).
+
+    The unit is the user (a request without a user id is its own unit). A
+    click with a request id marks that answer as clicked; a click without one
+    counts for its user. A user's clicked answers never exceed their answers.
+    """
+    shown = impressions if version is None else impressions.filter(pl.col("model_version") == version)
+    clicks = feedback.filter(pl.col("event") == "click")
+    if version is not None:
+        clicks = clicks.filter(pl.col("model_version") == version)
+    clicked_ids = clicks.get_column("request_id").drop_nulls().unique()
+    unit = pl.coalesce(pl.col("user_id"), pl.col("request_id"))
+    per_user = (
+        shown.select(unit.alias("unit"), pl.col("request_id").is_in(clicked_ids.implode()).alias("clicked"))
+        .group_by("unit")
+        .agg(pl.len().alias("n"), pl.col("clicked").sum().alias("c"))
+    )
+    by_user_only = (
+        clicks.filter(pl.col("request_id").is_null() & pl.col("user_id").is_not_null())
+        .group_by(pl.col("user_id").alias("unit"))
+        .agg(pl.len().alias("extra"))
+    )
+    per_user = per_user.join(by_user_only, on="unit", how="left").with_columns(
+        pl.min_horizontal(pl.col("n"), pl.col("c") + pl.col("extra").fill_null(0)).alias("c")
+    )
+    return per_user.get_column("n").to_numpy(), per_user.get_column("c").to_numpy()
+
+
 def ab_arms(project: Project, env: str, since: datetime, control: str, variant: str) -> tuple[Arm, Arm]:
-    """Users, impressions and clicked impressions of each arm since the experiment started."""
+    """Each arm's users with their answers and clicked answers since the experiment started."""
     predictions, feedback = _read(project, env, since)
     impressions = predictions.filter((pl.col("endpoint") == "/recommend") & (pl.col("status") == 200))
-    arms = []
-    for name, version in (("control", control), ("variant", variant)):
-        shown = impressions.filter(pl.col("model_version") == version)
-        users = shown.get_column("user_id").drop_nulls().n_unique()
-        arms.append(
-            Arm(name, users, shown.height, min(shown.height, _clicks(feedback, impressions, version)))
-        )
-    return arms[0], arms[1]
+    control_arm = Arm.from_users("control", *_per_user(impressions, feedback, control))
+    variant_arm = Arm.from_users("variant", *_per_user(impressions, feedback, variant))
+    return control_arm, variant_arm
 
 
-def baseline_ctr(project: Project, env: str, since: datetime) -> tuple[float | None, int]:
-    """The click-through rate of all of ``env``'s recent traffic, and its impressions."""
+def baseline_users(project: Project, env: str, since: datetime) -> Arm:
+    """All of ``env``'s recent ``/recommend`` traffic, per user: the sample-size plan's baseline."""
     predictions, feedback = _read(project, env, since)
     impressions = predictions.filter((pl.col("endpoint") == "/recommend") & (pl.col("status") == 200))
-    if impressions.height == 0:
-        return None, 0
-    answered = set(impressions.get_column("request_id").to_list())
-    clicked = feedback.filter((pl.col("event") == "click") & pl.col("request_id").is_in(list(answered)))
-    return clicked.get_column("request_id").n_unique() / impressions.height, impressions.height
+    return Arm.from_users("baseline", *_per_user(impressions, feedback, None))

@@ -6,10 +6,15 @@ Each environment lives under ``<state_dir>/envs/<name>/``:
 * ``server.log`` — the server's stdout and stderr;
 * ``admin-token`` — the environment's admin bearer token (mode 0600),
   generated once and handed to the server through the environment variable
-  named by ``serving.admin_token_env``; it is never printed.
+  named by ``serving.admin_token_env``; it is never printed;
+* ``watchdog.json`` — the environment's watchdog (:mod:`conveyor.deploy._watchdog`),
+  which restarts the server when it dies;
+* ``side-server.json`` — a blue-green side server while it runs: a record
+  left behind by a killed deploy names an orphan the next command reaps.
 
 The server runs detached (its own session), so it outlives the command that
-started it. Stopping sends SIGTERM, waits, then SIGKILL.
+started it. Stopping stops the watchdog first (so it does not restart what is
+being stopped), then sends SIGTERM to the server, waits, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -18,16 +23,17 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 
 from conveyor.config import EnvironmentSettings
+from conveyor.deploy._controller import tls_verify
+from conveyor.deploy._processes import ProcessRecord, read_record, reap_orphan, stop_process, write_record
 from conveyor.errors import OperationError, ServiceError, UsageError
 from conveyor.project import Project
 from conveyor.telemetry import TELEMETRY_OPT_OUT
@@ -38,19 +44,7 @@ POLL_SECONDS = 0.1
 
 def pid_alive(pid: int) -> bool:
     """Whether a process with ``pid`` exists on this host (a zombie counts as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return pid > 0 and ProcessRecord(pid, 0.0, "any").alive()
 
 
 @dataclass(frozen=True)
@@ -59,6 +53,12 @@ class ServerRecord:
     host: str
     port: int
     started: str
+    create_time: float = 0.0  # the process's start time: a reused pid is not our server
+    version: str | None = None  # the version it was started with (None: the alias's)
+
+    @property
+    def process(self) -> ProcessRecord:
+        return ProcessRecord(self.pid, self.create_time, "server")
 
 
 def environment_settings(project: Project, name: str) -> EnvironmentSettings:
@@ -104,6 +104,14 @@ class EnvironmentProcess:
         return self.directory / "admin-token"
 
     @property
+    def watchdog_file(self) -> Path:
+        return self.directory / "watchdog.json"
+
+    @property
+    def side_server_file(self) -> Path:
+        return self.directory / "side-server.json"
+
+    @property
     def base_url(self) -> str:
         s = self.settings
         return f"http://{s.host}:{s.port}"
@@ -130,27 +138,37 @@ class EnvironmentProcess:
         return path.read_text().strip()
 
     # -- the process ---------------------------------------------------------------------
-    def record(self) -> ServerRecord | None:
-        """The pid record of a server that is still alive, else None."""
+    def recorded(self) -> ServerRecord | None:
+        """The pid record as written, whether or not its process still runs."""
         try:
-            record = ServerRecord(**json.loads(self.pid_file.read_text()))
+            return ServerRecord(**json.loads(self.pid_file.read_text()))
         except FileNotFoundError:
             return None
         except (ValueError, TypeError):
             return None
-        return record if pid_alive(record.pid) else None
+
+    def record(self) -> ServerRecord | None:
+        """The pid record of a server that is still alive, else None."""
+        record = self.recorded()
+        return record if record is not None and record.process.alive() else None
 
     def healthy(self, path: str = "/health", timeout: float = 2.0) -> bool:
         try:
-            return httpx.get(self.base_url + path, timeout=timeout).status_code == 200
+            url = self.base_url + path
+            return httpx.get(url, timeout=timeout, verify=tls_verify(url)).status_code == 200
         except httpx.HTTPError:
             return False
 
     def running(self) -> bool:
         return self.record() is not None and self.healthy()
 
-    def start(self, *, wait_path: str = "/ready", timeout: float | None = None) -> ServerRecord:
-        """Start the server unless it runs already; wait until ``wait_path`` answers 200."""
+    def start(
+        self, *, wait_path: str = "/ready", timeout: float | None = None, version: str | None = None
+    ) -> ServerRecord:
+        """Start the server unless it runs already; wait until ``wait_path`` answers 200.
+
+        ``version`` pins the version served at start (default: the environment's alias).
+        """
         existing = self.record()
         if existing is not None:
             self.wait(wait_path, timeout)
@@ -176,6 +194,7 @@ class EnvironmentProcess:
             settings.host,
             "--port",
             str(settings.port),
+            *(["--model-version", version] if version else []),
         ]
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
@@ -192,12 +211,16 @@ class EnvironmentProcess:
             host=settings.host,
             port=settings.port,
             started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            create_time=ProcessRecord.of(process.pid, "server").create_time,
+            version=version,
         )
-        self.pid_file.write_text(json.dumps(record.__dict__))
+        tmp = self.pid_file.with_name("server.pid.tmp")
+        tmp.write_text(json.dumps(asdict(record)))
+        tmp.replace(self.pid_file)
         try:
             self.wait(wait_path, timeout, process=process)
         except ServiceError:
-            self.stop()
+            self.stop_server()
             raise
         return record
 
@@ -234,34 +257,56 @@ class EnvironmentProcess:
             return ""
         return lines[-1][:300] if lines else ""
 
+    # -- the watchdog ----------------------------------------------------------------------
+    def watchdog(self) -> ProcessRecord | None:
+        """The environment's running watchdog, else None."""
+        record = read_record(self.watchdog_file)
+        return record if record is not None and record.alive() else None
+
+    def ensure_watchdog(self) -> ProcessRecord | None:
+        """Start the watchdog (detached) unless one runs or ``supervise`` is off; its record or None.
+
+        The watchdog writes its own record once it holds its lock, so two starts
+        at once leave one watchdog: the second exits at once.
+        """
+        if not self.settings.supervise:
+            return None
+        running = self.watchdog()
+        if running is not None:
+            return running
+        command = [
+            sys.executable, "-m", "conveyor", "--project", str(self.project.root), "watchdog",
+            "--env", self.name,
+        ]  # fmt: skip
+        env = {**os.environ, **TELEMETRY_OPT_OUT}
+        if self.project.settings.serving.admin_token_env:
+            env[self.token_env()] = self.token()
+        with (self.directory / "watchdog.log").open("ab") as log:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.project.root, env=env, start_new_session=True,
+            )  # fmt: skip
+        return ProcessRecord.of(process.pid, "watchdog")
+
+    def stop_watchdog(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Stop the watchdog (it must not restart a server being stopped)."""
+        return reap_orphan(self.watchdog_file, grace) is not None
+
+    # -- stopping ------------------------------------------------------------------------------
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. True when a server was stopped."""
+        """Stop the watchdog, then the server. True when a server was stopped."""
+        self.stop_watchdog(grace)
+        reap_orphan(self.side_server_file, grace)
+        return self.stop_server(grace)
+
+    def stop_server(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """SIGTERM the server, wait up to ``grace`` seconds, then SIGKILL. True when one was stopped."""
         record = self.record()
-        stopped = False
-        if record is not None:
-            stopped = True
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(record.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while pid_alive(record.pid) and time.monotonic() < deadline:
-                _reap(record.pid)
-                time.sleep(POLL_SECONDS)
-            if pid_alive(record.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(record.pid, signal.SIGKILL)
-                while pid_alive(record.pid):
-                    _reap(record.pid)
-                    time.sleep(POLL_SECONDS)
-            _reap(record.pid)
+        proc = record.process.process() if record is not None else None
+        stopped = proc is not None and stop_process(proc, grace)
         with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
         return stopped
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when ``pid`` is our own child (a server started by this process)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -287,6 +332,7 @@ class SideServer:
         self.version = version
         self.base_url = ""
         self._process: subprocess.Popen[bytes] | None = None
+        self._record_file: Path | None = None
 
     def __enter__(self) -> SideServer:
         env_proc = EnvironmentProcess(self.project, self.env)
@@ -303,11 +349,15 @@ class SideServer:
             "--host", host, "--port", str(port),
         ]  # fmt: skip
         log_file = env_proc.directory / "smoke-server.log"
+        self._record_file = env_proc.side_server_file
+        reap_orphan(self._record_file)  # a side server a killed deploy left behind
         with log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.project.root, env=env, start_new_session=True,
             )  # fmt: skip
+        # recorded before any wait: a deploy killed from here on leaves a record the next command reaps
+        write_record(self._record_file, ProcessRecord.of(self._process.pid, "side-server"))
         deadline = time.monotonic() + self.project.settings.deploy.health_timeout_seconds
         while time.monotonic() < deadline:
             try:
@@ -335,3 +385,6 @@ class SideServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._record_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._record_file.unlink()

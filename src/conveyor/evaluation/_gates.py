@@ -1,9 +1,11 @@
 """Quality gates: each turns measurements into a verdict with its reason.
 
-Verdicts are ``pass``, ``fail`` or ``skip`` (the gate could not apply, e.g.
+Verdicts are ``pass``, ``fail``, ``skip`` (the gate could not apply, e.g.
 no model holds the ``production`` alias yet; a skipped gate does not fail the
-evaluation). The statistics behind the regression gate are described in
-``docs/statistics.md`` ("Quality gates").
+evaluation) or ``inconclusive`` (too few held-out users or rows to decide:
+"not enough evidence", which is neither a pass nor a fail). The statistics
+behind the paired gates are described in ``docs/statistics.md`` ("Quality
+gates").
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any, Literal
 from conveyor.evaluation._probe import DeterminismReport
 from conveyor.evaluation._scoring import Difference, higher_is_better
 
-Verdict = Literal["pass", "fail", "skip"]
+Verdict = Literal["pass", "fail", "skip", "inconclusive"]
+VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "skip", "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class GateResult:
     @property
     def failed(self) -> bool:
         return self.verdict == "fail"
+
+    @property
+    def inconclusive(self) -> bool:
+        return self.verdict == "inconclusive"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "verdict": self.verdict, "reason": self.reason, "details": self.details}
@@ -118,19 +125,54 @@ def skipped(name: str, reason: str) -> GateResult:
     return GateResult(name, "skip", reason)
 
 
-def baseline_gate(metric: str, value: float, baseline: float, baseline_name: str) -> GateResult:
-    """The model is strictly better than its baseline on the primary metric."""
+def _one_sided(difference: Difference) -> str:
+    level = (1 + difference.confidence) / 2
+    return f"one-sided {level:.0%} bound"
+
+
+def baseline_gate(
+    metric: str, value: float, baseline: float, baseline_name: str, difference: Difference | None
+) -> GateResult:
+    """The model beats its baseline beyond noise: a paired bootstrap on the same held-out units.
+
+    Passes when the one-sided bound of candidate − baseline nearest to zero
+    (the lower bound when higher is better) is on the right side of zero, so a
+    model no better than the baseline passes at most at the one-sided error rate.
+    """
     up = higher_is_better(metric)
+    details: dict[str, Any] = {"metric": metric, "value": value, "baseline": baseline}
     if math.isnan(value) or math.isnan(baseline):
-        return GateResult("beat_baseline", "fail", f"{metric} could not be computed")
-    ok = value > baseline if up else value < baseline
-    ratio = value / baseline if baseline else math.inf
+        return GateResult("beat_baseline", "fail", f"{metric} could not be computed", details)
+    if difference is None or math.isnan(difference.low):
+        reason = f"{metric} {_fmt(value)} vs {baseline_name} {_fmt(baseline)}: too few units to bootstrap"
+        return GateResult("beat_baseline", "inconclusive", reason, details)
+    details["difference"] = difference.to_dict()
+    bound = difference.low if up else difference.high
+    ok = bound > 0 if up else bound < 0
+    lift = f", {difference.estimate / abs(baseline):+.1%}" if baseline else ""
     reason = (
         f"{metric} {_fmt(value)} {'beats' if ok else 'does not beat'} the {baseline_name} baseline "
-        f"{_fmt(baseline)} (ratio {_fmt(ratio)})"
+        f"{_fmt(baseline)}: difference {difference.estimate:+.4g}{lift}, "
+        f"{round(difference.confidence * 100)}% paired bootstrap interval "
+        f"[{difference.low:+.4g}, {difference.high:+.4g}] over {difference.units:,} units "
+        f"({_one_sided(difference)} {bound:+.4g} {'clears' if ok else 'does not clear'} 0)"
     )
-    details = {"metric": metric, "value": value, "baseline": baseline, "ratio": ratio}
     return GateResult("beat_baseline", "pass" if ok else "fail", reason, details)
+
+
+def evidence_gate(units: int, pairs: int, minimum: int, *, unit: str) -> GateResult:
+    """Enough held-out units for the paired gates to mean anything; else "not enough evidence"."""
+    what = f"{units:,} {unit} scored" + (f" ({pairs:,} held-out pairs)" if unit == "users" else "")
+    details = {"units": units, "pairs": pairs, "minimum": minimum, "unit": unit}
+    if units >= minimum:
+        return GateResult("evidence", "pass", f"{what}, at least {minimum:,} needed", details)
+    reason = f"not enough evidence: {what}, at least {minimum:,} needed (evaluation.min_evaluated)"
+    return GateResult("evidence", "inconclusive", reason, details)
+
+
+def not_enough_evidence(name: str, evidence: GateResult) -> GateResult:
+    """A statistical gate left undecided because ``evidence`` is inconclusive."""
+    return GateResult(name, "inconclusive", f"not decided: {evidence.reason}")
 
 
 def determinism_gate(report: DeterminismReport) -> GateResult:

@@ -22,6 +22,8 @@ from conveyor.evaluation._classification import (
     classification_score,
     classification_scores,
     encode_labels,
+    minority_share,
+    positive_column,
 )
 from conveyor.evaluation._ranking import RANKING_METRICS, metric_name, ranking_scores
 from conveyor.models import Classifier, Model, Recommender
@@ -44,6 +46,7 @@ class HoldoutSet:
     rows: pl.DataFrame | None = None
     target: str | None = None
     k: int = 10
+    positive_class: Any = None  # classifier: the configured positive label (None: the minority class)
 
     @classmethod
     def from_truth(cls, truth: pl.DataFrame, *, k: int, max_users: int, seed: int) -> HoldoutSet:
@@ -61,10 +64,15 @@ class HoldoutSet:
         )
 
     @classmethod
-    def from_rows(cls, rows: pl.DataFrame, *, target: str) -> HoldoutSet:
+    def from_rows(cls, rows: pl.DataFrame, *, target: str, positive_class: Any = None) -> HoldoutSet:
         if target not in rows.columns:
             raise InputError(f"target column {target!r} is not in the test rows")
-        return cls(kind="classifier", rows=rows, target=target)
+        return cls(kind="classifier", rows=rows, target=target, positive_class=positive_class)
+
+    @property
+    def pairs(self) -> int:
+        """Recommender: (user, item) pairs to find; classifier: rows."""
+        return sum(len(r) for r in self.relevant) if self.kind == "recommender" else self.size
 
     @property
     def size(self) -> int:
@@ -82,6 +90,8 @@ class Scored:
     metrics: dict[str, float]
     units: int
     statistic: Callable[[str, np.ndarray], float]  # metric, unit indices → value on that resample
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. the positive class and its share
+    per_unit: dict[str, np.ndarray] = field(default_factory=dict)  # metrics that are a mean over units
 
     def on(self, metric: str, idx: np.ndarray) -> float:
         return self.statistic(metric, idx)
@@ -113,21 +123,39 @@ def _score_recommender(model: Recommender, test: HoldoutSet) -> Scored:
             raise InputError(f"metric {metric!r} has no per-user values; use one of {sorted(per_user)}")
         return float(np.mean(per_user[metric][idx]))
 
-    return Scored(metrics=result.summary(), units=len(result.users), statistic=statistic)
+    info = {"users": len(result.users), "pairs": sum(len(r) for r in test.relevant)}
+    return Scored(
+        metrics=result.summary(), units=len(result.users), statistic=statistic, info=info, per_unit=per_user
+    )
 
 
 def _score_classifier(model: Classifier, test: HoldoutSet) -> Scored:
     if test.rows is None or test.target is None:
         raise InputError("a classifier test set needs rows and a target column")
     proba = model.predict_proba(test.rows)
-    y = encode_labels(test.rows[test.target].to_list(), model.classes)
+    classes = list(model.classes)
+    y = encode_labels(test.rows[test.target].to_list(), classes)
+    configured = None
+    if test.positive_class is not None:
+        matches = [
+            j for j, c in enumerate(classes) if c == test.positive_class or str(c) == str(test.positive_class)
+        ]
+        if not matches:
+            raise InputError(
+                f"evaluation.positive_class {test.positive_class!r} is not a class of the model ({classes})"
+            )
+        configured = matches[0]
+    positive = positive_column(y, len(classes), configured)
 
     def statistic(metric: str, idx: np.ndarray) -> float:
         if metric not in CLASSIFICATION_METRICS:
             raise InputError(f"unknown metric {metric!r}; use one of {list(CLASSIFICATION_METRICS)}")
-        return classification_score(metric, y[idx], proba[idx])
+        return classification_score(metric, y[idx], proba[idx], positive)
 
-    return Scored(metrics=classification_scores(y, proba), units=y.size, statistic=statistic)
+    info = {"positive_class": classes[positive], "minority_share": minority_share(y, len(classes))}
+    return Scored(
+        metrics=classification_scores(y, proba, positive), units=y.size, statistic=statistic, info=info
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +167,7 @@ class Difference:
     high: float
     confidence: float
     resamples: int
+    units: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +176,7 @@ class Difference:
             "high": self.high,
             "confidence": self.confidence,
             "resamples": self.resamples,
+            "units": self.units,
         }
 
 
@@ -172,21 +202,36 @@ def paired_difference(
     everything = np.arange(n)
     estimate = candidate.on(metric, everything) - reference.on(metric, everything)
     if n < 2:
-        return Difference(estimate, math.nan, math.nan, confidence, 0)
+        return Difference(estimate, math.nan, math.nan, confidence, 0, n)
+    rng = np.random.default_rng(seed)
+    if metric in candidate.per_unit and metric in reference.per_unit:
+        # a mean over units: resampling the units together is resampling their differences,
+        # which scipy does vectorised (one call instead of one per resample)
+        delta = candidate.per_unit[metric] - reference.per_unit[metric]
+        result = bootstrap(
+            (delta,),
+            np.mean,
+            vectorized=True,
+            n_resamples=resamples,
+            confidence_level=confidence,
+            method="percentile",
+            rng=rng,
+        )
+    else:
 
-    def diff(idx: np.ndarray) -> float:
-        idx = idx.astype(np.int64)
-        return candidate.on(metric, idx) - reference.on(metric, idx)
+        def diff(idx: np.ndarray) -> float:
+            idx = idx.astype(np.int64)
+            return candidate.on(metric, idx) - reference.on(metric, idx)
 
-    result = bootstrap(
-        (everything,),
-        diff,
-        vectorized=False,
-        paired=True,
-        n_resamples=resamples,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+        result = bootstrap(
+            (everything,),
+            diff,
+            vectorized=False,
+            paired=True,
+            n_resamples=resamples,
+            confidence_level=confidence,
+            method="percentile",
+            rng=rng,
+        )
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
-    return Difference(float(estimate), low, high, confidence, resamples)
+    return Difference(float(estimate), low, high, confidence, resamples, n)

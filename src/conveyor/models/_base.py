@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from conveyor.errors import InputError, OperationError
+from conveyor.models._encoding import FeatureSpec
 
 MANIFEST = "conveyor-model.json"
 ModelKind = Literal["classifier", "recommender"]
@@ -90,6 +91,14 @@ class Classifier(Model):
     @abstractmethod
     def feature_types(self) -> dict[str, str]:
         """Input column → "numeric" or "categorical" (for request validation)."""
+
+    @property
+    def feature_specs(self) -> dict[str, FeatureSpec]:
+        """Name → :class:`FeatureSpec` (nullability, seen categories, range) for serving checks.
+
+        This default knows only the types: no nulls allowed, no categories or range to flag.
+        """
+        return {name: FeatureSpec(name=name, kind=kind) for name, kind in self.feature_types.items()}
 
     @property
     @abstractmethod

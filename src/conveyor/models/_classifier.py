@@ -25,7 +25,7 @@ import polars as pl
 
 from conveyor.errors import InputError, UsageError
 from conveyor.models._base import Classifier
-from conveyor.models._encoding import FeatureEncoding
+from conveyor.models._encoding import FeatureEncoding, FeatureSpec
 
 
 class TabularClassifier(Classifier):
@@ -66,6 +66,11 @@ class TabularClassifier(Classifier):
     def feature_types(self) -> dict[str, str]:
         self.check_fitted()
         return dict(self.encoding_.types)
+
+    @property
+    def feature_specs(self) -> dict[str, FeatureSpec]:
+        self.check_fitted()
+        return self.encoding_.specs()
 
     @property
     def classes(self) -> list[Any]:

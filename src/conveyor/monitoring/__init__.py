@@ -1,10 +1,11 @@
 """Monitoring: scheduled checks of live drift and performance, alerts, retraining triggers."""
 
-from conveyor.monitoring._alerts import DeliveryResult, outbox_size, send_alert
+from conveyor.monitoring._alerts import DeliveryResult, send_alert, send_test_alert
 from conveyor.monitoring._channels import Alert, build_payload
 from conveyor.monitoring._checks import CheckResult
 from conveyor.monitoring._dispatch import GITHUB_API_VERSION, DispatchResult, dispatch_path, dispatch_workflow
 from conveyor.monitoring._monitor import MonitorResult, parse_duration, run_monitor
+from conveyor.monitoring._outbox import outbox_size
 from conveyor.monitoring._policy import (
     PolicySignals,
     RetrainDecision,
@@ -32,4 +33,5 @@ __all__ = [
     "retrain_reasons",
     "run_monitor",
     "send_alert",
+    "send_test_alert",
 ]

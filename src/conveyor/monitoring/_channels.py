@@ -6,6 +6,11 @@
   (https://discord.com/developers/docs/resources/webhook#execute-webhook).
 - Generic JSON webhook: a flat, documented object (see docs/monitoring.md).
 
+Every payload carries the delivery's idempotency key (also sent as the
+``Idempotency-Key`` header): the generic webhook as ``idempotency_key``, Slack
+in its context line, Discord in its embed footer, so a receiver — or a human
+reading two messages — can tell a resent copy from a new alert.
+
 Only the payload is built here; where it goes (the URL, a secret) is the
 delivery's business, so nothing in this module ever sees a URL.
 """
@@ -39,6 +44,7 @@ class Alert:
     incident: str | None
     project: str
     created_at: datetime
+    idempotency_key: str | None = None  # one per incident (see _alerts); the same on every resend
 
 
 def _cut(text: str, limit: int) -> str:
@@ -62,6 +68,8 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     context = f"project *{alert.project}*"
     if alert.incident:
         context += f" · incident `{alert.incident}`"
+    if alert.idempotency_key:
+        context += f" · key `{alert.idempotency_key}`"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
     return {"text": _cut(f"{alert.title}: {alert.text}", SLACK_TEXT_LIMIT), "blocks": blocks}
 
@@ -72,6 +80,7 @@ def discord_payload(alert: Alert) -> dict[str, Any]:
         for k, v in list(alert.fields.items())[:DISCORD_FIELD_LIMIT]
     ]
     footer = f"conveyor · {alert.project}" + (f" · {alert.incident}" if alert.incident else "")
+    footer += f" · key {alert.idempotency_key}" if alert.idempotency_key else ""
     embed = {
         "title": _cut(alert.title, 256),
         "description": _cut(alert.text, DISCORD_DESCRIPTION_LIMIT),
@@ -92,6 +101,7 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
         "text": alert.text,
         "fields": dict(alert.fields),
         "incident": alert.incident,
+        "idempotency_key": alert.idempotency_key,
         "created_at": alert.created_at.isoformat(),
     }
 

@@ -5,8 +5,12 @@ Verdicts: ``pass``, ``fail``, or ``insufficient_data`` when fewer than
 to say either way, so neither a pass nor a failure (``skipped`` when the
 check cannot run at all, e.g. no reference profile yet).
 
-- **errors**: share of server errors (HTTP 5xx; client errors are the
+- **errors**: share of server errors (HTTP 5xx, model errors included: a
+  model that raises is answered 500 ``model_error``; client errors are the
   caller's) against ``monitoring.slo.error_rate``, overall and per version;
+  the model errors' own share is named in the summary;
+- **input warnings**: share of answered ``/predict`` requests whose features
+  were flagged (unseen category, out of range) — reported, not judged;
 - **latency**: p50/p95/p99 of successful requests; p99 against
   ``monitoring.slo.p99_latency_ms``, per version;
 - **input drift** / **prediction drift**: the drift engine of ``conveyor
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from conveyor.config import DriftSection, SLOSection
+from conveyor.requestlog import MODEL_ERROR
 
 if TYPE_CHECKING:
     from conveyor.data import DriftReport, ReferenceProfile
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
 CheckStatus = Literal["pass", "fail", "insufficient_data", "skipped"]
 SERVER_ERROR = 500
 CLIENT_ERROR = 400
+
 PERCENTILES = (50, 95, 99)
 
 
@@ -63,6 +69,7 @@ def traffic_table(predictions: pl.DataFrame, feedback: pl.DataFrame) -> pl.DataF
         .agg(
             pl.len().alias("requests"),
             (pl.col("status") >= SERVER_ERROR).sum().alias("server_errors"),
+            (pl.col("outcome") == MODEL_ERROR).sum().alias("model_errors"),
             ((pl.col("status") >= CLIENT_ERROR) & (pl.col("status") < SERVER_ERROR))
             .sum()
             .alias("client_errors"),
@@ -104,11 +111,14 @@ def error_check(
 ) -> CheckResult:
     n = predictions.height
     errors = int((predictions["status"] >= SERVER_ERROR).sum()) if n else 0
+    model_errors = int((predictions["outcome"] == MODEL_ERROR).sum()) if n else 0
     rate = errors / n if n else None
     details: dict[str, Any] = {
         "requests": n,
         "server_errors": errors,
+        "model_errors": model_errors,
         "error_rate": _r(rate),
+        "model_error_rate": _r(model_errors / n if n else None),
         "slo": slo.error_rate,
     }
     if n < min_requests:
@@ -121,7 +131,42 @@ def error_check(
     details["breaching_versions"] = [v["model_version"] for v in breaches]
     failed = (rate or 0.0) > slo.error_rate or bool(breaches)
     summary = f"server error rate {100 * (rate or 0):.2f} % (SLO {100 * slo.error_rate:.2f} %)"
+    if model_errors:
+        summary += f", model errors {100 * model_errors / n:.2f} % ({model_errors} of {n})"
     return CheckResult("errors", "fail" if failed else "pass", summary, details)
+
+
+def input_warning_check(predictions: pl.DataFrame, min_requests: int) -> CheckResult:
+    """The share of answered ``/predict`` requests whose features were flagged by the server.
+
+    Reported, not judged (``pass`` whatever the share): a new category or an unusual
+    value is a fact about the traffic; whether it matters is the input-drift check's call.
+    """
+    answered = predictions.filter((pl.col("endpoint") == "/predict") & (pl.col("status") < CLIENT_ERROR))
+    n = answered.height
+    flagged = answered.filter(pl.col("warnings").is_not_null() & ~pl.col("warnings").is_in(["null", "[]"]))
+    kinds: dict[str, int] = {}
+    features: dict[str, int] = {}
+    if flagged.height:
+        dtype = pl.List(pl.Struct({"feature": pl.String, "kind": pl.String}))
+        items = flagged.select(pl.col("warnings").str.json_decode(dtype).alias("w")).explode("w").unnest("w")
+        kinds = {str(k): int(c) for k, c in items.group_by("kind").len().iter_rows()}
+        features = {str(f): int(c) for f, c in items.group_by("feature").len().sort("feature").iter_rows()}
+    share = flagged.height / n if n else None
+    details: dict[str, Any] = {
+        "requests": n,
+        "flagged_requests": flagged.height,
+        "share": _r(share),
+        "by_kind": dict(sorted(kinds.items())),
+        "by_feature": features,
+    }
+    if n < min_requests:
+        return CheckResult(
+            "input_warnings", "insufficient_data", f"{n} answered requests (< {min_requests})", details
+        )
+    by_kind = ", ".join(f"{k} {c}" for k, c in sorted(kinds.items()))
+    summary = f"{100 * (share or 0):.2f} % of answered requests flagged ({flagged.height} of {n})"
+    return CheckResult("input_warnings", "pass", summary + (f": {by_kind}" if by_kind else ""), details)
 
 
 def latency_check(

@@ -3,13 +3,25 @@
 Retry rules (the same for alert webhooks and the GitHub API):
 
 - 2xx: delivered.
-- 5xx, a timeout or a connection error: retried up to ``retries`` times with
-  exponential backoff (``backoff``, ``2 × backoff``, … capped at
-  ``MAX_BACKOFF_SECONDS``).
+- 5xx, a connection that could not be opened, a body that could not be sent
+  whole, or a connection the receiver closed without answering: retried up to
+  ``retries`` times with exponential backoff (``backoff``, ``2 × backoff``, …
+  capped at ``MAX_BACKOFF_SECONDS``). In each of these cases the receiver has
+  either never seen the request or has finished with it (it answered, or it
+  hung up), so a resend cannot overlap a delivery still being processed.
+- no answer within ``timeout`` once the request was sent (a read timeout): the
+  receiver got the request and may still be processing it. With
+  ``resend_unanswered=False`` (alerts) the outcome is *unconfirmed* and nothing
+  is resent now — resending is what gave a slow receiver four copies of one
+  alert; the caller decides when a resend is safe. With ``True`` (the GitHub
+  dispatch) it is retried like a 5xx.
 - 429: the receiver's ``Retry-After`` (seconds or an HTTP date) is honoured
   when it is at most ``max_retry_after`` seconds; a longer wait is not spent
   here — the delivery fails and the caller keeps it for later.
 - any other 4xx: permanent, not retried (the request itself is wrong).
+
+So one call makes at most ``retries + 1`` requests and waits at most
+``retries × max(MAX_BACKOFF_SECONDS, max_retry_after)`` between them.
 
 Webhook URLs are secrets (a Slack URL is its own credential), so this module
 never puts a URL in a result, an error or a log line: error texts are redacted
@@ -47,6 +59,7 @@ class PostOutcome:
     error: str | None = None
     waited_seconds: tuple[float, ...] = ()
     retry_after: float | None = None  # the last Retry-After the receiver asked for
+    unconfirmed: bool = False  # the last request was sent but never answered (it may have arrived)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -122,6 +135,7 @@ def post_json(
     secrets: Sequence[str] = (),
     backoff: float = BACKOFF_SECONDS,
     max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
+    resend_unanswered: bool = True,
 ) -> PostOutcome:
     """POST ``payload`` as JSON to ``url`` following the module's retry rules."""
     hidden = [url, *secrets]
@@ -136,7 +150,16 @@ def post_json(
             wait: float | None = None
             try:
                 response = client.post(url, json=dict(payload), headers=dict(headers or {}))
-            except httpx.TimeoutException as exc:
+            except httpx.ReadTimeout:
+                status, error = (
+                    None,
+                    f"no answer within {timeout:g} s (the receiver may still be processing it)",
+                )
+                if not resend_unanswered:
+                    return PostOutcome(
+                        False, None, attempts, error, tuple(waits), retry_after, unconfirmed=True
+                    )
+            except httpx.TimeoutException as exc:  # connect, write or pool: the request never arrived whole
                 status, error = None, f"timed out after {timeout:g} s ({type(exc).__name__})"
             except httpx.TransportError as exc:
                 status, error = None, redact(f"{type(exc).__name__}: {exc}", hidden)

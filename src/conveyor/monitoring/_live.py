@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 
@@ -50,59 +49,24 @@ def _utc(moment: datetime) -> datetime:
 
 
 _PREDICTION_COLUMNS = ("ts", "model_version", "variant", "endpoint", "request_id", "features", "output",
-                       "latency_ms", "status")  # fmt: skip
+                       "latency_ms", "status", "outcome", "warnings")  # fmt: skip
 _FEEDBACK_COLUMNS = ("ts", "request_id", "item_id", "event", "model_version", "variant")
-
-
-def _scan(
-    directory: Path, kind: str, columns: tuple[str, ...], since: datetime | None, until: datetime
-) -> pl.DataFrame:
-    """The rows of ``kind``-*.parquet in ``(since, until]``, only ``columns``.
-
-    A lazy scan rather than ``conveyor.serving.read_request_log`` (which loads
-    every column of every file, behind an import of the web framework): the
-    window's bounds and the column list are pushed down into the Parquet
-    reader, which is what keeps a million requests within seconds.
-    """
-    files = sorted(directory.glob(f"{kind}-*.parquet")) if directory.is_dir() else []
-    if not files:
-        return pl.DataFrame(schema={c: _SCHEMAS[kind][c] for c in columns})
-    ts = pl.col("ts").cast(pl.Datetime("us", "UTC"))
-    condition = ts <= until if since is None else (ts > since) & (ts <= until)
-    try:
-        frame = pl.scan_parquet(files, missing_columns="insert").select(columns).filter(condition)
-        return frame.with_columns(ts).collect()
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(
-            f"{directory}: unreadable request log ({type(exc).__name__}: {exc})", path=str(directory)
-        ) from exc
-
-
-_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "predictions": {
-        "ts": pl.Datetime("us", "UTC"), "model_version": pl.String(), "variant": pl.String(),
-        "endpoint": pl.String(), "request_id": pl.String(), "features": pl.String(), "output": pl.String(),
-        "latency_ms": pl.Float64(), "status": pl.Int32(),
-    },
-    "feedback": {
-        "ts": pl.Datetime("us", "UTC"), "request_id": pl.String(), "item_id": pl.String(),
-        "event": pl.String(), "model_version": pl.String(), "variant": pl.String(),
-    },
-}  # fmt: skip
 
 
 def load_window(project: Project, env: str, since: datetime | None, until: datetime) -> LiveWindow:
     """The request log of ``env`` in ``(since, until]`` (the format of docs/serving.md)."""
+    # conveyor.requestlog owns the format; its reader pushes the window and the
+    # columns down into the Parquet scan (imported here: polars only, no web framework)
+    from conveyor.requestlog import FEEDBACK, PREDICTIONS, scan_request_log
+
     directory = request_log_dir(project, env)
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory}: request log is not a directory", path=str(directory))
     since = _utc(since) if since is not None else None
     until = _utc(until)
     return LiveWindow(
         since,
         until,
-        _scan(directory, "predictions", _PREDICTION_COLUMNS, since, until),
-        _scan(directory, "feedback", _FEEDBACK_COLUMNS, since, until),
+        scan_request_log(directory, PREDICTIONS, _PREDICTION_COLUMNS, since=since, until=until),
+        scan_request_log(directory, FEEDBACK, _FEEDBACK_COLUMNS, since=since, until=until),
     )
 
 

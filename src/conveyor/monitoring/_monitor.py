@@ -3,7 +3,8 @@
 ``run_monitor`` reads the request log of one environment in ``(since, now]``
 — ``since`` is the end of the previous run's window (kept in
 ``<state_dir>/monitoring/last-check.json``) unless a duration is given — runs
-the checks of :mod:`conveyor.monitoring._checks`, writes the report, exports
+the checks of :mod:`conveyor.monitoring._checks` and the readiness of every
+deployed environment (:mod:`conveyor.monitoring._readiness`), writes the report, exports
 the monitor's gauges for Prometheus (a textfile-collector file), and, when a
 check fails, sends one alert naming what failed (incident-keyed, so a run
 within the cooldown stays silent). The retraining policy is evaluated on
@@ -29,12 +30,14 @@ from conveyor.monitoring._checks import (
     accuracy_table,
     drift_check,
     error_check,
+    input_warning_check,
     latency_check,
     online_metric_check,
     traffic_table,
 )
 from conveyor.monitoring._policy import PolicySignals, apply_policy
 from conveyor.monitoring._promfile import write_monitor_metrics
+from conveyor.monitoring._readiness import readiness_check
 from conveyor.monitoring._report import write_reports
 from conveyor.monitoring._state import (
     CHECKS_FILE,
@@ -217,6 +220,7 @@ def run_monitor(
         main_preds = preds.filter(pl.col("model_version") == main_version) if main_version else preds.clear()
         live_outputs = _live.recommendations(main_preds, catalogue)
     else:
+        checks.append(input_warning_check(preds, min_n))
         live_inputs = _live.input_rows(preds)
         main_preds = preds.filter(pl.col("model_version") == main_version) if main_version else preds.clear()
         live_outputs = _live.predicted(main_preds)
@@ -231,6 +235,7 @@ def run_monitor(
     baselines: dict[str, float] = {str(k): float(v) for k, v in env_state.get("metric_baselines", {}).items()}
     online = online_metric_check(metric, rows, baselines, settings.monitoring.retrain.metric_drop_pct, min_n)
     checks.append(online)
+    checks.append(readiness_check(project))  # every deployed environment, not only this window's
     for r in rows:
         if r["n"] >= min_n and r["value"] is not None and str(r["model_version"]) not in baselines:
             baselines[str(r["model_version"])] = float(r["value"])

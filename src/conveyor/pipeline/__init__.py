@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor.pipeline._init import InitResult, init_project
 from conveyor.pipeline._lint import Finding, check_workflows, find_tool, workflow_files
 from conveyor.pipeline._runner import Runner, RunReport, StageOutcome, conveyor_program, stage_keys
+from conveyor.pipeline._user_data import ColumnMapping
 from conveyor.pipeline._workflows import (
     WORKFLOW_FILES,
     generate_workflows,
@@ -54,6 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "PIPELINE",
     "WORKFLOW_FILES",
+    "ColumnMapping",
     "EvaluationResult",
     "Finding",
     "InitResult",

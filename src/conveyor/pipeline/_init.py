@@ -15,6 +15,13 @@ inside the project, written as a path relative to ``.dvc/`` so a clone
 works anywhere: committing it lets the workflows ``dvc pull`` the sample
 data with no credentials; for real data point the remote elsewhere
 (``dvc remote add -d storage s3://…``).
+
+Your own data (``--data FILE``): the recommender's columns are mapped with
+``--user/--item/--timestamp/--event/--weight`` and timestamps converted as
+:mod:`._user_data` describes. Everything that can be checked is checked before
+the first file is written; a failure after that removes what this run created
+(the whole folder when it did not exist before), so a failed init leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import metadata, resources
@@ -35,6 +43,7 @@ from typing import Any
 from conveyor import __version__
 from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settings, parse_settings
 from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
+from conveyor.pipeline._user_data import ColumnMapping, PreparedData, prepare_interactions
 from conveyor.pipeline._workflows import REQUIREMENTS_FILE, write_workflows
 from conveyor.project import Project
 from conveyor.stage_graph import PIPELINE
@@ -47,7 +56,6 @@ SAMPLE_ROWS = 2000
 SAMPLE_SEED = 7
 DVC_REMOTE_NAME = "local"
 DVC_REMOTE_DIR = ".dvc-remote"
-RECOMMENDER_COLUMNS = ("user_id", "item_id", "timestamp")
 _DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
@@ -61,6 +69,8 @@ class InitResult:
     rows: int
     scm: str  # "git" | "git-subdir" | "none"
     files: tuple[str, ...]
+    columns: dict[str, str | None] | None = None  # recommender: data.columns written
+    timestamps: str | None = None  # recommender: the form the timestamps were in
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +81,8 @@ class InitResult:
             "scm": self.scm,
             "dvc_remote": DVC_REMOTE_DIR,
             "files": list(self.files),
+            "columns": self.columns,
+            "timestamps": self.timestamps,
         }
 
 
@@ -98,15 +110,7 @@ def _read_user_data(path: Path, template: Template, target: str | None) -> Any:
     if path.suffix.lower() not in _DATA_SUFFIXES:
         raise InputError(f"--data {path}: expected a .csv or .parquet file", path=str(path))
     frame = read_table(path)
-    if template is Template.RECOMMENDER:
-        missing = [c for c in RECOMMENDER_COLUMNS if c not in frame.columns]
-        if missing:
-            raise InputError(
-                f"--data {path}: the recommender needs columns {', '.join(RECOMMENDER_COLUMNS)} "
-                f"(missing: {', '.join(missing)}; has: {', '.join(frame.columns)})",
-                path=str(path),
-            )
-    elif target not in frame.columns:
+    if template is Template.CLASSIFIER and target not in frame.columns:
         raise InputError(
             f"--data {path}: no target column {target!r} "
             f"(pass --target COL; columns: {', '.join(frame.columns)})",
@@ -121,12 +125,18 @@ def _project_name(root: Path) -> str:
     return name or "conveyor-project"
 
 
-def _settings_text(root: Path, template: Template, source: str, frame: Any, target: str | None) -> str:
+def _settings_text(
+    root: Path, template: Template, source: str, frame: Any, target: str | None, prepared: PreparedData | None
+) -> str:
     raw = defaults_for(template).model_dump(mode="json", by_alias=True, exclude_none=True)
     raw["project"]["name"] = _project_name(root)
     raw["data"]["source"] = source
     if template is Template.CLASSIFIER:
         raw["data"]["target"] = target
+    elif prepared is not None:
+        raw["data"]["columns"] = dict(prepared.columns)
+        if prepared.event_weights is not None:
+            raw["data"]["event_weights"] = prepared.event_weights
     else:
         columns = raw["data"].setdefault("columns", {})
         if "event" not in frame.columns:
@@ -238,8 +248,13 @@ def init_project(
     data: Path | None = None,
     target: str | None = None,
     force: bool = False,
+    columns: ColumnMapping | None = None,
 ) -> InitResult:
-    """Write a ready project into ``directory``; refuse an existing one unless ``force``."""
+    """Write a ready project into ``directory``; refuse an existing one unless ``force``.
+
+    ``columns`` maps the recommender's columns onto those of ``data``. On any failure
+    after writing began, what this call created is removed before the error propagates.
+    """
     root = directory.expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{directory}: exists and is not a folder")
@@ -249,44 +264,94 @@ def init_project(
         )
     if template is Template.RECOMMENDER and target is not None:
         raise UsageError("--target is for the classifier template (the recommender has no target column)")
+    columns = columns or ColumnMapping()
+    if columns.given and template is not Template.RECOMMENDER:
+        raise UsageError(
+            f"{', '.join(columns.given)}: for the recommender template (the classifier uses --target)"
+        )
+    if columns.given and data is None:
+        raise UsageError(f"{', '.join(columns.given)}: map the columns of your own file; pass --data FILE")
     target = (target or defaults_for(template).data.target) if template is Template.CLASSIFIER else None
 
+    prepared: PreparedData | None = None
     if data is not None:
         frame = _read_user_data(data, template, target)
         name = data.name
+        if template is Template.RECOMMENDER:
+            weights = dict(defaults_for(template).data.event_weights)
+            prepared = prepare_interactions(frame, columns, data, weights)
+            frame = prepared.frame
+            if prepared.converted:  # written once with datetimes, so every stage reads one type
+                name = f"{data.stem}.parquet"
     else:
         frame = _sample(template)
         name = "interactions.parquet" if template is Template.RECOMMENDER else "train.parquet"
-    raw = root / "data" / "raw"
-    for folder in (raw, root / "data" / "processed", root / "tests"):
-        folder.mkdir(parents=True, exist_ok=True)
     source = f"data/raw/{name}"
-    if data is not None:
-        shutil.copyfile(data, raw / name)
-    else:
-        frame.write_parquet(raw / name)
-
+    timestamp = None
+    if template is Template.RECOMMENDER:
+        timestamp = prepared.columns["timestamp"] if prepared is not None else "timestamp"
     from conveyor.data import infer_schema
 
-    timestamp = "timestamp" if template is Template.RECOMMENDER else None
-    infer_schema(frame, timestamp=timestamp).save(root / "schema.yaml")
-    written = [source, "schema.yaml"]
-    texts = {
-        CONFIG_FILENAME: _settings_text(root, template, source, frame, target),
-        REQUIREMENTS_FILE: _requirements(),
-        "README.md": _readme(root, template, source, target),
-        ".gitignore": ".conveyor/\n__pycache__/\n.venv/\n*.egg-info/\n",
-        "data/processed/.gitkeep": "",
-        **dict(_template_files(template)),
-    }
-    for rel, text in texts.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(rel)
-    project = Project.load(root)
-    written += [str(p.relative_to(root)) for p in write_workflows(project)]
-    scm = _git_state(root)
-    _dvc_track(root, scm)
-    written += ["data/raw.dvc", "data/processed.dvc", ".dvc/config"]
-    return InitResult(root, template, source, int(frame.height), scm, tuple(written))
+    schema = infer_schema(frame, timestamp=timestamp)
+    settings_text = _settings_text(root, template, source, frame, target, prepared)
+
+    with _undo_on_failure(root):
+        raw = root / "data" / "raw"
+        for folder in (raw, root / "data" / "processed", root / "tests"):
+            folder.mkdir(parents=True, exist_ok=True)
+        if data is not None and (prepared is None or not prepared.converted):
+            shutil.copyfile(data, raw / name)
+        else:
+            frame.write_parquet(raw / name)
+        schema.save(root / "schema.yaml")
+        written = [source, "schema.yaml"]
+        texts = {
+            CONFIG_FILENAME: settings_text,
+            REQUIREMENTS_FILE: _requirements(),
+            "README.md": _readme(root, template, source, target),
+            ".gitignore": ".conveyor/\n__pycache__/\n.venv/\n*.egg-info/\n",
+            "data/processed/.gitkeep": "",
+            **dict(_template_files(template)),
+        }
+        for rel, text in texts.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(rel)
+        project = Project.load(root)
+        written += [str(p.relative_to(root)) for p in write_workflows(project)]
+        scm = _git_state(root)
+        _dvc_track(root, scm)
+        written += ["data/raw.dvc", "data/processed.dvc", ".dvc/config"]
+    return InitResult(
+        root,
+        template,
+        source,
+        int(frame.height),
+        scm,
+        tuple(written),
+        columns=dict(prepared.columns) if prepared is not None else None,
+        timestamps=prepared.timestamp_format if prepared is not None else None,
+    )
+
+
+@contextlib.contextmanager
+def _undo_on_failure(root: Path) -> Iterator[None]:
+    """Remove what the block created if it fails: the folder itself when it was new, else the
+    entries that were not there before (a file overwritten under ``--force`` stays overwritten)."""
+    existed = root.exists()
+    before = {p.name for p in root.iterdir()} if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(root, ignore_errors=True)
+        elif root.is_dir():
+            for entry in root.iterdir():
+                if entry.name in before:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        raise

@@ -13,6 +13,10 @@ from conveyor.registry import (
     tracking_client,
 )
 
+# the MLflow tag conveyor.gates a run must carry: "passed", or "not-enough-evidence" when
+# evaluation.not_enough_evidence is "continue" (the local index says proceed but not passed)
+_PROCEED_TAGS = {True: ("passed",), False: ("not-enough-evidence",)}
+
 
 def _gates_tag(project: Project, run_id: str) -> str:
     return str(tracking_client(project).get_run(run_id).data.tags.get("conveyor.gates", ""))
@@ -28,15 +32,21 @@ def register_latest(project: Project) -> tuple[ModelVersion, bool]:
             f"run {record.run_id} has not been through the quality gates; run `conveyor evaluate` first",
             run_id=record.run_id,
         )
-    if not evaluation.get("passed"):
+    if not evaluation.get("proceed", evaluation.get("passed")):
         failed = [g["name"] for g in evaluation.get("gates", []) if g.get("verdict") == "fail"]
+        if not failed:
+            raise GateFailed(
+                f"run {record.run_id}: not enough evidence to decide its quality gates "
+                "(see `conveyor evaluate`); not registering it",
+                run_id=record.run_id,
+            )
         raise GateFailed(
             f"run {record.run_id} failed its quality gates ({', '.join(failed)}); not registering it",
             run_id=record.run_id,
         )
     if record.registered_version:
         return get_version(project, record.registered_version), True
-    if _gates_tag(project, record.run_id) != "passed":
+    if _gates_tag(project, record.run_id) not in _PROCEED_TAGS[bool(evaluation.get("passed"))]:
         raise GateFailed(
             f"run {record.run_id} is not marked as gated in MLflow; run `conveyor evaluate` again",
             run_id=record.run_id,

@@ -8,8 +8,16 @@ the first failure and gives its reason (the stage's own one-line error).
 Up-to-date stages are skipped: after a stage succeeds, a stamp under
 ``<state_dir>/stamps/`` records a key made of the stage's command, the content
 hashes of its inputs (data, schema, ``conveyor.yaml``, the project's code and
-Conveyor's version) and the keys of the stages it needs. A stage whose key
-matches its stamp is up to date. ``train`` also has its own reuse check (it
+Conveyor's version) and the keys of the stages it needs, and the shared state
+the stage left (``Stage.state``: the latest training run). A stage whose key
+matches its stamp and whose state is still the one it left is up to date: a
+one-off ``conveyor train --model-type X`` in between moves the latest run, so
+the next ``conveyor run`` trains (or reuses) the configured model again instead
+of evaluating and registering X.
+
+Each run has an id (``CONVEYOR_PIPELINE_RUN`` in its stages' environment) that
+ties the stage results ``conveyor report`` shows to this one run; a stage
+skipped as up to date carries its last result into the run. ``train`` also has its own reuse check (it
 answers from an earlier identical MLflow run), so a changed config value that
 does not matter to training still costs only seconds.
 """
@@ -19,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -125,6 +134,10 @@ def input_fingerprint(project: Project, kind: StageInput) -> str:
         _hash_path(digest, project.schema_path, root)
     elif kind is StageInput.CONFIG:
         _hash_path(digest, project.config_file, root)
+    elif kind is StageInput.RUN:
+        from conveyor.pipeline._runs import RunIndex
+
+        digest.update(str(RunIndex(project).latest_id()).encode())
     else:
         digest.update(__version__.encode())
         _hash_path(digest, root / "src", root, _CODE_SUFFIXES)
@@ -144,6 +157,11 @@ def stage_keys(project: Project, stages: Sequence[Stage]) -> dict[str, str]:
         }
         keys[stage.name] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     return keys
+
+
+def new_pipeline_run_id() -> str:
+    """A sortable, unique id of one ``conveyor run``: UTC time and 8 random hex digits."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(4)
 
 
 # -- the runner -----------------------------------------------------------------------
@@ -182,27 +200,46 @@ class Runner:
     def _stamp_path(self, stage: Stage) -> Path:
         return self.project.state_dir / "stamps" / f"{stage.name}.json"
 
+    def _state(self, stage: Stage) -> dict[str, str]:
+        return {kind.value: input_fingerprint(self.project, kind) for kind in stage.state}
+
     def _up_to_date(self, stage: Stage, key: str) -> bool:
         try:
             stamp = json.loads(self._stamp_path(stage).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        return isinstance(stamp, dict) and stamp.get("key") == key
+        if not isinstance(stamp, dict) or stamp.get("key") != key:
+            return False
+        return not stage.state or stamp.get("state") == self._state(stage)
 
     def _write_stamp(self, stage: Stage, key: str, seconds: float) -> None:
         path = self._stamp_path(stage)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"key": key, "seconds": seconds, "finished": time.time()}), encoding="utf-8"
-        )
+        stamp = {"key": key, "state": self._state(stage), "seconds": seconds, "finished": time.time()}
+        tmp.write_text(json.dumps(stamp), encoding="utf-8")
         tmp.replace(path)
 
-    def _execute(self, stage: Stage, program: list[str]) -> StageOutcome:
+    def _carry_result(self, stage: Stage, pipeline_run: str) -> None:
+        """An up-to-date stage's last result belongs to this run too (for ``conveyor report``)."""
+        from conveyor.errors import ConveyorError
+        from conveyor.reports import load_history, record_stage_result
+
+        try:
+            earlier = load_history(self.project, stage.name)
+            if earlier:
+                payload = {**earlier[-1]["payload"], "up_to_date": True}
+                record_stage_result(self.project, stage.name, payload, pipeline_run=pipeline_run)
+        except ConveyorError:
+            pass  # the report loses this stage's line; the run itself is unaffected
+
+    def _execute(self, stage: Stage, program: list[str], pipeline_run: str) -> StageOutcome:
+        from conveyor.reports import PIPELINE_RUN_VAR
+
         logs = self.project.state_dir / "runs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{stage.name}.log"
-        env = {**os.environ, **TELEMETRY_OPT_OUT}
+        env = {**os.environ, **TELEMETRY_OPT_OUT, PIPELINE_RUN_VAR: pipeline_run}
         started = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -234,6 +271,7 @@ class Runner:
         keys = stage_keys(self.project, self.stages)
         program = list(self.program) if self.program is not None else conveyor_program()
         outcomes: list[StageOutcome] = []
+        pipeline_run = new_pipeline_run_id()
         console = self.console or Console(stderr=True)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=False) as progress:
@@ -242,8 +280,9 @@ class Runner:
                 if not self.force and self._up_to_date(stage, keys[stage.name]):
                     outcome = StageOutcome(stage.name, stage.command_line, "skipped", reason="up to date")
                     progress.update(task, completed=1, description=f"[dim]{stage.name}: up to date[/]")
+                    self._carry_result(stage, pipeline_run)
                 else:
-                    outcome = self._execute(stage, program)
+                    outcome = self._execute(stage, program, pipeline_run)
                     mark = (
                         "[green]ok[/]"
                         if outcome.status == "ok"

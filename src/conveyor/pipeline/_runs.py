@@ -168,6 +168,14 @@ class RunIndex:
         with self._db() as con:
             con.execute("INSERT OR REPLACE INTO state (name, value) VALUES (?, ?)", (LATEST, run_id))
 
+    def latest_id(self) -> str | None:
+        """The latest run's id, or None (no index yet, or no run); never creates the index."""
+        if not (self.project.state_dir / INDEX_FILE).is_file():
+            return None
+        with self._db() as con:
+            row = con.execute("SELECT value FROM state WHERE name = ?", (LATEST,)).fetchone()
+        return str(row[0]) if row else None
+
     def latest(self) -> RunRecord:
         """The run ``evaluate`` and ``register`` act on; UsageError when there is none."""
         with self._db() as con:

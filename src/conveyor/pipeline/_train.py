@@ -37,7 +37,7 @@ from conveyor.pipeline._runs import (
     run_dir,
     runs_root,
 )
-from conveyor.pipeline._split import Split, load_test_set, split_by_time, split_stratified
+from conveyor.pipeline._split import Split, load_test_set, split_interactions, split_notes, split_stratified
 from conveyor.project import Project
 
 CLASSIFIER_MATRIX = (ModelType.RANDOM_FOREST, ModelType.XGBOOST, ModelType.LIGHTGBM)
@@ -141,6 +141,7 @@ def _settings_for_key(settings: Settings) -> dict[str, Any]:
         "k": m.k,
         "eval_users": m.eval_users,
         "primary_metric": m.primary_metric,
+        "evaluation": settings.evaluation.model_dump(mode="json"),
     }
 
 
@@ -202,7 +203,8 @@ def _prepare(project: Project, data_path: Path, scratch: Path) -> Prepared:
         schema = infer_schema(df, timestamp=timestamp if timestamp in df.columns else None)
         notes.append(f"no schema file at {schema_path}; logged a schema inferred from this data")
     recommender = settings.project.template is Template.RECOMMENDER
-    split = split_by_time(df, settings) if recommender else split_stratified(df, settings)
+    split = split_interactions(df, settings) if recommender else split_stratified(df, settings)
+    notes.extend(split_notes(split.description))
     schema_file = scratch / SCHEMA_FILE
     schema.save(schema_file)
     profile_path = scratch / PROFILE_FILE

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from conveyor.config import ModelType, Settings, Strategy, Template
+from conveyor.config import ModelType, Settings, Template
 from conveyor.project import Project
 from conveyor.stage_graph import PIPELINE, Stage, jobs
 from conveyor.telemetry import TELEMETRY_OPT_OUT
@@ -320,8 +320,8 @@ def reusable_training_workflow(settings: Settings, stages: tuple[Stage, ...] = P
 
 
 def rollout_stage(settings: Settings) -> Stage:
-    """The weekly retrain's production step: an A/B test or a canary."""
-    if settings.deploy.strategy is Strategy.AB or settings.project.template is Template.RECOMMENDER:
+    """The weekly retrain's production step: an A/B test (recommender) or a canary (classifier)."""
+    if settings.project.template is Template.RECOMMENDER:
         return Stage("ab-start", ("ab", "start"), (), "production-deployment", "A/B test of the candidate")
     return Stage(
         "deploy-production",

@@ -49,6 +49,7 @@ with warnings.catch_warnings():
 
         # no type hint on model_input: MLflow would build a schema from it (pandas frames of any shape)
         def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            import numpy as np
             import pandas as pd
             import polars as pl
 
@@ -56,7 +57,9 @@ with warnings.catch_warnings():
             if isinstance(self.model, Classifier):
                 proba = self.model.predict_proba(pl.from_pandas(frame))
                 out = pd.DataFrame(proba, columns=[str(c) for c in self.model.classes])
-                out["prediction"] = self.model.predict(pl.from_pandas(frame))
+                # the labels from the same probabilities (what Classifier.predict computes): one
+                # model pass per call, as `conveyor serve` does — not a second predict_proba
+                out["prediction"] = np.asarray(self.model.classes, dtype=object)[np.argmax(proba, axis=1)]
                 return out
             if isinstance(self.model, Recommender):
                 if "user_id" not in frame.columns:

@@ -1,13 +1,24 @@
 """Reports: the stage results store, Markdown / HTML rendering, the job summary."""
 
 from conveyor.reports._render import headline, render_html, render_markdown
-from conveyor.reports._store import load_history, load_stage_results, record_stage_result, results_dir
+from conveyor.reports._store import (
+    PIPELINE_RUN_VAR,
+    current_pipeline_run,
+    latest_pipeline_run,
+    load_history,
+    load_stage_results,
+    record_stage_result,
+    results_dir,
+)
 from conveyor.reports._summary import STEP_SUMMARY_VAR, append_step_summary
 
 __all__ = [
+    "PIPELINE_RUN_VAR",
     "STEP_SUMMARY_VAR",
     "append_step_summary",
+    "current_pipeline_run",
     "headline",
+    "latest_pipeline_run",
     "load_history",
     "load_stage_results",
     "record_stage_result",

@@ -56,11 +56,23 @@ def metric_rows(evaluate: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+_MARKS = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⏭️ skip", "inconclusive": "❔ inconclusive"}
+_TALLY = (("pass", "passed"), ("fail", "failed"), ("inconclusive", "inconclusive"), ("skip", "skipped"))
+
+
+def gate_verdict(gate: dict[str, Any]) -> str:
+    """``pass``, ``fail``, ``skip`` or ``inconclusive`` (records without a verdict: from ``passed``)."""
+    verdict = gate.get("verdict")
+    if verdict in _MARKS:
+        return str(verdict)
+    return "pass" if gate.get("passed") else "fail"
+
+
 def gate_rows(evaluate: dict[str, Any]) -> list[list[str]]:
     rows = []
     for gate in evaluate.get("gates") or []:
         if isinstance(gate, dict):
-            verdict = "✅ pass" if gate.get("passed") else "❌ fail"
+            verdict = _MARKS[gate_verdict(gate)]
             rows.append([str(gate.get("name", "?")), verdict, str(gate.get("reason", ""))])
     return rows
 
@@ -84,13 +96,18 @@ def drift_rows(drift: dict[str, Any]) -> list[list[str]]:
 
 
 def _verdict(results: dict[str, dict[str, Any]]) -> str:
-    gates = (results.get("evaluate") or {}).get("gates") or []
-    failed = [g for g in gates if isinstance(g, dict) and not g.get("passed")]
+    """Each verdict counted ("4 passed, 1 skipped"), the failing gates named."""
+    gates = [g for g in (results.get("evaluate") or {}).get("gates") or [] if isinstance(g, dict)]
     if not gates:
         return "no quality gates recorded yet"
+    verdicts = [gate_verdict(g) for g in gates]
+    tally = ", ".join(f"{verdicts.count(v)} {label}" for v, label in _TALLY if v in verdicts)
+    failed = [str(g.get("name", "?")) for g, v in zip(gates, verdicts, strict=True) if v == "fail"]
     if failed:
-        return f"❌ {len(failed)} of {len(gates)} quality gates failed"
-    return f"✅ all {len(gates)} quality gates passed"
+        return f"❌ {len(failed)} of {len(gates)} quality gates failed: {', '.join(failed)} ({tally})"
+    if "inconclusive" in verdicts:
+        return f"❔ not enough evidence to decide the quality gates ({tally})"
+    return f"✅ quality gates: {tally}"
 
 
 def headline(project: Project, results: dict[str, dict[str, Any]]) -> str:
@@ -110,7 +127,10 @@ def _ab_lines(ab: dict[str, Any]) -> list[str]:
     for arm in ("control", "variant"):
         data = ab.get(arm) or {}
         if isinstance(data, dict):
-            lines.append(f"- {arm}: CTR {_fmt(data.get('ctr'))} over {_fmt(data.get('n'))} users")
+            shown = (
+                f" ({_fmt(data['impressions'])} impressions)" if data.get("impressions") is not None else ""
+            )
+            lines.append(f"- {arm}: CTR {_fmt(data.get('ctr'))} over {_fmt(data.get('n'))} users{shown}")
     ci = ab.get("ci") or [None, None]
     lift = _num(ab.get("lift"))
     if lift is not None:
@@ -118,17 +138,26 @@ def _ab_lines(ab: dict[str, Any]) -> list[str]:
         interval = f" (95 % CI {low:+.1%} to {high:+.1%})" if low is not None and high is not None else ""
         lines.append(f"- lift: {lift:+.1%}{interval}, p-value {_fmt(ab.get('p_value'))}")
     if ab.get("required_n") is not None:
-        lines.append(f"- sample size needed per arm: {_fmt(ab.get('required_n'))}")
+        lines.append(f"- users needed per arm (the larger arm): {_fmt(ab.get('required_n'))}")
     lines.append(
         f"- status: {ab.get('status', '–')}; decision: {ab.get('decision', '–')} {ab.get('reason', '')}"
     )
     return lines
 
 
+def _run_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Which training run the report is about (the run id ties train, evaluate and register)."""
+    run_ids = {str(p["run_id"]) for p in results.values() if isinstance(p, dict) and p.get("run_id")}
+    if len(run_ids) == 1:
+        return [f"Training run `{run_ids.pop()}`.", ""]
+    return []
+
+
 def render_markdown(project: Project, results: dict[str, dict[str, Any]] | None = None) -> str:
     """The report as GitHub-flavoured Markdown (pull-request comment, job summary)."""
     results = load_stage_results(project) if results is None else results
     out = [f"## Conveyor report — {project.settings.project.name}", "", f"**{_verdict(results)}**", ""]
+    out += _run_lines(results)
     if not results:
         out.append("No stage has recorded a result yet: run `conveyor run` (or the workflow) first.")
         return "\n".join(out) + "\n"

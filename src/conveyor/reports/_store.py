@@ -7,6 +7,17 @@ every record is appended to ``<state_dir>/results/history.jsonl`` (the
 metric-history plot reads it). Reading never needs MLflow, so a report costs
 milliseconds.
 
+A report describes ONE pipeline run. Each record carries the id of the
+pipeline run it belongs to (``pipeline_run``): ``conveyor run`` sets
+``CONVEYOR_PIPELINE_RUN`` for its stages, a GitHub workflow run is identified
+by ``GITHUB_RUN_ID``/``GITHUB_RUN_ATTEMPT``, and a stage run by hand outside
+both has none. :func:`load_stage_results` returns the stages of the pipeline
+run of the most recent record (or of the ``pipeline_run`` asked for); among
+records without an id, the latest of each stage. Either way the training
+stages shown (``train``, ``evaluate``, ``register``) are those of one training
+run: a ``train`` or ``register`` result about another run than the evaluated
+one is left out.
+
 Payloads the report renders (extra keys are kept and ignored):
 
 - ``evaluate``: ``{"metrics": {name: float}, "production_metrics": {name: float} | null,
@@ -15,8 +26,9 @@ Payloads the report renders (extra keys are kept and ignored):
 - ``drift``: the ``conveyor drift --json`` object (``dataset_drift``, ``drift_share``,
   ``columns``: {name: {type, test, statistic, p_value, threshold, drift}}), each column
   optionally with ``histogram: {"edges": [...], "reference": [...], "current": [...]}``
-- ``ab``: ``{"status": str, "control": {"ctr", "n"}, "variant": {"ctr", "n"}, "lift": float,
-  "ci": [low, high], "p_value": float, "required_n": int, "decision": str, "reason": str}``
+- ``ab``: ``{"status": str, "unit": "users", "control": {"ctr", "n", "impressions"}, "variant":
+  {"ctr", "n", "impressions"}, "lift": float, "ci": [low, high], "p_value": float, "required_n": int,
+  "decision": str, "reason": str}`` — ``n`` and ``required_n`` count users, the unit of the test
 - any other stage (``train``, ``register``, ``deploy-staging`` …): a flat dict shown as is.
 """
 
@@ -28,19 +40,38 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conveyor.config import env_flag
 from conveyor.errors import InputError, UsageError
 from conveyor.project import Project
 
 _STAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 HISTORY_FILE = "history.jsonl"
+PIPELINE_RUN_VAR = "CONVEYOR_PIPELINE_RUN"
+_TRAINING_STAGES = ("train", "register")  # tied to the evaluated training run by run_id
+
+
+def current_pipeline_run() -> str | None:
+    """The pipeline run this process belongs to: ``conveyor run``'s id, the GitHub run, or None."""
+    own = env_flag(PIPELINE_RUN_VAR)
+    if own:
+        return own
+    github = env_flag("GITHUB_RUN_ID")
+    if github:
+        return f"github-{github}-{env_flag('GITHUB_RUN_ATTEMPT') or '1'}"
+    return None
 
 
 def results_dir(project: Project) -> Path:
     return project.state_dir / "results"
 
 
-def record_stage_result(project: Project, stage: str, payload: dict[str, Any]) -> Path:
-    """Keep ``payload`` as the latest result of ``stage`` and append it to the history."""
+def record_stage_result(
+    project: Project, stage: str, payload: dict[str, Any], *, pipeline_run: str | None = None
+) -> Path:
+    """Keep ``payload`` as the latest result of ``stage`` and append it to the history.
+
+    ``pipeline_run`` defaults to :func:`current_pipeline_run`.
+    """
     if not _STAGE_NAME.match(stage):
         raise UsageError(f"stage name {stage!r}: use lowercase letters, digits, '-' or '_'")
     try:
@@ -49,7 +80,11 @@ def record_stage_result(project: Project, stage: str, payload: dict[str, Any]) -
         raise UsageError(f"result of stage {stage!r} is not JSON-ready: {exc}") from exc
     folder = results_dir(project)
     folder.mkdir(parents=True, exist_ok=True)
-    record = f'{{"stage": {json.dumps(stage)}, "recorded_at": {time.time():.3f}, "payload": {text}}}'
+    run = pipeline_run if pipeline_run is not None else current_pipeline_run()
+    record = (
+        f'{{"stage": {json.dumps(stage)}, "recorded_at": {time.time():.3f}, '
+        f'"pipeline_run": {json.dumps(run)}, "payload": {text}}}'
+    )
     path = folder / f"{stage}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(record, encoding="utf-8")
@@ -69,12 +104,48 @@ def _read_record(path: Path) -> dict[str, Any]:
     return record
 
 
-def load_stage_results(project: Project) -> dict[str, dict[str, Any]]:
-    """The latest payload of every stage that recorded one."""
+def _latest_records(project: Project) -> dict[str, dict[str, Any]]:
     folder = results_dir(project)
     if not folder.is_dir():
         return {}
-    return {p.stem: _read_record(p)["payload"] for p in sorted(folder.glob("*.json"))}
+    return {p.stem: _read_record(p) for p in sorted(folder.glob("*.json"))}
+
+
+def _same_training_run(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    run_id = (results.get("evaluate") or {}).get("run_id")
+    if not run_id:
+        return results
+    return {
+        stage: payload
+        for stage, payload in results.items()
+        if stage not in _TRAINING_STAGES or payload.get("run_id") in (None, run_id)
+    }
+
+
+def latest_pipeline_run(project: Project) -> str | None:
+    """The pipeline run of the most recent record (None: the latest record has no id)."""
+    records = _latest_records(project)
+    if not records:
+        return None
+    newest = max(records.values(), key=lambda r: float(r.get("recorded_at", 0)))
+    run = newest.get("pipeline_run")
+    return str(run) if run else None
+
+
+def load_stage_results(project: Project, pipeline_run: str | None = None) -> dict[str, dict[str, Any]]:
+    """The payload of every stage of one pipeline run (default: the run of the latest record)."""
+    run = pipeline_run if pipeline_run is not None else latest_pipeline_run(project)
+    if run is None:
+        latest = _latest_records(project)
+        results = {s: r["payload"] for s, r in latest.items() if not r.get("pipeline_run")}
+        return _same_training_run(results)
+    results = {}
+    for record in load_history(project):
+        if record.get("pipeline_run") == run and isinstance(record.get("payload"), dict):
+            results[str(record.get("stage"))] = record["payload"]  # later records win
+    if pipeline_run is not None and not results:
+        raise UsageError(f"no stage recorded a result for pipeline run {pipeline_run!r}")
+    return _same_training_run(results)
 
 
 def load_history(project: Project, stage: str | None = None) -> list[dict[str, Any]]:

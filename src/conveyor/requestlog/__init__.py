@@ -6,6 +6,33 @@ reads its windows (``conveyor.monitoring``) — none of them imports another for
 """
 
 from conveyor.requestlog._location import request_log_dir
-from conveyor.requestlog._log import FEEDBACK_SCHEMA, PREDICTION_SCHEMA, RequestLog, read_request_log
+from conveyor.requestlog._log import (
+    CLIENT_ERROR,
+    FEEDBACK,
+    FEEDBACK_SCHEMA,
+    MODEL_ERROR,
+    OK,
+    OUTCOMES,
+    PREDICTION_SCHEMA,
+    PREDICTIONS,
+    SERVER_ERROR,
+    RequestLog,
+    read_request_log,
+    scan_request_log,
+)
 
-__all__ = ["FEEDBACK_SCHEMA", "PREDICTION_SCHEMA", "RequestLog", "read_request_log", "request_log_dir"]
+__all__ = [
+    "CLIENT_ERROR",
+    "FEEDBACK",
+    "FEEDBACK_SCHEMA",
+    "MODEL_ERROR",
+    "OK",
+    "OUTCOMES",
+    "PREDICTIONS",
+    "PREDICTION_SCHEMA",
+    "SERVER_ERROR",
+    "RequestLog",
+    "read_request_log",
+    "request_log_dir",
+    "scan_request_log",
+]

@@ -7,6 +7,12 @@ is written under a hidden temporary name, fsynced and atomically renamed, so rea
 never see a partial file. A crash loses at most the unwritten buffer (see
 docs/serving.md, "Loss bound"). If the disk falls behind by ``max_pending`` records,
 new records are dropped and counted, so logging never slows or fails a request.
+
+This module owns the format: the column lists, the ``outcome`` of an answer (``ok``,
+``client_error``, ``model_error``, ``server_error``) and the readers. The canary
+analysis (deploy) and the monitor read the log through :func:`read_request_log` and
+:func:`scan_request_log` — never with a schema of their own. Files written before a
+column existed read with it filled in (``outcome`` from the status, ``warnings`` null).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ PREDICTION_SCHEMA: dict[str, Any] = {
     "output": pl.String,
     "latency_ms": pl.Float64,
     "status": pl.Int32,
+    "outcome": pl.String,
+    "warnings": pl.String,
 }
 FEEDBACK_SCHEMA: dict[str, Any] = {
     "ts": _TS,
@@ -52,9 +60,35 @@ FEEDBACK_SCHEMA: dict[str, Any] = {
     "model_version": pl.String,
     "variant": pl.String,
 }
-_JSON_COLUMNS = {"features", "output"}
+OK = "ok"
+CLIENT_ERROR = "client_error"  # the caller's fault: a 4xx
+MODEL_ERROR = "model_error"  # the model raised: a 500 the server owns
+SERVER_ERROR = "server_error"  # any other 5xx (no model loaded, versions changing)
+OUTCOMES = (OK, CLIENT_ERROR, MODEL_ERROR, SERVER_ERROR)
+_JSON_COLUMNS = {"features", "output", "warnings"}
+_NULLABLE_JSON_COLUMNS = {"warnings"}
 _ID_COLUMNS = {"user_id", "item_id"}
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def outcome_of(status: int) -> str:
+    """The outcome an HTTP status implies (a model error is only known to the handler)."""
+    if status < 400:
+        return OK
+    return CLIENT_ERROR if status < 500 else SERVER_ERROR
+
+
+def _outcome_filled() -> pl.Expr:
+    """``outcome``, derived from ``status`` where a file written before the column has none."""
+    status = pl.col("status")
+    implied = (
+        pl.when(status < 400)
+        .then(pl.lit(OK))
+        .when(status < 500)
+        .then(pl.lit(CLIENT_ERROR))
+        .otherwise(pl.lit(SERVER_ERROR))
+    )
+    return pl.coalesce(pl.col("outcome"), implied).alias("outcome")
 
 
 def now_us() -> int:
@@ -103,8 +137,14 @@ class RequestLog:
         output: Any,
         latency_ms: float,
         status: int,
+        outcome: str | None = None,
+        warnings: list[dict[str, str]] | None = None,
     ) -> None:
-        """Queue one answer; ``features`` and ``output`` are JSON-encoded by the writer."""
+        """Queue one answer; ``features``, ``output`` and ``warnings`` are JSON-encoded by the writer.
+
+        ``outcome`` defaults to the one the status implies (see :func:`outcome_of`);
+        ``warnings`` are the answer's input flags (None or empty: none).
+        """
         record = (
             now_us(),
             request_id,
@@ -117,6 +157,8 @@ class RequestLog:
             output,
             latency_ms,
             status,
+            outcome or outcome_of(status),
+            warnings or None,
         )
         self._append(PREDICTIONS, record)
 
@@ -209,7 +251,9 @@ def _frame(records: list[tuple[Any, ...]], schema: dict[str, Any]) -> pl.DataFra
     columns: dict[str, list[Any]] = {}
     for i, name in enumerate(schema):
         values = [r[i] for r in records]
-        if name in _JSON_COLUMNS:
+        if name in _NULLABLE_JSON_COLUMNS:  # no warnings: null, not the text "null"
+            values = [None if v is None else _json_text(v) for v in values]
+        elif name in _JSON_COLUMNS:
             values = [_json_text(v) for v in values]
         elif name in _ID_COLUMNS:
             values = [None if v is None else str(v) for v in values]
@@ -255,23 +299,61 @@ def read_request_log(directory: Path, since: datetime | None = None) -> tuple[pl
     ``since`` is taken as UTC.
     """
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory}: not a directory", path=str(directory))
     return (
-        _read(directory, PREDICTIONS, PREDICTION_SCHEMA, since),
-        _read(directory, FEEDBACK, FEEDBACK_SCHEMA, since),
+        scan_request_log(directory, PREDICTIONS, since=since, left_open=False),
+        scan_request_log(directory, FEEDBACK, since=since, left_open=False),
     )
 
 
-def _read(directory: Path, kind: str, schema: dict[str, Any], since: datetime | None) -> pl.DataFrame:
+def scan_request_log(
+    directory: Path,
+    kind: str,
+    columns: tuple[str, ...] | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    left_open: bool = True,
+) -> pl.DataFrame:
+    """The ``kind`` records (``predictions`` or ``feedback``) under ``directory``, only ``columns``.
+
+    Rows with ``since < ts <= until`` (``since <= ts`` when not ``left_open``); naive
+    instants are UTC. A lazy scan: the window and the column list are pushed down into
+    the Parquet reader, which keeps a million requests within seconds. Every column
+    of the documented schema is present, also for files written before it existed.
+    """
+    schema = PREDICTION_SCHEMA if kind == PREDICTIONS else FEEDBACK_SCHEMA
+    columns = tuple(schema) if columns is None else columns
+    unknown = [c for c in columns if c not in schema]
+    if unknown:
+        raise ValueError(f"not {kind} columns: {unknown}")
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: request log is not a directory", path=str(directory))
     files = sorted(directory.glob(f"{kind}-*.parquet")) if directory.is_dir() else []
     if not files:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema={c: schema[c] for c in columns})
+    ts = pl.col("ts").cast(_TS)
+    conditions = []
+    if since is not None:
+        cutoff = _utc(since)
+        conditions.append(ts > cutoff if left_open else ts >= cutoff)
+    if until is not None:
+        conditions.append(ts <= _utc(until))
+    needed = list(dict.fromkeys([*columns, *(["status"] if "outcome" in columns else [])]))
     try:
-        frame = pl.scan_parquet(files, schema=schema)
-        if since is not None:
-            cutoff = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
-            frame = frame.filter(pl.col("ts") >= cutoff)
-        return frame.collect()
+        # the full schema: a file written before a column existed gets it as nulls
+        frame = pl.scan_parquet(files, schema=schema, missing_columns="insert")
+        for condition in conditions:  # filtered before the selection: ``ts`` need not be asked for
+            frame = frame.filter(condition)
+        frame = frame.select(needed)
+        if "outcome" in columns:
+            frame = frame.with_columns(_outcome_filled())
+        return frame.select(columns).collect()
     except (OSError, pl.exceptions.PolarsError) as exc:
-        raise InputError(f"{directory}: unreadable request log ({exc})", path=str(directory)) from exc
+        raise InputError(
+            f"{directory}: unreadable request log ({type(exc).__name__}: {exc})", path=str(directory)
+        ) from exc
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

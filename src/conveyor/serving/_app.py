@@ -27,14 +27,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from conveyor import __version__
 from conveyor.config import Settings, secret_from_env
-from conveyor.errors import InputError, UsageError
+from conveyor.errors import UsageError
 from conveyor.models import Model
-from conveyor.requestlog import RequestLog
+from conveyor.requestlog import MODEL_ERROR, RequestLog
 from conveyor.serving._admin import admin_router
 from conveyor.serving._batcher import BatcherClosed
 from conveyor.serving._limits import BodyLimit
 from conveyor.serving._loader import ModelLoader
-from conveyor.serving._metrics import CONTENT_TYPE, ServerMetrics
+from conveyor.serving._metrics import CONTENT_TYPE, NONE_LABEL, ServerMetrics
+from conveyor.serving._openapi import model_openapi
 from conveyor.serving._router import Served
 from conveyor.serving._schemas import (
     ErrorResponse,
@@ -51,7 +52,9 @@ from conveyor.serving._validation import BadRequest, check_rows
 
 _log = logging.getLogger(__name__)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (409, 413, 422, 503)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (409, 413, 422, 500, 503)
+}
 
 
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -85,6 +88,12 @@ def error(status: int, field: str | None, problem: str) -> Response:
     """The one error body: ``{"detail": "<field>: <problem>", "field": ...}``."""
     detail = f"{field}: {problem}" if field else problem
     return json_response({"detail": detail, "field": field}, status)
+
+
+def model_error(exc: BaseException) -> Response:
+    """The answer when the model itself raised: a server-side failure, not the caller's fault."""
+    problem = f"the model failed on this input ({type(exc).__name__}: {_one_line(exc)})"
+    return json_response({"detail": problem, "field": None, "error": MODEL_ERROR}, 500)
 
 
 def admin_token(settings: Settings) -> str | None:
@@ -150,6 +159,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.conveyor = state
+    app.openapi = model_openapi(app.openapi, state)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=serving.max_body_bytes)
     _install_error_handlers(app)
     if token:
@@ -166,10 +176,16 @@ def create_app(
         output: Any,
         status: int,
         started: float,
+        outcome: str | None = None,
+        warnings: list[dict[str, str]] | None = None,
     ) -> None:
         seconds = time.perf_counter() - started
         version = served.version if served is not None else None
         metrics.observe(endpoint, version, variant, status, seconds)
+        if outcome == MODEL_ERROR:
+            metrics.model_errors.labels(endpoint, version or NONE_LABEL, variant or NONE_LABEL).inc()
+        if warnings:
+            metrics.count_warnings(endpoint, version, variant, warnings)
         if request_log is not None:
             request_log.log_prediction(
                 request_id=request_id,
@@ -182,6 +198,8 @@ def create_app(
                 output=output,
                 latency_ms=seconds * 1000.0,
                 status=status,
+                outcome=outcome,
+                warnings=warnings,
             )
         if version is not None and variant is not None and status < 400:
             state.recent_requests.put(request_id, (version, variant))
@@ -208,6 +226,7 @@ def create_app(
         )
         served: Served | None = None
         variant: str | None = None
+        warnings: list[dict[str, Any]] = []
         for _attempt in range(3):
             try:
                 served, variant = chosen, arm = route(body.user_id, "classifier", "/recommend")
@@ -218,9 +237,9 @@ def create_app(
                 if len(rows) > serving.max_rows_per_request:
                     limit = serving.max_rows_per_request
                     raise BadRequest(413, "rows", f"{len(rows)} rows exceed the limit of {limit}")
-                check_rows(
+                warnings = check_rows(
                     rows,
-                    served.feature_types or {},
+                    served.feature_specs or {},
                     prefix="features" if body.features is not None else "rows",
                 )
                 answer = await served.batcher.submit(rows)
@@ -229,11 +248,20 @@ def create_app(
             except BadRequest as exc:
                 log(served=served, variant=variant, output=None, status=exc.status)
                 return error(exc.status, exc.field, _problem(exc))
-            except (InputError, ValueError, TypeError) as exc:
-                log(served=served, variant=variant, output=None, status=422)
-                return error(422, "features", f"model rejected the input: {_one_line(exc)}")
-            payload = {**answer, "model_version": chosen.version, "variant": arm, "request_id": request_id}
-            log(served=chosen, variant=arm, output=answer, status=200)
+            except Exception as exc:
+                _log.warning(
+                    "model %s failed: %s: %s", version_of(served), type(exc).__name__, _one_line(exc)
+                )
+                log(served=served, variant=variant, output=None, status=500, outcome=MODEL_ERROR)
+                return model_error(exc)
+            payload = {
+                **answer,
+                "warnings": warnings,
+                "model_version": chosen.version,
+                "variant": arm,
+                "request_id": request_id,
+            }
+            log(served=chosen, variant=arm, output=answer, status=200, warnings=warnings)
             return json_response(payload)
         return error(503, "model", "model versions changed during the request; retry")
 
@@ -257,9 +285,12 @@ def create_app(
             except BadRequest as exc:
                 log(served=served, variant=variant, output=None, status=exc.status)
                 return error(exc.status, exc.field, _problem(exc))
-            except (InputError, ValueError, TypeError) as exc:
-                log(served=served, variant=variant, output=None, status=422)
-                return error(422, "user_id", f"model rejected the input: {_one_line(exc)}")
+            except Exception as exc:
+                _log.warning(
+                    "model %s failed: %s: %s", version_of(served), type(exc).__name__, _one_line(exc)
+                )
+                log(served=served, variant=variant, output=None, status=500, outcome=MODEL_ERROR)
+                return model_error(exc)
             if answer["fallback"]:
                 metrics.fallbacks.labels(chosen.version, arm).inc()
             payload = {
@@ -344,6 +375,10 @@ def create_app(
     return app
 
 
+def version_of(served: Served | None) -> str:
+    return served.version if served is not None else NONE_LABEL
+
+
 def _feedback_event(body: FeedbackRequest) -> tuple[str, int | str]:
     """(event, item_id to log) of a feedback body; a label is logged as its text in item_id.
 
@@ -425,4 +460,5 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def crashed(_request: Request, exc: Exception) -> Response:
         _log.error("internal error: %s: %s", type(exc).__name__, _one_line(exc))
-        return error(500, None, f"internal error ({type(exc).__name__})")
+        body = {"detail": f"internal error ({type(exc).__name__})", "field": None, "error": "internal_error"}
+        return json_response(body, 500)

@@ -49,6 +49,24 @@ class ServerMetrics:
             (*labels, "code"),
             registry=self.registry,
         )
+        self.model_errors = Counter(
+            "conveyor_model_errors",
+            "Requests answered 500 model_error: the model raised (also counted in request_errors).",
+            labels,
+            registry=self.registry,
+        )
+        self.input_warnings = Counter(
+            "conveyor_input_warnings",
+            "Feature values answered but flagged: unseen_category or out_of_range, per feature.",
+            ("model_version", "feature", "kind"),
+            registry=self.registry,
+        )
+        self.flagged_requests = Counter(
+            "conveyor_flagged_requests",
+            "Answered requests with at least one input warning.",
+            labels,
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "conveyor_request_latency_seconds",
             "Server-side latency of successful requests, in seconds.",
@@ -104,6 +122,15 @@ class ServerMetrics:
             self.errors.labels(endpoint, v, a, str(code)).inc()
         elif seconds is not None:
             self.latency.labels(endpoint, v, a).observe(seconds)
+
+    def count_warnings(
+        self, endpoint: str, version: str | None, variant: str | None, warnings: list[dict[str, str]]
+    ) -> None:
+        """Count one answered request's input flags (each feature and kind once)."""
+        v, a = version or NONE_LABEL, variant or NONE_LABEL
+        self.flagged_requests.labels(endpoint, v, a).inc()
+        for feature, kind in {(w["feature"], w["kind"]) for w in warnings}:
+            self.input_warnings.labels(v, feature, kind).inc()
 
     def set_shares(self, shares: Mapping[str, tuple[str, float]]) -> None:
         """Replace the traffic gauges: version → (variant, share)."""

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from conveyor.errors import OperationError
-from conveyor.models import Model
+from conveyor.models import FeatureSpec, Model
 
 Mode = Literal["weighted", "sticky"]
 PRIMARY = "primary"
@@ -43,7 +43,8 @@ class Served:
     model: Model
     loaded_at: datetime
     batcher: Any
-    feature_types: Mapping[str, str] | None = None  # classifiers: the input schema
+    feature_types: Mapping[str, str] | None = None  # classifiers: the input types
+    feature_specs: Mapping[str, FeatureSpec] | None = None  # classifiers: the input schema
 
 
 def version_key(version: str) -> tuple[int, int, str]:

@@ -81,10 +81,20 @@ class FeedbackRequest(_Body):
     )
 
 
+class InputWarning(BaseModel):
+    """A value answered but unlike the training data: ``unseen_category`` or ``out_of_range``
+    (``row``: its index in a batch)."""
+
+    feature: str
+    kind: Literal["unseen_category", "out_of_range"]
+    row: int | None = None
+
+
 class PredictResponse(BaseModel):
     predictions: list[Any]
     probabilities: list[list[float]]
     classes: list[Any]
+    warnings: list[InputWarning] = []
     model_version: str
     variant: str
     request_id: str
@@ -108,8 +118,12 @@ class FeedbackResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """``detail`` names the problem; ``field`` the input at fault; ``error`` is a stable code
+    on server-side failures (``model_error``: the model raised; ``internal_error``)."""
+
     detail: str
     field: str | None = None
+    error: str | None = None
 
 
 class VersionEntry(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from conveyor.config import ServingSection
-from conveyor.models import Classifier, Model, Recommender
+from conveyor.models import Classifier, FeatureSpec, Model, Recommender
 from conveyor.requestlog import RequestLog
 from conveyor.serving._batcher import MicroBatcher
 from conveyor.serving._loader import ModelLoader
@@ -158,8 +158,10 @@ class ServerState:
 
         batcher: MicroBatcher[Any, Any]
         types: dict[str, str] | None = None
+        specs: dict[str, FeatureSpec] | None = None
         if isinstance(model, Classifier):
             types = dict(model.feature_types)
+            specs = dict(model.feature_specs)
             batcher = MicroBatcher(
                 lambda items: classify(model, types, items),
                 executor=self.executor,
@@ -181,7 +183,12 @@ class ServerState:
         else:
             raise TypeError(f"cannot serve a {type(model).__name__}: not a Classifier or Recommender")
         return Served(
-            version=version, model=model, loaded_at=datetime.now(UTC), batcher=batcher, feature_types=types
+            version=version,
+            model=model,
+            loaded_at=datetime.now(UTC),
+            batcher=batcher,
+            feature_types=types,
+            feature_specs=specs,
         )
 
     def _set(self, routing: Routing) -> Routing:

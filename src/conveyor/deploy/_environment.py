@@ -1,0 +1,199 @@
+"""One environment as the deploy commands see it, and the recovery of an interrupted rollout.
+
+:class:`Environment` bundles the settings, the supervised process and the
+admin client. :func:`recover` runs under the lock of every deploy and
+rollback: when the previous holder died (``kill -9`` at any point), it reaps
+the side server that holder may have left, puts a candidate's share back to
+0 % (or switches back to what the ledger says should serve), writes one
+``interrupted`` ledger entry and has the registry aliases re-aligned — so an
+interrupted rollout is never left half-way.
+
+An operator stops a running rollout with ``conveyor rollback``: it writes the
+environment's abort request (``abort-request.json``) and switches traffic
+back itself; the rollout sees the request within a fraction of a second and
+stops (:func:`abort_requested`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conveyor.deploy._aliases import spawn_alias_sync
+from conveyor.deploy._controller import ServerClient, ServerState
+from conveyor.deploy._ledger import Ledger, LedgerEntry
+from conveyor.deploy._lock import EnvironmentLock
+from conveyor.deploy._processes import reap_orphan
+from conveyor.deploy._supervisor import EnvironmentProcess
+from conveyor.project import Project
+
+Progress = Callable[[str], None]
+DIRECT = "direct"
+PRODUCTION = "production"
+PREVIOUS_ALIAS = "previous"
+AB_FILE = "ab.json"
+ABORT_FILE = "abort-request.json"
+ABORT_POLL_SECONDS = 0.1
+
+
+def quiet(_message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment: its settings, its supervised process and its admin client."""
+
+    project: Project
+    name: str
+    process: EnvironmentProcess
+    client: ServerClient
+
+    @classmethod
+    def open(cls, project: Project, name: str) -> Environment:
+        process = EnvironmentProcess(project, name)
+        process.settings  # noqa: B018 — a UsageError listing the environments when unknown
+        token = process.token() if project.settings.serving.admin_token_env else None
+        return cls(project, name, process, ServerClient(process.base_url, token, environment=name))
+
+    def lock(
+        self, action: str, *, version: str | None = None, strategy: str | None = None
+    ) -> EnvironmentLock:
+        return EnvironmentLock(
+            self.process.directory / "deploy.lock", self.name, action, version=version, strategy=strategy
+        )
+
+    @property
+    def ab_file(self) -> Any:
+        return self.process.directory / AB_FILE
+
+    @property
+    def abort_file(self) -> Path:
+        return self.process.directory / ABORT_FILE
+
+    def ledger(self) -> Ledger:
+        return Ledger.of(self.project)
+
+    def ensure_server(self, progress: Progress) -> ServerState:
+        """The server's state, starting the server (and its watchdog) first when it is not running.
+
+        A server started here serves what the ledger says the environment serves
+        (the registry alias may lag behind a rollback by the seconds its update takes).
+        """
+        if not self.process.running():
+            progress(f"starting the {self.name} server on {self.process.base_url}")
+            self.process.token_env()  # a UsageError when the admin API is switched off
+            expected = self.ledger().serving(self.name)
+            self.process.start(wait_path="/health", version=expected.primary if expected else None)
+        self.process.ensure_watchdog()
+        return self.client.state()
+
+    # -- an operator's abort request -------------------------------------------------------
+    def request_abort(self, by: str) -> None:
+        payload = {"by": by, "pid": os.getpid(), "time": datetime.now(UTC).isoformat()}
+        tmp = self.abort_file.with_name(ABORT_FILE + ".tmp")
+        tmp.write_text(json.dumps(payload))
+        tmp.replace(self.abort_file)
+
+    def abort_requested(self) -> bool:
+        return self.abort_file.exists()
+
+    def clear_abort(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.abort_file.unlink()
+
+    def wait_unless_aborted(self, seconds: float) -> bool:
+        """Sleep ``seconds``; True as soon as an abort is requested (then earlier)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.abort_requested():
+                return True
+            time.sleep(min(ABORT_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        return self.abort_requested()
+
+
+def record(project: Project, entry: LedgerEntry) -> LedgerEntry:
+    return Ledger.of(project).append(entry)
+
+
+def recover(env: Environment, lock: EnvironmentLock, progress: Progress) -> dict[str, Any] | None:
+    """After an interrupted deploy or rollback: orphans reaped, traffic put right, one ledger entry.
+
+    A deploy killed before its ledger entry is reverted (candidate share to 0 %,
+    or switched back to the ledger's version); a rollback killed after its switch
+    but before its entry is completed (the entry is written).
+    """
+    orphan = reap_orphan(env.process.side_server_file)
+    dead = lock.taken_over
+    if dead is None:
+        if orphan is not None:
+            progress(f"stopped an orphaned side server (pid {orphan.pid})")
+        return None
+    progress(f"a previous {dead.describe()} was interrupted; recovering")
+    done: dict[str, Any] = {"interrupted": dead.describe()}
+    if dead.command:
+        done["command"] = dead.command
+    if dead.weight is not None:
+        done["weight"] = dead.weight
+    if orphan is not None:
+        done["orphan_stopped"] = orphan.pid
+    env.clear_abort()
+    expected = env.ledger().serving(env.name)
+    if env.process.running():
+        state = env.client.state()
+        if state.candidates and not env.ab_file.exists():
+            state = env.client.rollback()
+            done["candidate_traffic"] = "back to 0"
+        if expected is not None and state.primary != expected.primary:
+            if dead.action == "rollback":
+                done["completed"] = f"the rollback to {state.primary}"
+                _complete_rollback(env, state, dead.describe())
+            elif state.loaded(expected.primary):
+                state = env.client.switch(expected.primary)
+                done["reverted_to"] = expected.primary
+        done["serving"] = state.primary
+    record(
+        env.project,
+        LedgerEntry(
+            env.name,
+            "interrupted",
+            "interrupted",
+            version=dead.version,
+            strategy=dead.strategy,
+            reason=f"{dead.describe()} did not finish; recovered by pid {os.getpid()}",
+            details=done,
+        ),
+    )
+    spawn_alias_sync(env.project, env.name)
+    return done
+
+
+def switch(
+    env: Environment, state: ServerState, candidate: str, how: str, report: dict[str, Any]
+) -> tuple[ServerState, float]:
+    """The atomic switch to ``candidate``, then its ledger line (before the registry is touched)."""
+    previous = state.primary
+    started = time.perf_counter()
+    if state.primary != candidate:
+        state = env.client.switch(candidate)
+    switch_ms = (time.perf_counter() - started) * 1000
+    reason = report.get("reason") or f"switched from {previous or 'nothing'} to {candidate}"
+    details = {"previous": previous, "switch_ms": round(switch_ms, 1)}
+    record(env.project, LedgerEntry(env.name, "deploy", "ok", candidate, how, reason, details=details))
+    report.update(outcome="ok", reason=reason, switch_ms=switch_ms)
+    return state, switch_ms
+
+
+def _complete_rollback(env: Environment, state: ServerState, what: str) -> None:
+    reason = f"{what} switched to {state.primary} before it was killed; recorded by its recovery"
+    entry = LedgerEntry(
+        env.name, "rollback", "ok", state.primary, None, reason, details={"previous": state.previous}
+    )
+    record(env.project, entry)
