@@ -29,8 +29,9 @@ def free_environment_ports(root: Path) -> None:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
-def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 60, path: str = "/ready") -> None:
-    """Wait until the server ``process`` answers ``url + path`` with 200; fail if it exits (bounded)."""
+def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 180, path: str = "/ready") -> None:
+    """Wait until the server ``process`` answers ``url + path`` with 200; fail if it exits (bounded:
+    a start imports MLflow and loads from the registry, which took over 60 s at a load average of 30)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
