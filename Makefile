@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: demo test test-tools lint typecheck pytest bench lock clean
+.PHONY: demo test test-tools lint typecheck imports pytest bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (set PYTHON=python3.11 or newer)"; exit 2; }
@@ -25,7 +25,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/conveyor demo
 
-test: $(STAMP) test-tools lint typecheck pytest
+test: $(STAMP) test-tools lint typecheck imports pytest
 
 # promtool (Debian package prometheus) checks the server's /metrics in the tests. Best effort:
 # installed when missing and running as root; without it that one test says it is skipped.
@@ -42,6 +42,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
+
+# The import contracts in pyproject.toml ([tool.importlinter]): the layers of docs/architecture.md,
+# serving ⟂ deploy, no private cross-package imports, no package cycles.
+imports: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 pytest: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --dist loadgroup -q

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,12 +60,6 @@ def ensure_wrk() -> str | None:
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True, timeout=600)
         found = shutil.which("wrk")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -44,11 +44,11 @@ from benchmarks._servers import (
     Classifier,
     classifier_project,
     conveyor_command,
-    free_port,
     median_spread,
     running,
     write_config,
 )
+from conveyor.deploy import free_port
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 TREES = 10

@@ -31,7 +31,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,16 +45,11 @@ import httpx
 import numpy as np
 import polars as pl
 
+from conveyor.deploy import free_port
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 POLL_SECONDS = 0.002
 WAIT_SECONDS = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build_project(root: Path) -> None:
@@ -79,7 +73,7 @@ def build_project(root: Path) -> None:
     (root / "conveyor.yaml").write_text(
         "project: {name: bench}\nmodel: {k: 5}\n"
         "deploy:\n  health_timeout_seconds: 120\n  environments:\n"
-        f"    staging: {{port: {_free_port()}}}\n    production: {{port: {_free_port()}}}\n"
+        f"    staging: {{port: {free_port()}}}\n    production: {{port: {free_port()}}}\n"
         "  smoke: {latency_budget_ms: 5000}\n"
     )
     project = Project.load(root)

@@ -45,7 +45,6 @@ from benchmarks._servers import (
     classifier_project,
     conveyor_command,
     ensure_wrk,
-    free_port,
     lua_post,
     median_spread,
     register,
@@ -53,6 +52,7 @@ from benchmarks._servers import (
     write_config,
     wrk,
 )
+from conveyor.deploy import free_port
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 N_TREES = 100

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,15 +11,10 @@ import polars as pl
 import pytest
 
 from conveyor.telemetry import TELEMETRY_OPT_OUT
+from support import free_port
 
 USERS, ITEMS = 300, 60
 K = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _interactions() -> pl.DataFrame:
@@ -88,8 +82,8 @@ serving:
 deploy:
   health_timeout_seconds: 90
   environments:
-    staging: {{port: {_free_port()}}}
-    production: {{port: {_free_port()}}}
+    staging: {{port: {free_port()}}}
+    production: {{port: {free_port()}}}
   canary: {{min_requests: 40, interval_seconds: 3}}
   smoke: {{latency_budget_ms: 2000}}
 """

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import yaml
 
 from conveyor.pipeline import conveyor_program
 from conveyor.project import Project
+from support import free_environment_ports
 
 ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1"}
 
@@ -58,17 +58,6 @@ def _init(cli, tmp_path: Path, template: str) -> Path:
     result = cli("init", root, "--template", template, *args, "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     return root
-
-
-def _free_ports(root: Path) -> None:
-    """Serve on free ports so the test never collides with other servers."""
-    from conveyor.deploy import free_port
-
-    path = root / "conveyor.yaml"
-    raw = yaml.safe_load(path.read_text())
-    for env in raw["deploy"]["environments"].values():
-        env["port"] = free_port()
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
 @pytest.mark.parametrize("template", ["recommender", "classifier"])
@@ -164,7 +153,7 @@ def test_conveyor_run_completes_on_a_fresh_project(cli, tmp_path, template, unti
     from conveyor.deploy import EnvironmentProcess
 
     root = _init(cli, tmp_path, template)
-    _free_ports(root)
+    free_environment_ports(root)  # serve on free ports: no collision with other servers
     project = Project.load(root)
     args = ("--until", until) if until else ()
     try:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -12,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-import httpx
 import numpy as np
 import polars as pl
 import uvicorn
@@ -115,42 +112,6 @@ def register_production(root: Path, model: Model) -> None:
     with mlflow.start_run(experiment_id=experiment) as run:
         pass
     register_version(project, run.info.run_id, root / "model", lineage=Lineage(), alias="production")
-
-
-def stop_process(process: subprocess.Popen[str], seconds: float = 20) -> None:
-    """SIGTERM, then SIGKILL after ``seconds`` (no orphan server survives a test)."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 180) -> None:
-    """Wait until the server process at ``url`` answers /ready 200 (bounded: a start imports
-    MLflow and loads from the registry, which took over 60 s at a load average of 30)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"server exited {process.returncode}: {process.stderr.read() if process.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"server not ready in {seconds:g} s")
 
 
 @contextmanager

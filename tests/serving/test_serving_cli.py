@@ -13,9 +13,10 @@ import httpx
 import numpy as np
 import polars as pl
 import pytest
-from serving_support import free_port, register_production, stop_process, wait_ready
+from serving_support import register_production
 
 from conveyor.telemetry import TELEMETRY_OPT_OUT
+from support import free_port, stop_process, wait_ready
 
 # its servers bind free ports: a group of its own lets it run beside the other serving tests
 pytestmark = [pytest.mark.xdist_group("serving-cli"), pytest.mark.slow]

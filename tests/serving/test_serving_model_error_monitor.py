@@ -14,9 +14,10 @@ import numpy as np
 import polars as pl
 import pytest
 from faulty_estimator import FailsOnMultiples
-from serving_support import free_port, register_production, stop_process, wait_ready
+from serving_support import register_production
 
 from conveyor.telemetry import TELEMETRY_OPT_OUT
+from support import free_port, stop_process, wait_ready
 
 pytestmark = [pytest.mark.xdist_group("serving-cli"), pytest.mark.slow]
 

@@ -296,8 +296,7 @@ def drift(
 ) -> None:
     """Per-column drift between a reference and a current table; exit 1 on dataset drift."""
     start(json_out)
-    from conveyor.data import build_profile, detect_drift, read_table, write_drift_html
-    from conveyor.data._drift_stats import warm_up
+    from conveyor.data import build_profile, detect_drift, read_table, warm_up, write_drift_html
 
     warm_up()  # scipy.stats imports while the tables are read
 

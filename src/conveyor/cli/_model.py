@@ -29,8 +29,7 @@ VERDICT_LABELS = (
 )
 
 if TYPE_CHECKING:
-    from conveyor.pipeline._evaluate import EvaluationResult
-    from conveyor.pipeline._train import TrainResult
+    from conveyor.pipeline import EvaluationResult, TrainResult
 
 
 def _fmt(value: Any) -> str:
@@ -111,8 +110,8 @@ def train(
 ) -> None:
     """Train (tracked in MLflow); reuses an identical earlier run unless --force."""
     start(json_out)
-    from conveyor.pipeline._train import TrainOptions
-    from conveyor.pipeline._train import train as run_train
+    from conveyor.pipeline import TrainOptions
+    from conveyor.pipeline import train as run_train
 
     proj = load_project(project)
     options = TrainOptions(
@@ -183,7 +182,7 @@ def _verdict_line(result: EvaluationResult) -> str:
 def evaluate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Compute metrics and quality gates of the latest run; exit 1 when a gate fails."""
     start(json_out)
-    from conveyor.pipeline._evaluate import evaluate_latest
+    from conveyor.pipeline import evaluate_latest
 
     proj = load_project(project)
     note("evaluating the latest training run …")
@@ -202,7 +201,7 @@ def evaluate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
 def register_model(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Register the gated model of the latest run as a new version with its lineage."""
     start(json_out)
-    from conveyor.pipeline._register import register_latest
+    from conveyor.pipeline import register_latest
 
     proj = load_project(project)
     version, reused = register_latest(proj)

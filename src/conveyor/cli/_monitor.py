@@ -34,11 +34,13 @@ def monitor(
 ) -> None:
     """Check live drift and performance since the last run; exit 1 when a check fails."""
     start(json_out)
+    from conveyor.deploy import deployed_versions
     from conveyor.monitoring import parse_duration, run_monitor
 
     window = parse_duration(since) if since is not None else None
     proj = load_project(project)
-    result = run_monitor(proj, env=env, since=window, report_dir=report_dir)
+    # the readiness check compares each server with the ledger, which deploy owns
+    result = run_monitor(proj, env=env, since=window, report_dir=report_dir, deployed=deployed_versions(proj))
     report = result.report
 
     def human(console: Console) -> None:

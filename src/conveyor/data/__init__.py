@@ -2,6 +2,7 @@
 
 from conveyor.data._drift import DriftReport, detect_drift
 from conveyor.data._drift_html import write_drift_html
+from conveyor.data._drift_stats import warm_up
 from conveyor.data._io import read_table
 from conveyor.data._profile import EXACT_MAX_ROWS, ReferenceProfile, build_profile, reference_profile
 from conveyor.data._schema import Schema
@@ -27,5 +28,6 @@ __all__ = [
     "read_table",
     "reference_profile",
     "validate_table",
+    "warm_up",
     "write_drift_html",
 ]

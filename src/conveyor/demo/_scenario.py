@@ -52,6 +52,7 @@ from conveyor.demo._steps import StepResult, StepRunner
 from conveyor.demo._story import STORY, Story, alert_title, file_md5
 from conveyor.demo._summary import DemoSummary, summarise
 from conveyor.demo._tabular import TABULAR_STORY, run_tabular
+from conveyor.deploy import free_port
 from conveyor.errors import OperationError, UsageError
 from conveyor.pipeline import PIPELINE, select_stages
 
@@ -93,14 +94,6 @@ SIZES = {
         canary_min_requests=50,
     ),
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Demo:

@@ -29,7 +29,8 @@ TABULAR_STORY = ("week 2/shifted columns flagged",)
 
 def run_tabular(demo: Demo) -> None:
     """The tabular variant: a model matrix to production, predict traffic, planted column drift."""
-    from conveyor.demo._scenario import describe_step, dvc_add, free_port  # the scenario imports this module
+    from conveyor.demo._scenario import describe_step, dvc_add  # the scenario imports this module
+    from conveyor.deploy import free_port
 
     demo.base.mkdir(parents=True, exist_ok=True)
     first = demo.base / "train.parquet"

@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     from conveyor.deploy._controller import ServerClient, ServerState
     from conveyor.deploy._drill import FaultyRecommender
     from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
-    from conveyor.deploy._ledger import Ledger, LedgerEntry, Serving, current_actor, serving_versions
+    from conveyor.deploy._ledger import (
+        Ledger,
+        LedgerEntry,
+        Serving,
+        current_actor,
+        deployed_versions,
+        serving_versions,
+    )
     from conveyor.deploy._lock import EnvironmentLock, LockHolder
     from conveyor.deploy._processes import ProcessRecord, read_record
     from conveyor.deploy._rollback import rollback
@@ -85,6 +92,7 @@ _EXPORTS = {
     "current_actor": "_ledger",
     "decide": "_abtest",
     "deploy": "_strategies",
+    "deployed_versions": "_ledger",
     "environment_settings": "_supervisor",
     "free_port": "_supervisor",
     "pid_alive": "_supervisor",
@@ -149,6 +157,7 @@ __all__ = [
     "current_actor",
     "decide",
     "deploy",
+    "deployed_versions",
     "environment_settings",
     "free_port",
     "pid_alive",

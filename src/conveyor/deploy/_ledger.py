@@ -164,3 +164,14 @@ class Ledger:
     def serving(self, environment: str) -> Serving | None:
         """What ``environment`` should serve (see :func:`serving_versions`)."""
         return serving_versions(self.entries(environment))
+
+
+def deployed_versions(project: Project) -> dict[str, str]:
+    """The primary version each configured environment should serve, for those the ledger has deployed."""
+    ledger = Ledger.of(project)
+    found: dict[str, str] = {}
+    for name in project.settings.deploy.environments:
+        serving = ledger.serving(name)
+        if serving is not None:
+            found[name] = serving.primary
+    return found

@@ -9,7 +9,7 @@ error (the model raised: 500 ``model_error``), another server error, or a
 client error. Under weighted routing both arms see the same mix of requests,
 so client errors hit them alike and only a difference counts — a candidate
 whose model fails where the stable one answers shows up as a higher error
-rate. The log is read through :mod:`conveyor.serving`, which owns its format.
+rate. The log is read through :mod:`conveyor.requestlog`, which owns its format.
 A *click* is a ``click`` feedback event attributed to the version; the
 click-through rate is clicked answers over ``/recommend`` answers, and an A/B arm
 keeps them per user (the unit of the A/B test, ``conveyor.deploy._abtest``).
@@ -18,7 +18,6 @@ keeps them per user (the unit of the A/B test, ``conveyor.deploy._abtest``).
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -26,19 +25,10 @@ import polars as pl
 from conveyor.deploy._abtest import Arm
 from conveyor.deploy._canary import ArmSample
 from conveyor.project import Project
-
-
-def request_log_dir(project: Project, env: str) -> Path:
-    """Where the server of ``env`` writes its request log."""
-    configured = project.settings.serving.request_log.dir
-    if configured:
-        return project.path(configured)
-    return project.state_dir / "requests" / env
+from conveyor.requestlog import OK, read_request_log, request_log_dir
 
 
 def _read(project: Project, env: str, since: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    from conveyor.serving import read_request_log  # polars only: no web framework
-
     predictions, feedback = read_request_log(request_log_dir(project, env), since)
     return predictions, feedback
 
@@ -55,8 +45,6 @@ def canary_samples(
     project: Project, env: str, since: datetime, stable: str, candidate: str
 ) -> tuple[ArmSample, ArmSample]:
     """The stable and candidate samples of the window starting at ``since``."""
-    from conveyor.serving import OK
-
     predictions, feedback = _read(project, env, since)
     impressions = predictions.filter((pl.col("endpoint") == "/recommend") & (pl.col("status") == 200))
     samples = []

@@ -12,7 +12,7 @@ from conveyor.models._base import (
 from conveyor.models._baselines import PopularityRecommender, PriorClassifier
 from conveyor.models._classifier import LightGBMModel, RandomForestModel, TabularClassifier, XGBoostModel
 from conveyor.models._encoding import FeatureSpec
-from conveyor.models._factory import make_baseline, make_model
+from conveyor.models._factory import make_baseline, make_model, recommender_params
 from conveyor.models._interactions import InteractionColumns
 from conveyor.models._recommender import ImplicitRecommender, MatrixRecommender
 
@@ -36,4 +36,5 @@ __all__ = [
     "load_model",
     "make_baseline",
     "make_model",
+    "recommender_params",
 ]

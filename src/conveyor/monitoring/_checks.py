@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from conveyor.config import DriftSection, SLOSection
-from conveyor.serving import MODEL_ERROR
+from conveyor.requestlog import MODEL_ERROR
 
 if TYPE_CHECKING:
     from conveyor.data import DriftReport, ReferenceProfile

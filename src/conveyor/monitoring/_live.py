@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 
 from conveyor.errors import InputError
 from conveyor.project import Project
+from conveyor.requestlog import request_log_dir
 
 MAX_DRIFT_REQUESTS = 200_000
 MAX_RECOMMENDATIONS = 50_000  # requests; each holds k items (500,000 items at k = 10)
@@ -44,13 +44,6 @@ class LiveWindow:
     feedback: pl.DataFrame
 
 
-def request_log_dir(project: Project, env: str) -> Path:
-    configured = project.settings.serving.request_log.dir
-    if configured:
-        return project.path(configured)
-    return project.state_dir / "requests" / env
-
-
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -62,9 +55,9 @@ _FEEDBACK_COLUMNS = ("ts", "request_id", "item_id", "event", "model_version", "v
 
 def load_window(project: Project, env: str, since: datetime | None, until: datetime) -> LiveWindow:
     """The request log of ``env`` in ``(since, until]`` (the format of docs/serving.md)."""
-    # the serving package owns the format; its reader pushes the window and the
+    # conveyor.requestlog owns the format; its reader pushes the window and the
     # columns down into the Parquet scan (imported here: polars only, no web framework)
-    from conveyor.serving import FEEDBACK, PREDICTIONS, scan_request_log
+    from conveyor.requestlog import FEEDBACK, PREDICTIONS, scan_request_log
 
     directory = request_log_dir(project, env)
     since = _utc(since) if since is not None else None

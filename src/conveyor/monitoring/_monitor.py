@@ -14,6 +14,7 @@ every run. The caller decides the exit code from ``MonitorResult.ok``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -188,8 +189,13 @@ def run_monitor(
     since: timedelta | None = None,
     now: datetime | None = None,
     report_dir: Path | None = None,
+    deployed: Mapping[str, str] | None = None,
 ) -> MonitorResult:
-    """One monitor run over the window since the last one (or the last ``since``)."""
+    """One monitor run over the window since the last one (or the last ``since``).
+
+    ``deployed`` (environment -> primary version, from the deploy ledger) feeds the
+    readiness check; without it that check is skipped.
+    """
     if env not in project.settings.deploy.environments:
         known = ", ".join(project.settings.deploy.environments)
         raise UsageError(f"--env {env}: no such environment in deploy.environments (known: {known})")
@@ -235,7 +241,7 @@ def run_monitor(
     baselines: dict[str, float] = {str(k): float(v) for k, v in env_state.get("metric_baselines", {}).items()}
     online = online_metric_check(metric, rows, baselines, settings.monitoring.retrain.metric_drop_pct, min_n)
     checks.append(online)
-    checks.append(readiness_check(project))  # every deployed environment, not only this window's
+    checks.append(readiness_check(project, deployed))  # every deployed environment, not only this window's
     for r in rows:
         if r["n"] >= min_n and r["value"] is not None and str(r["model_version"]) not in baselines:
             baselines[str(r["model_version"])] = float(r["value"])

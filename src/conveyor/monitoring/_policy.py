@@ -33,8 +33,8 @@ from conveyor.monitoring._state import (
     utcnow,
     write_state,
 )
-from conveyor.pipeline import PIPELINE
 from conveyor.project import Project
+from conveyor.stage_graph import PIPELINE
 
 # The stages the local action runs: from training up to staging. Production
 # is left to the deploy strategy (canary/A/B) and its gates, as on GitHub.

@@ -1,12 +1,15 @@
 """The readiness check: every replica of every deployed environment is up and serves what it should.
 
 The request log says how production *did*; this check asks how it *is*: each
-environment the ledger has deployed (:meth:`conveyor.deploy.Ledger.serving`)
-must answer ``GET /ready`` with 200 and ``GET /version`` with the ledger's
+environment the ledger has deployed must answer ``GET /ready`` with 200 and ``GET /version`` with the ledger's
 primary version, under its own environment name. A server that is down,
 not ready, serving another version or answering as another environment
 fails the check, so ``conveyor monitor`` exits 1 and alerts. An environment
 never deployed is not expected to run and is not checked.
+
+The expected versions come in as data (environment -> primary version): the
+caller reads them from the deploy ledger (:func:`conveyor.deploy.deployed_versions`),
+so monitoring does not import deploy (deploy imports monitoring to send its alerts).
 
 Today an environment is one replica (its configured host and port); the
 replicas of issue "Production for real, part 2" join the same list.
@@ -14,6 +17,7 @@ replicas of issue "Production for real, part 2" join the same list.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -46,20 +50,23 @@ def _probe(url: str, env: str, expected: str) -> str | None:
     return None
 
 
-def readiness_check(project: Project) -> CheckResult:
-    """``pass`` when every replica of every deployed environment is ready with its expected version."""
-    from conveyor.deploy import Ledger  # the ledger is the deploy package's record
+def readiness_check(project: Project, deployed: Mapping[str, str] | None) -> CheckResult:
+    """``pass`` when every replica of every deployed environment is ready with its expected version.
 
-    ledger = Ledger.of(project)
+    ``deployed`` maps each deployed environment to the primary version the ledger
+    says it serves; None when the caller did not read the ledger (not checked).
+    """
+    if deployed is None:
+        return CheckResult("readiness", "skipped", "no deployed versions given (the ledger was not read)")
     replicas: list[dict[str, Any]] = []
     for name, settings in project.settings.deploy.environments.items():
-        expected = ledger.serving(name)
+        expected = deployed.get(name)
         if expected is None:
             continue
         url = f"http://{settings.host}:{settings.port}"
-        problem = _probe(url, name, expected.primary)
+        problem = _probe(url, name, expected)
         replicas.append({
-            "environment": name, "url": url, "expected_version": expected.primary,
+            "environment": name, "url": url, "expected_version": expected,
             "ok": problem is None, "problem": problem,
         })  # fmt: skip
     if not replicas:

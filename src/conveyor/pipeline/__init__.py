@@ -1,17 +1,14 @@
-"""The stage graph, the local runner, workflow generation and checks, project templates."""
+"""The stage graph, the local runner, workflow generation and checks, project templates;
+the ``train`` / ``evaluate`` / ``register`` stages."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from conveyor.pipeline._init import InitResult, init_project
 from conveyor.pipeline._lint import Finding, check_workflows, find_tool, workflow_files
 from conveyor.pipeline._runner import Runner, RunReport, StageOutcome, conveyor_program, stage_keys
-from conveyor.pipeline._stages import (
-    PIPELINE,
-    Stage,
-    StageInput,
-    jobs,
-    select_stages,
-    stage_names,
-    validate_pipeline,
-)
 from conveyor.pipeline._user_data import ColumnMapping
 from conveyor.pipeline._workflows import (
     WORKFLOW_FILES,
@@ -20,11 +17,46 @@ from conveyor.pipeline._workflows import (
     run_scripts,
     write_workflows,
 )
+from conveyor.stage_graph import (
+    PIPELINE,
+    Stage,
+    StageInput,
+    jobs,
+    select_stages,
+    stage_names,
+    validate_pipeline,
+)
+
+if TYPE_CHECKING:
+    from conveyor.pipeline._evaluate import EvaluationResult, evaluate_latest
+    from conveyor.pipeline._register import register_latest
+    from conveyor.pipeline._train import TrainOptions, TrainResult, train
+
+# The stages load Polars and the model libraries (about a second): they are resolved on first
+# use (PEP 562) so that `conveyor run`, `workflows` and `init` start without them. Hand-written:
+# six names do not justify a lazy-import dependency (scientific-python's lazy_loader).
+_LAZY = {
+    "EvaluationResult": "conveyor.pipeline._evaluate",
+    "evaluate_latest": "conveyor.pipeline._evaluate",
+    "register_latest": "conveyor.pipeline._register",
+    "TrainOptions": "conveyor.pipeline._train",
+    "TrainResult": "conveyor.pipeline._train",
+    "train": "conveyor.pipeline._train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "PIPELINE",
     "WORKFLOW_FILES",
     "ColumnMapping",
+    "EvaluationResult",
     "Finding",
     "InitResult",
     "RunReport",
@@ -32,17 +64,22 @@ __all__ = [
     "Stage",
     "StageInput",
     "StageOutcome",
+    "TrainOptions",
+    "TrainResult",
     "check_workflows",
     "conveyor_program",
+    "evaluate_latest",
     "find_tool",
     "generate_workflows",
     "init_project",
     "jobs",
+    "register_latest",
     "render_workflow",
     "run_scripts",
     "select_stages",
     "stage_keys",
     "stage_names",
+    "train",
     "validate_pipeline",
     "workflow_files",
     "write_workflows",

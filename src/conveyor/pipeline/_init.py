@@ -43,10 +43,10 @@ from typing import Any
 from conveyor import __version__
 from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settings, parse_settings
 from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
-from conveyor.pipeline._stages import PIPELINE
 from conveyor.pipeline._user_data import ColumnMapping, PreparedData, prepare_interactions
 from conveyor.pipeline._workflows import REQUIREMENTS_FILE, write_workflows
 from conveyor.project import Project
+from conveyor.stage_graph import PIPELINE
 from conveyor.telemetry import disable_telemetry
 
 SAMPLE_DAYS = 28

@@ -41,8 +41,8 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from conveyor import __version__
-from conveyor.pipeline._stages import PIPELINE, Stage, StageInput, select_stages, validate_pipeline
 from conveyor.project import Project
+from conveyor.stage_graph import PIPELINE, Stage, StageInput, select_stages, validate_pipeline
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 Status = Literal["ok", "skipped", "failed", "not-run"]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
-    from conveyor.registry._lineage import Lineage
+    from conveyor.registry import Lineage
 from conveyor.project import Project
 
 INDEX_FILE = "runs.db"
@@ -61,7 +61,7 @@ class RunRecord:
 
     def lineage(self) -> Lineage:
         """The registry lineage of this run (data, code, configuration, parameters)."""
-        from conveyor.registry._lineage import Lineage  # no MLflow: the reuse path imports this module
+        from conveyor.registry import Lineage  # no MLflow: the reuse path imports this module
 
         return Lineage(
             model_type=self.model_type,

@@ -95,7 +95,7 @@ def _check_fits_template(settings: Settings, model_type: ModelType, where: str) 
 
 def plan(settings: Settings, options: TrainOptions) -> list[Entry]:
     """The models to train, with parameters resolved (config < --param < --embedding-dim/--epochs)."""
-    from conveyor.models._factory import recommender_params
+    from conveyor.models import recommender_params
 
     cfg = settings.model
     if options.matrix:

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from conveyor.config import ModelType, Settings, Template
-from conveyor.pipeline._stages import PIPELINE, Stage, jobs
 from conveyor.project import Project
+from conveyor.stage_graph import PIPELINE, Stage, jobs
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 WORKFLOWS_DIR = Path(".github") / "workflows"

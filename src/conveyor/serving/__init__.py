@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from conveyor.serving._batcher import BatcherClosed, MicroBatcher
-from conveyor.serving._loader import ModelLoader, RegistryLoader, StaticLoader, VersionNotFound
-from conveyor.serving._request_log import (
+from conveyor.requestlog import (
     CLIENT_ERROR,
     FEEDBACK,
     FEEDBACK_SCHEMA,
@@ -25,6 +23,8 @@ from conveyor.serving._request_log import (
     read_request_log,
     scan_request_log,
 )
+from conveyor.serving._batcher import BatcherClosed, MicroBatcher
+from conveyor.serving._loader import ModelLoader, RegistryLoader, StaticLoader, VersionNotFound
 from conveyor.serving._router import Routing, RoutingConflict, sticky_point
 
 if TYPE_CHECKING:

@@ -29,13 +29,13 @@ from conveyor import __version__
 from conveyor.config import Settings, secret_from_env
 from conveyor.errors import UsageError
 from conveyor.models import Model
+from conveyor.requestlog import MODEL_ERROR, RequestLog
 from conveyor.serving._admin import admin_router
 from conveyor.serving._batcher import BatcherClosed
 from conveyor.serving._limits import BodyLimit
 from conveyor.serving._loader import ModelLoader
 from conveyor.serving._metrics import CONTENT_TYPE, NONE_LABEL, ServerMetrics
 from conveyor.serving._openapi import model_openapi
-from conveyor.serving._request_log import MODEL_ERROR, RequestLog
 from conveyor.serving._router import Served
 from conveyor.serving._schemas import (
     ErrorResponse,

@@ -19,10 +19,10 @@ import numpy as np
 
 from conveyor.config import ServingSection
 from conveyor.models import Classifier, FeatureSpec, Model, Recommender
+from conveyor.requestlog import RequestLog
 from conveyor.serving._batcher import MicroBatcher
 from conveyor.serving._loader import ModelLoader
 from conveyor.serving._metrics import ServerMetrics
-from conveyor.serving._request_log import RequestLog
 from conveyor.serving._router import Mode, Routing, Served
 from conveyor.serving._validation import rows_to_frame
 

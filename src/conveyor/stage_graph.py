@@ -1,4 +1,4 @@
-"""The one definition of Conveyor's pipeline.
+"""The one definition of Conveyor's pipeline (the stage graph).
 
 Each stage is a ``conveyor`` command with the stages it needs. The local
 runner (``conveyor run``) and the generated GitHub workflows both read this
@@ -22,7 +22,9 @@ list, so what runs on GitHub is what runs on a laptop:
   or a pull request).
 
 The tuple is validated when the module is imported (unique names, needs
-that point backwards, contiguous jobs with one environment each).
+that point backwards, contiguous jobs with one environment each). It is plain
+data below every package: ``conveyor.pipeline`` runs it and writes workflows
+from it, the monitor's retraining policy runs its stages, neither imports the other.
 """
 
 from __future__ import annotations
