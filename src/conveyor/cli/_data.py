@@ -202,13 +202,22 @@ def _names(columns: list[str]) -> str:
 
 
 def _project_columns(proj: Project, settings: DriftSection) -> DriftSection:
-    """In a project, drift.columns defaults to the schema's columns minus its key."""
+    """In a project, drift.columns defaults to the schema's columns minus its key and identifiers.
+
+    A recommender's event time is left out too: an event log's timestamps move forward by
+    construction, and a reference profile of the training rows against the whole log (or a later
+    window) would flag them on every run.
+    """
+    from conveyor.config import Template
     from conveyor.data import Schema
 
     if settings.columns is not None or not proj.schema_path.exists():
         return settings
     schema = Schema.load(proj.schema_path)
-    columns = [c for c, rule in schema.columns.items() if c not in (schema.key or []) and not rule.identifier]
+    left_out = set(schema.key or [])
+    if proj.settings.project.template is Template.RECOMMENDER:
+        left_out.add(proj.settings.data.columns.timestamp)
+    columns = [c for c, rule in schema.columns.items() if c not in left_out and not rule.identifier]
     return settings.model_copy(update={"columns": columns})
 
 
