@@ -68,6 +68,8 @@ def init(
     )
     note(f"writing a {template.value} project into {directory} …")
     result = init_project(directory, template, data=data, target=target, force=force, columns=columns)
+    for warning in result.warnings:  # on stderr in both modes: --json keeps them in its payload too
+        note(f"warning: {warning}")
 
     def human(console: Console) -> None:
         console.print(
@@ -148,13 +150,16 @@ def workflows_check(project: ProjectOpt = None, json_out: JsonOpt = False) -> No
     payload = {
         "ok": not findings,
         "files": [str(f.relative_to(proj.root)) for f in files],
-        "tools": ["actionlint", "check-jsonschema", "conveyor"],
+        "tools": ["actionlint", "check-jsonschema", "conveyor", "pip"],
         "findings": [f.to_dict() for f in findings],
     }
 
     def human(console: Console) -> None:
         if not findings:
-            console.print(f"{len(files)} workflows pass actionlint and the GitHub workflow schema")
+            console.print(
+                f"{len(files)} workflows pass actionlint and the GitHub workflow schema; "
+                "their dispatch inputs and pins check out"
+            )
         for f in findings:
             console.print(f"[bold]{f.tool}[/]: {f.message}", markup=True, highlight=False)
 
