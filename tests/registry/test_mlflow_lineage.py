@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,30 @@ def test_a_registered_version_carries_a_signature_and_an_input_example(make_proj
     assert info.signature.inputs.input_names() == ["x", "colour"]
     assert set(info.signature.outputs.input_names()) == {"0", "1", "prediction"}
     assert info.saved_input_example_info is not None
+
+
+def test_a_recommender_version_takes_k_as_a_signature_parameter(make_project, tmp_path):
+    import mlflow.models
+    import mlflow.pyfunc
+
+    from conveyor.config import ModelType
+    from conveyor.models import make_model
+
+    project = Project.load(make_project("project: {name: recs, template: recommender}"))
+    users, items = np.arange(300) % 30, (np.arange(300) * 7) % 25
+    start = datetime(2025, 1, 1)
+    interactions = pl.DataFrame(
+        {"user_id": users, "item_id": items, "timestamp": [start + timedelta(hours=h) for h in range(300)]}
+    )
+    make_model(ModelType.ALS, {}, project.settings).fit(interactions).save(tmp_path / "als")
+    run_id = tracking_client(project).create_run(ensure_experiment(project)).info.run_id
+    example = pl.DataFrame({"user_id": [0, 1, 2]}).to_pandas()
+    version = register_version(
+        project, run_id, tmp_path / "als", lineage=Lineage(model_type="als"), input_example=example
+    )
+    uri = f"models:/{project.model_name}/{version.version}"
+    signature = mlflow.models.get_model_info(uri).signature
+    assert signature.inputs.input_names() == ["user_id"]
+    assert signature.params.to_dict() == [{"name": "k", "type": "long", "default": 10, "shape": None}]
+    answer = mlflow.pyfunc.load_model(uri).predict(example, params={"k": 3})
+    assert [len(items) for items in answer["items"]] == [3, 3, 3]

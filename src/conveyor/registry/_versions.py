@@ -168,14 +168,20 @@ def register_version(
 
 
 def _signature(model_dir: Path, example: Any) -> Any:
-    """MLflow's signature of ``example`` and what the pyfunc answers to it."""
+    """MLflow's signature of ``example`` and what the pyfunc answers to it (a recommender's
+    ``k`` is a parameter of the signature, so ``predict(frame, params={"k": 5})`` keeps working)."""
     from mlflow.models import infer_signature
 
-    from conveyor.registry._pyfunc import ConveyorPyfunc
+    from conveyor.models import Recommender
+    from conveyor.registry._pyfunc import DEFAULT_K, ConveyorPyfunc
 
-    wrapper = ConveyorPyfunc()
-    wrapper.model = load_model(model_dir)
-    return infer_signature(example, wrapper.predict(None, example))  # type: ignore[no-untyped-call]
+    with warnings.catch_warnings():  # MLflow's hints on integer columns and type hints
+        warnings.simplefilter("ignore", UserWarning)
+        wrapper = ConveyorPyfunc()
+        wrapper.model = load_model(model_dir)
+        params = {"k": DEFAULT_K} if isinstance(wrapper.model, Recommender) else None
+        output = wrapper.predict(None, example, params)  # type: ignore[no-untyped-call]
+        return infer_signature(example, output, params=params)
 
 
 def get_version(project: Project, version: str | int) -> ModelVersion:
