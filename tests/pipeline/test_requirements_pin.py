@@ -57,7 +57,7 @@ def test_the_pin_follows_how_conveyor_is_installed(tmp_path, monkeypatch, direct
     assert (pin.warning is not None) == warns
 
 
-def test_a_local_folder_without_a_remote_pins_the_folder_loudly(tmp_path, monkeypatch):
+def test_a_local_folder_without_a_remote_pins_the_folder_loudly(tmp_path, monkeypatch, make_project, cli):
     folder = tmp_path / "checkout"
     folder.mkdir()
     _fake_install(tmp_path / "site", {"url": folder.as_uri(), "dir_info": {"editable": True}})
@@ -66,6 +66,12 @@ def test_a_local_folder_without_a_remote_pins_the_folder_loudly(tmp_path, monkey
     assert pin.requirement == f"conveyor-ml @ {folder.as_uri()}"
     assert pin.warning is not None
     assert "workflows.conveyor_requirement" in pin.warning
+    root = make_project("")
+    (root / "requirements.lock").write_text("conveyor-ml==0.1.0\n")
+    result = cli("--project", root, "workflows", "generate", "--json")
+    assert result.exit_code == 0
+    assert (root / "requirements.lock").read_text() == f"{pin.requirement}\n"
+    assert "warning: requirements.lock: Conveyor is installed from the folder" in result.stderr
 
 
 def test_a_local_git_checkout_pins_its_origin_at_head(tmp_path, monkeypatch):

@@ -127,10 +127,13 @@ def run(
 def workflows_generate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Write the GitHub Actions workflows from conveyor.yaml."""
     start(json_out)
-    from conveyor.pipeline import write_workflows
+    from conveyor.pipeline import conveyor_pin, write_workflows
 
     proj = load_project(project)
     paths = [str(p.relative_to(proj.root)) for p in write_workflows(proj)]
+    pin = conveyor_pin(proj.settings)
+    if pin.warning and (proj.root / "requirements.lock").is_file():
+        note(f"warning: requirements.lock: {pin.warning}")
 
     def human(console: Console) -> None:
         for path in paths:

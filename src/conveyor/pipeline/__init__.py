@@ -2,6 +2,7 @@
 
 from conveyor.pipeline._init import InitResult, init_project
 from conveyor.pipeline._lint import Finding, check_workflows, find_tool, workflow_files
+from conveyor.pipeline._requirements import ConveyorPin, conveyor_pin, requirements_lock
 from conveyor.pipeline._runner import Runner, RunReport, StageOutcome, conveyor_program, stage_keys
 from conveyor.pipeline._stages import (
     PIPELINE,
@@ -25,6 +26,7 @@ __all__ = [
     "PIPELINE",
     "WORKFLOW_FILES",
     "ColumnMapping",
+    "ConveyorPin",
     "Finding",
     "InitResult",
     "RunReport",
@@ -33,12 +35,14 @@ __all__ = [
     "StageInput",
     "StageOutcome",
     "check_workflows",
+    "conveyor_pin",
     "conveyor_program",
     "find_tool",
     "generate_workflows",
     "init_project",
     "jobs",
     "render_workflow",
+    "requirements_lock",
     "run_scripts",
     "select_stages",
     "stage_keys",
