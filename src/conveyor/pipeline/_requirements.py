@@ -111,7 +111,8 @@ def conveyor_pin(settings: Settings | None = None) -> ConveyorPin:
         )
     vcs = direct.get("vcs_info")
     if isinstance(vcs, dict) and vcs.get("commit_id"):
-        return ConveyorPin(f"{DISTRIBUTION} @ {vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}", "vcs")
+        sub = f"#subdirectory={direct['subdirectory']}" if direct.get("subdirectory") else ""
+        return ConveyorPin(f"{DISTRIBUTION} @ {vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}{sub}", "vcs")
     if "archive_info" in direct:
         local = url.startswith("file:")
         warning = (
