@@ -98,8 +98,10 @@ def _dvc_md5(path: Path) -> str | None:
         md5 = _outs_md5(own)
         return md5.removesuffix(".dir") if md5 else None
     for folder in path.parents:
+        if not folder.name:  # the filesystem root: no folder above it to be tracked
+            return None
         dvc_file = folder.with_name(folder.name + ".dvc")
-        if folder.name and dvc_file.is_file():
+        if dvc_file.is_file():
             md5 = _outs_md5(dvc_file)
             if not md5 or not md5.endswith(".dir"):
                 return None
