@@ -398,6 +398,25 @@ class WorkflowsSection(_Section):
     )
     runs_on: str = "ubuntu-latest"
     branch: str = "main"
+    # how the generated requirements.lock installs Conveyor (pip requirement of conveyor-ml);
+    # unset: the way this Conveyor is installed (see conveyor.pipeline._requirements)
+    conveyor_requirement: str | None = None
+
+    @field_validator("conveyor_requirement")
+    @classmethod
+    def _requirement_of_conveyor(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.utils import canonicalize_name
+
+        try:
+            req = Requirement(value)
+        except InvalidRequirement as exc:
+            raise ValueError(f"not a pip requirement: {exc}") from None
+        if canonicalize_name(req.name) != "conveyor-ml":
+            raise ValueError(f"must install conveyor-ml (got {req.name!r})")
+        return value
 
 
 # -- the whole file ---------------------------------------------------------------

@@ -17,6 +17,8 @@ from conveyor.monitoring import (
     local_commands,
     retrain_reasons,
 )
+from conveyor.pipeline import generate_workflows
+from conveyor.pipeline._workflows import WEEKLY
 from conveyor.project import Project
 
 pytestmark = pytest.mark.xdist_group("monitoring-receiver")
@@ -101,6 +103,9 @@ def test_policy_dispatches_once_then_waits_out_the_cooldown(make_project, receiv
     later = apply_policy(project, drift, now=now + timedelta(hours=25))
     assert (first.status, second.status, later.status) == ("dispatched", "cooldown", "dispatched")
     assert [r.json()["inputs"]["reason"] for r in receiver.requests] == ["dataset drift (category)"] * 2
+    # what was really sent is declared by the generated weekly-retrain.yml (else GitHub answers 422)
+    declared = generate_workflows(project.settings)[WEEKLY]["on"]["workflow_dispatch"]["inputs"]
+    assert set(receiver.requests[0].json()["inputs"]) <= set(declared)
     assert apply_policy(project, PolicySignals(), now=now).status == "not-needed"
 
 

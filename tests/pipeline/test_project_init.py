@@ -74,12 +74,29 @@ def test_init_writes_a_project_whose_workflows_pass_the_check(cli, tmp_path, tem
     assert (root / settings.data.source).is_file()
     assert "url = ../.dvc-remote" in (root / ".dvc" / "config").read_text()
     assert any((root / ".dvc-remote").rglob("*"))  # pushed, so `dvc pull` works on a clone
-    assert "conveyor-ml==" in (root / "requirements.lock").read_text()
+    pins = [x for x in (root / "requirements.lock").read_text().splitlines() if x and not x.startswith("#")]
+    assert pins[0].startswith("conveyor-ml")  # installed as this Conveyor is (test_requirements_pin.py)
+    assert any(p.startswith("mlflow==") for p in pins)  # and the closure of what it needs
+    assert len(pins) > 50
     if template == "classifier":
         assert settings.data.target == "churned"
         assert (root / "src" / "features" / "__init__.py").is_file()
     check = cli("--project", root, "workflows", "check", "--json")
     assert check.exit_code == 0, check.stdout + check.stderr
+
+
+def test_init_creates_the_repository_on_the_branch_the_workflows_trigger_on(cli, tmp_path, monkeypatch):
+    """git's own default is set to master here; the repository still starts on main."""
+    config = tmp_path / "gitconfig"
+    config.write_text("[init]\n\tdefaultBranch = master\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    root = _init(cli, tmp_path, "classifier")
+    head = subprocess.run(
+        ["git", "symbolic-ref", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert head.stdout.strip() == "main"
+    ci = yaml.safe_load((root / ".github" / "workflows" / "ci-cd-pipeline.yml").read_text())
+    assert ci["on"]["push"]["branches"] == ["main"]
 
 
 def test_init_refuses_an_existing_project_unless_forced(cli, tmp_path):

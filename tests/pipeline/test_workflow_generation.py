@@ -9,7 +9,7 @@ import yaml
 
 from conveyor.config import Template, defaults_for, dump_settings
 from conveyor.pipeline import PIPELINE, generate_workflows, run_scripts
-from conveyor.pipeline._workflows import CI_CD, MONITORING, REUSABLE, WEEKLY
+from conveyor.pipeline._workflows import CI_CD, MONITORING, REUSABLE, WEEKLY, render_workflow
 
 SETUP_RUNS = {"python -m pip install -r requirements.lock", "dvc pull"}
 
@@ -68,6 +68,36 @@ def test_our_injection_check_flags_an_input_inside_run(make_project, cli):
     assert ours
     assert "${{ inputs.who }}" in ours[0]["message"]
     assert "script injection" in ours[0]["message"]
+
+
+def _edit_weekly(root, change) -> None:
+    path = root / ".github" / "workflows" / WEEKLY
+    doc = yaml.safe_load(path.read_text())
+    change(doc["on"]["workflow_dispatch"])
+    path.write_text(render_workflow(doc))
+
+
+def test_check_catches_a_dispatch_input_the_retrain_workflow_does_not_declare(generated, cli):
+    """The monitor sends `reason`; a weekly-retrain.yml without it would get a 422 from GitHub."""
+    root, _ = generated
+    _edit_weekly(root, lambda dispatch: dispatch["inputs"].pop("reason"))
+    result = cli("--project", root, "workflows", "check", "--json")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    [finding] = result.json()["findings"]
+    assert finding["tool"] == "conveyor"
+    assert "sends the dispatch input 'reason'" in finding["message"]
+    assert "weekly-retrain.yml" in finding["message"]
+
+
+def test_check_catches_a_required_dispatch_input_the_monitor_does_not_send(generated, cli):
+    root, _ = generated
+    _edit_weekly(
+        root, lambda dispatch: dispatch["inputs"].update(region={"type": "string", "required": True})
+    )
+    result = cli("--project", root, "workflows", "check", "--json")
+    assert result.exit_code == 1
+    [finding] = result.json()["findings"]
+    assert "'region' is required with no default" in finding["message"]
 
 
 def test_check_without_workflows_is_exit_2(make_project, cli):

@@ -68,6 +68,8 @@ def init(
     )
     note(f"writing a {template.value} project into {directory} …")
     result = init_project(directory, template, data=data, target=target, force=force, columns=columns)
+    for warning in result.warnings:  # on stderr in both modes: --json keeps them in its payload too
+        note(f"warning: {warning}")
 
     def human(console: Console) -> None:
         console.print(
@@ -125,10 +127,13 @@ def run(
 def workflows_generate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Write the GitHub Actions workflows from conveyor.yaml."""
     start(json_out)
-    from conveyor.pipeline import write_workflows
+    from conveyor.pipeline import conveyor_pin, write_workflows
 
     proj = load_project(project)
     paths = [str(p.relative_to(proj.root)) for p in write_workflows(proj)]
+    pin = conveyor_pin(proj.settings)
+    if pin.warning and (proj.root / "requirements.lock").is_file():
+        note(f"warning: requirements.lock: {pin.warning}")
 
     def human(console: Console) -> None:
         for path in paths:
@@ -148,13 +153,16 @@ def workflows_check(project: ProjectOpt = None, json_out: JsonOpt = False) -> No
     payload = {
         "ok": not findings,
         "files": [str(f.relative_to(proj.root)) for f in files],
-        "tools": ["actionlint", "check-jsonschema", "conveyor"],
+        "tools": ["actionlint", "check-jsonschema", "conveyor", "pip"],
         "findings": [f.to_dict() for f in findings],
     }
 
     def human(console: Console) -> None:
         if not findings:
-            console.print(f"{len(files)} workflows pass actionlint and the GitHub workflow schema")
+            console.print(
+                f"{len(files)} workflows pass actionlint and the GitHub workflow schema; "
+                "their dispatch inputs and pins check out"
+            )
         for f in findings:
             console.print(f"[bold]{f.tool}[/]: {f.message}", markup=True, highlight=False)
 

@@ -3,7 +3,13 @@
 from conveyor.monitoring._alerts import DeliveryResult, send_alert, send_test_alert
 from conveyor.monitoring._channels import Alert, build_payload
 from conveyor.monitoring._checks import CheckResult
-from conveyor.monitoring._dispatch import GITHUB_API_VERSION, DispatchResult, dispatch_path, dispatch_workflow
+from conveyor.monitoring._dispatch import (
+    GITHUB_API_VERSION,
+    RETRAIN_INPUTS,
+    DispatchResult,
+    dispatch_path,
+    dispatch_workflow,
+)
 from conveyor.monitoring._monitor import MonitorResult, parse_duration, run_monitor
 from conveyor.monitoring._outbox import outbox_size
 from conveyor.monitoring._policy import (
@@ -16,6 +22,7 @@ from conveyor.monitoring._policy import (
 
 __all__ = [
     "GITHUB_API_VERSION",
+    "RETRAIN_INPUTS",
     "Alert",
     "CheckResult",
     "DeliveryResult",

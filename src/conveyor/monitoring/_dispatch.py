@@ -20,6 +20,11 @@ from conveyor.monitoring._delivery import post_json
 from conveyor.project import Project
 
 GITHUB_API_VERSION = "2022-11-28"
+REASON_INPUT = "reason"
+# Every input the monitor sends; the dispatched workflow must declare each one under
+# ``on.workflow_dispatch.inputs`` (GitHub answers 422 to an undeclared input).
+# ``conveyor workflows check`` compares the generated workflow with this.
+RETRAIN_INPUTS: tuple[str, ...] = (REASON_INPUT,)
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from conveyor.config import RetrainAction, RetrainPolicy
 from conveyor.errors import ConveyorError
-from conveyor.monitoring._dispatch import dispatch_workflow
+from conveyor.monitoring._dispatch import REASON_INPUT, dispatch_workflow
 from conveyor.monitoring._state import (
     RETRAIN_FILE,
     monitoring_dir,
@@ -146,7 +146,7 @@ def apply_policy(
     summary = "; ".join(reasons)
     if policy.action is RetrainAction.GITHUB:
         try:
-            result = dispatch_workflow(project, {"reason": (reason_prefix + summary)[:1000]})
+            result = dispatch_workflow(project, {REASON_INPUT: (reason_prefix + summary)[:1000]})
         except ConveyorError as exc:
             return RetrainDecision(reasons, action, "failed", str(exc))
         decision = RetrainDecision(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.pipeline._init import InitResult, init_project
 from conveyor.pipeline._lint import Finding, check_workflows, find_tool, workflow_files
+from conveyor.pipeline._requirements import ConveyorPin, conveyor_pin, requirements_lock
 from conveyor.pipeline._runner import Runner, RunReport, StageOutcome, conveyor_program, stage_keys
 from conveyor.pipeline._user_data import ColumnMapping
 from conveyor.pipeline._workflows import (
@@ -56,6 +57,7 @@ __all__ = [
     "PIPELINE",
     "WORKFLOW_FILES",
     "ColumnMapping",
+    "ConveyorPin",
     "EvaluationResult",
     "Finding",
     "InitResult",
@@ -67,6 +69,7 @@ __all__ = [
     "TrainOptions",
     "TrainResult",
     "check_workflows",
+    "conveyor_pin",
     "conveyor_program",
     "evaluate_latest",
     "find_tool",
@@ -75,6 +78,7 @@ __all__ = [
     "jobs",
     "register_latest",
     "render_workflow",
+    "requirements_lock",
     "run_scripts",
     "select_stages",
     "stage_keys",

@@ -39,19 +39,75 @@ def _file_md5(path: Path) -> str:
         return hashlib.file_digest(fh, "md5").hexdigest()
 
 
-def _dvc_md5(path: Path) -> str | None:
-    """The md5 recorded for ``path`` in its ``.dvc`` file, if there is one."""
-    dvc_file = path.with_name(path.name + ".dvc")
-    if not dvc_file.is_file():
-        return None
+def _outs_md5(dvc_file: Path) -> str | None:
+    """The md5 of the (single) output recorded in a ``.dvc`` file (``<hex>.dir`` for a folder)."""
     try:
         outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs") or []
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml.YAMLError, AttributeError):
         return None
     for out in outs:
         md5 = out.get("md5") if isinstance(out, dict) else None
         if md5:
-            return str(md5).removesuffix(".dir")
+            return str(md5)
+    return None
+
+
+def _dir_manifest_md5(folder_md5: str, start: Path, relpath: str) -> str | None:
+    """The md5 of ``relpath`` in the manifest of a DVC-tracked folder, read from the DVC cache.
+
+    DVC keeps a folder's listing as ``<md5>.dir`` (JSON ``[{"md5", "relpath"}, …]``) in
+    ``.dvc/cache/files/md5/`` (DVC 3; ``.dvc/cache/`` before). Reading that one JSON file
+    is what ``dvc status`` would do, without importing DVC (seconds) on every ``train``.
+    """
+    digest = folder_md5.removesuffix(".dir")
+    for repo in (start, *start.parents):
+        if not (repo / ".dvc").is_dir():
+            continue
+        for cache in (repo / ".dvc" / "cache" / "files" / "md5", repo / ".dvc" / "cache"):
+            manifest = cache / digest[:2] / f"{digest[2:]}.dir"
+            try:
+                entries = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                continue
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and entry.get("relpath") == relpath:
+                    return str(entry.get("md5") or "") or None
+            return None
+        return None
+    return None
+
+
+def dvc_file(path: Path) -> Path | None:
+    """The ``.dvc`` file that tracks ``path`` (its own, or its tracked folder's), if any."""
+    for candidate in (path, *path.parents):
+        if not candidate.name:
+            break
+        dvc = candidate.with_name(candidate.name + ".dvc")
+        if dvc.is_file():
+            return dvc
+        if (candidate / ".dvc").is_dir():
+            break
+    return None
+
+
+def _dvc_md5(path: Path) -> str | None:
+    """The md5 DVC recorded for ``path``: in ``<path>.dvc``, or in the manifest of the tracked
+    folder that holds it (``dvc add data/raw`` → ``data/raw.dvc``, as ``conveyor init`` does)."""
+    own = path.with_name(path.name + ".dvc")
+    if own.is_file():
+        md5 = _outs_md5(own)
+        return md5.removesuffix(".dir") if md5 else None
+    for folder in path.parents:
+        if not folder.name:  # the filesystem root: no folder above it to be tracked
+            return None
+        dvc_file = folder.with_name(folder.name + ".dvc")
+        if dvc_file.is_file():
+            md5 = _outs_md5(dvc_file)
+            if not md5 or not md5.endswith(".dir"):
+                return None
+            return _dir_manifest_md5(md5, folder, path.relative_to(folder).as_posix())
+        if (folder / ".dvc").is_dir():
+            return None  # reached the DVC repository's root
     return None
 
 

@@ -8,7 +8,8 @@ workflows.
 
 Git and DVC: a project is meant to live in a git repository (GitHub runs
 its workflows). When DIR is not inside a git work tree and ``git`` is
-installed, ``git init`` makes it one (nothing is committed); when DIR is a
+installed, ``git init`` makes it one on ``workflows.branch`` (``main``, the
+branch the workflows trigger on; nothing is committed); when DIR is a
 sub-folder of an existing repository, DVC is initialised with ``--subdir``;
 without ``git``, with ``--no-scm``. The local DVC remote is ``.dvc-remote``
 inside the project, written as a path relative to ``.dvc/`` so a clone
@@ -35,7 +36,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from string import Template as TextTemplate
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 from conveyor import __version__
 from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settings, parse_settings
 from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
+from conveyor.pipeline._requirements import requirements_lock
 from conveyor.pipeline._user_data import ColumnMapping, PreparedData, prepare_interactions
 from conveyor.pipeline._workflows import REQUIREMENTS_FILE, write_workflows
 from conveyor.project import Project
@@ -71,6 +73,8 @@ class InitResult:
     files: tuple[str, ...]
     columns: dict[str, str | None] | None = None  # recommender: data.columns written
     timestamps: str | None = None  # recommender: the form the timestamps were in
+    conveyor_requirement: str = ""  # how requirements.lock installs Conveyor
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +87,8 @@ class InitResult:
             "files": list(self.files),
             "columns": self.columns,
             "timestamps": self.timestamps,
+            "conveyor_requirement": self.conveyor_requirement,
+            "warnings": list(self.warnings),
         }
 
 
@@ -170,15 +176,6 @@ def _template_files(template: Template) -> list[tuple[str, str]]:
     return out
 
 
-def _requirements() -> str:
-    pins = [f"conveyor-ml=={__version__}"]
-    for extra in ("pytest",):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            pins.append(f"{extra}=={metadata.version(extra)}")
-    header = "# Pinned requirements of this project; the workflows key their pip cache on this file.\n"
-    return header + "\n".join(pins) + "\n"
-
-
 def _readme(root: Path, template: Template, source: str, target: str | None) -> str:
     rows = "\n".join(f"| `{s.name}` | `{s.command_line}` | {s.job} | {s.description} |" for s in PIPELINE)
     return TextTemplate(_template_text("README.md.tmpl")).substitute(
@@ -192,7 +189,9 @@ def _readme(root: Path, template: Template, source: str, target: str | None) -> 
 
 
 # -- git and DVC -------------------------------------------------------------------------------
-def _git_state(root: Path) -> str:
+def _git_state(root: Path, branch: str) -> str:
+    """``git`` / ``git-subdir`` / ``none``; a new repository starts on ``branch``
+    (``workflows.branch``, the one the workflows trigger on), whatever git's default is."""
     git = shutil.which("git")
     if git is None:
         return "none"
@@ -201,7 +200,12 @@ def _git_state(root: Path) -> str:
     )
     if proc.returncode == 0:
         return "git" if Path(proc.stdout.strip()).resolve() == root.resolve() else "git-subdir"
-    init = subprocess.run([git, "init", "--quiet", str(root)], capture_output=True, text=True, check=False)
+    init = subprocess.run(
+        [git, "init", "--quiet", f"--initial-branch={branch}", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if init.returncode != 0:
         raise OperationError(f"git init {root} failed: {init.stderr.strip()}")
     return "git"
@@ -294,6 +298,7 @@ def init_project(
 
     schema = infer_schema(frame, timestamp=timestamp)
     settings_text = _settings_text(root, template, source, frame, target, prepared)
+    lock_text, pin = requirements_lock()  # a new conveyor.yaml: no workflows.conveyor_requirement yet
 
     with _undo_on_failure(root):
         raw = root / "data" / "raw"
@@ -307,7 +312,7 @@ def init_project(
         written = [source, "schema.yaml"]
         texts = {
             CONFIG_FILENAME: settings_text,
-            REQUIREMENTS_FILE: _requirements(),
+            REQUIREMENTS_FILE: lock_text,
             "README.md": _readme(root, template, source, target),
             ".gitignore": ".conveyor/\n__pycache__/\n.venv/\n*.egg-info/\n",
             "data/processed/.gitkeep": "",
@@ -320,7 +325,7 @@ def init_project(
             written.append(rel)
         project = Project.load(root)
         written += [str(p.relative_to(root)) for p in write_workflows(project)]
-        scm = _git_state(root)
+        scm = _git_state(root, project.settings.workflows.branch)
         _dvc_track(root, scm)
         written += ["data/raw.dvc", "data/processed.dvc", ".dvc/config"]
     return InitResult(
@@ -332,6 +337,8 @@ def init_project(
         tuple(written),
         columns=dict(prepared.columns) if prepared is not None else None,
         timestamps=prepared.timestamp_format if prepared is not None else None,
+        conveyor_requirement=pin.requirement,
+        warnings=(pin.warning,) if pin.warning else (),
     )
 
 

@@ -7,6 +7,13 @@ built-in ``vendor.github-workflows``. A third, small check of our own refuses
 any ``${{ github.event.* }}`` or ``${{ inputs.* }}`` expanded inside a
 ``run:`` script (script injection); actionlint flags the best-known untrusted
 fields, this flags every one, which is the rule the generated workflows keep.
+
+Two more checks of ours read the project, not only the YAML: the workflow the
+monitor dispatches (``monitoring.retrain.github.workflow``) must declare under
+``on.workflow_dispatch.inputs`` every input the monitor sends
+(:data:`conveyor.monitoring.RETRAIN_INPUTS`; GitHub answers 422 otherwise) and
+send every input it requires; and every pin of ``requirements.lock`` must
+resolve on the configured package index (:mod:`._requirements`).
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ from typing import Any
 
 import yaml
 
+from conveyor.config import Settings
 from conveyor.errors import InputError, UsageError
-from conveyor.pipeline._workflows import WORKFLOWS_DIR, run_scripts
+from conveyor.pipeline._requirements import unresolvable_pins
+from conveyor.pipeline._workflows import REQUIREMENTS_FILE, WORKFLOWS_DIR, run_scripts
 
 TOOL_TIMEOUT_S = 120
 _UNTRUSTED = re.compile(r"\$\{\{[^}]*\b(github\.event\.|github\.head_ref|inputs\.)[^}]*\}\}")
@@ -92,11 +101,8 @@ def _schema(files: Sequence[Path], root: Path) -> list[Finding]:
 def _injection(files: Sequence[Path], root: Path) -> list[Finding]:
     findings: list[Finding] = []
     for path in files:
-        try:
-            doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue  # unreadable YAML: actionlint reports it with its position
-        if not isinstance(doc, dict):
+        doc = _load(path)
+        if doc is None:
             continue
         for script in run_scripts(doc):
             for match in _UNTRUSTED.finditer(script):
@@ -112,7 +118,57 @@ def _injection(files: Sequence[Path], root: Path) -> list[Finding]:
     return findings
 
 
-def check_workflows(root: Path, files: Sequence[Path] | None = None) -> tuple[list[Path], list[Finding]]:
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None  # unreadable YAML: actionlint reports it with its position
+    return doc if isinstance(doc, dict) else None
+
+
+def _dispatch_inputs(files: Sequence[Path], root: Path, settings: Settings) -> list[Finding]:
+    """The dispatched workflow declares every input the monitor sends, and needs no other."""
+    from conveyor.monitoring import RETRAIN_INPUTS  # lazily: conveyor.monitoring imports the pipeline
+
+    github = settings.monitoring.retrain.github
+    path = next((p for p in files if p.name == github.workflow), None)
+    if path is None:
+        if settings.monitoring.retrain.action.value != "github":
+            return []
+        where = (root / WORKFLOWS_DIR / github.workflow).relative_to(root)
+        msg = f"{where}: missing; conveyor monitor dispatches it (monitoring.retrain.github.workflow)"
+        return [Finding("conveyor", str(where), msg)]
+    doc = _load(path)
+    if doc is None:
+        return []
+    rel = path.relative_to(root) if path.is_relative_to(root) else path
+    raw: dict[Any, Any] = doc
+    on = raw.get("on", raw.get(True))  # YAML 1.1 reads the key `on` as true
+    if isinstance(on, str | list):  # `on: workflow_dispatch` / `on: [push, workflow_dispatch]`
+        on = dict.fromkeys([on] if isinstance(on, str) else on)
+    if not isinstance(on, dict) or "workflow_dispatch" not in on:
+        msg = f"{rel}: no workflow_dispatch trigger, but conveyor monitor dispatches it (GitHub answers 422)"
+        return [Finding("conveyor", str(rel), msg)]
+    dispatch = on["workflow_dispatch"]
+    declared = (dispatch.get("inputs") or {}) if isinstance(dispatch, dict) else {}
+    problems = [
+        f"conveyor monitor sends the dispatch input {name!r}, which on.workflow_dispatch.inputs "
+        "does not declare (GitHub answers 422)"
+        for name in RETRAIN_INPUTS
+        if name not in declared
+    ]
+    problems += [
+        f"the dispatch input {name!r} is required with no default, and conveyor monitor does not send it"
+        for name, spec in declared.items()
+        if isinstance(spec, dict) and spec.get("required") and "default" not in spec
+        if name not in RETRAIN_INPUTS
+    ]
+    return [Finding("conveyor", str(rel), f"{rel}: {problem}") for problem in problems]
+
+
+def check_workflows(
+    root: Path, files: Sequence[Path] | None = None, *, settings: Settings | None = None
+) -> tuple[list[Path], list[Finding]]:
     """Check the workflows of the project at ``root``; (files checked, findings)."""
     paths = list(files) if files is not None else workflow_files(root)
     if not paths:
@@ -120,5 +176,24 @@ def check_workflows(root: Path, files: Sequence[Path] | None = None) -> tuple[li
             f"no workflows under {root / WORKFLOWS_DIR}; run `conveyor workflows generate`",
             path=str(root / WORKFLOWS_DIR),
         )
-    findings = [*_actionlint(paths, root), *_schema(paths, root), *_injection(paths, root)]
+    if settings is None:
+        from conveyor.project import Project
+
+        settings = Project.load(root).settings
+    findings = [
+        *_actionlint(paths, root),
+        *_schema(paths, root),
+        *_injection(paths, root),
+        *_dispatch_inputs(paths, root, settings),
+        *_pins(root),
+    ]
     return paths, findings
+
+
+def _pins(root: Path) -> list[Finding]:
+    """Every pin of the lock the workflows install resolves on the configured index."""
+    lock = root / REQUIREMENTS_FILE
+    if not lock.is_file():
+        return []  # a project not made by `conveyor init`: its install step is its own
+    problem = unresolvable_pins(lock)
+    return [Finding("pip", REQUIREMENTS_FILE, problem)] if problem else []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conveyor.errors import GateFailed, IntegrityError
-from conveyor.pipeline._runs import RunIndex, run_dir
+from conveyor.pipeline._runs import INPUT_EXAMPLE_FILE, RunIndex, run_dir
 from conveyor.project import Project
 from conveyor.registry import (
     ModelVersion,
@@ -63,6 +63,14 @@ def register_latest(project: Project) -> tuple[ModelVersion, bool]:
         f"{record.model_type} trained on {record.data_path} ({record.data_fingerprint}); "
         f"{metric} = {record.metrics.get(metric)}"
     )
-    version = register_version(project, record.run_id, model_dir, lineage=lineage, description=description)
+    example_file = run_dir(project, record.run_id) / INPUT_EXAMPLE_FILE
+    example = None
+    if example_file.is_file():
+        import pandas as pd
+
+        example = pd.read_json(example_file, orient="split")
+    version = register_version(
+        project, record.run_id, model_dir, lineage=lineage, description=description, input_example=example
+    )
     index.update(record.run_id, registered_version=version.version)
     return version, False

@@ -14,12 +14,19 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from conveyor.errors import ConveyorError, ServiceError
+from conveyor.pipeline._fingerprint import dvc_file
 from conveyor.pipeline._runs import PROFILE_FILE, SCHEMA_FILE, RunOutcome, RunRecord
 from conveyor.project import Project
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from conveyor.registry import DatasetRef
 
 T = TypeVar("T")
 
@@ -89,6 +96,28 @@ def finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
+def run_name(model_type: str, now: datetime | None = None) -> str:
+    """A readable MLflow run name: ``als-2026-11-29-211512`` (model type, UTC date and time)."""
+    return f"{model_type}-{(now or datetime.now(UTC)):%Y-%m-%d-%H%M%S}"
+
+
+def _dataset_ref(project: Project, record: RunRecord) -> DatasetRef:
+    from conveyor.registry import DatasetRef
+
+    tracked = dvc_file(project.path(record.data_path)) if record.dvc_tracked else None
+    dvc = (
+        tracked.relative_to(project.root).as_posix()
+        if tracked and tracked.is_relative_to(project.root)
+        else ""
+    )
+    return DatasetRef(
+        path=record.data_path,
+        md5=record.data_fingerprint.removeprefix("md5:"),
+        dvc_file=dvc,
+        rev=record.git_commit.split("+", 1)[0],
+    )
+
+
 def log_run(
     project: Project,
     *,
@@ -97,13 +126,22 @@ def log_run(
     folder: Path,
     extra: Mapping[str, Any],
     parent_run_id: str,
+    train_frame: pl.DataFrame | None = None,
+    target: str | None = None,
 ) -> str:
-    """Create the MLflow run for a trained model; returns its id."""
+    """Log the MLflow run of a trained model with MLflow's run API; returns its id.
+
+    ``mlflow.start_run`` sets MLflow's own context tags (``mlflow.user``,
+    ``mlflow.source.name``/``type``, git); the project's commit overrides the git
+    commit MLflow would read from the ``conveyor`` script's location. ``train_frame``
+    (the rows the model was fitted on) is logged as the run's dataset input.
+    """
+    import mlflow
     from mlflow.entities import Metric, Param
 
-    from conveyor.registry import tracking_client
+    from conveyor.registry import tracking_client, training_dataset
 
-    client = tracking_client(project)
+    client = tracking_client(project)  # points MLflow's fluent API at the project's store too
     lineage = record.lineage()
     tags = {**lineage.to_tags(), "conveyor.run_key": record.key, "conveyor.gates": "pending"}
     tags.pop("conveyor.run_id", None)
@@ -113,22 +151,31 @@ def log_run(
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     try:
-        run = client.create_run(experiment_id, run_name=record.model_type, tags=tags)
-        run_id = str(run.info.run_id)
-        now = int(time.time() * 1000)
-        params = [Param(k, str(v)[:6000]) for k, v in sorted(record.params.items())]
-        params += [Param("model_type", record.model_type)]
-        params += [Param(f"split.{k}", str(v)) for k, v in sorted(extra["split"].items())]
-        metrics = [Metric(k, float(v), now, 0) for k, v in record.metrics.items() if finite(v)]
-        metrics += [
-            Metric(f"baseline_{k}", float(v), now, 0) for k, v in record.baseline_metrics.items() if finite(v)
-        ]
-        metrics.append(Metric("fit_seconds", float(extra["fit_seconds"]), now, 0))
-        client.log_batch(run_id, metrics=metrics, params=params)
-        client.log_artifacts(run_id, str(folder / "model"), "model")
-        client.log_artifact(run_id, str(folder / SCHEMA_FILE), "data")
-        client.log_artifact(run_id, str(folder / PROFILE_FILE), "data")
-        client.set_terminated(run_id)
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=run_name(record.model_type), tags=tags
+        ) as run:
+            run_id = str(run.info.run_id)
+            now = int(time.time() * 1000)
+            params = [Param(k, str(v)[:6000]) for k, v in sorted(record.params.items())]
+            params += [Param("model_type", record.model_type)]
+            params += [Param(f"split.{k}", str(v)) for k, v in sorted(extra["split"].items())]
+            metrics = [Metric(k, float(v), now, 0) for k, v in record.metrics.items() if finite(v)]
+            metrics += [
+                Metric(f"baseline_{k}", float(v), now, 0)
+                for k, v in record.baseline_metrics.items()
+                if finite(v)
+            ]
+            metrics.append(Metric("fit_seconds", float(extra["fit_seconds"]), now, 0))
+            client.log_batch(run_id, metrics=metrics, params=params)
+            if train_frame is not None:
+                ref = _dataset_ref(project, record)
+                name = Path(record.data_path).stem or "training-data"
+                mlflow.log_input(
+                    training_dataset(train_frame, ref, name=name, target=target), context="training"
+                )
+            client.log_artifacts(run_id, str(folder / "model"), "model")
+            client.log_artifact(run_id, str(folder / SCHEMA_FILE), "data")
+            client.log_artifact(run_id, str(folder / PROFILE_FILE), "data")
     except Exception as exc:  # MLflow raises MlflowException and store errors alike
         raise ServiceError(
             f"MLflow tracking store {project.tracking_uri!r}: logging the run failed: "

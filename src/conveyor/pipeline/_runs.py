@@ -31,6 +31,7 @@ LATEST = "latest"
 PROFILE_FILE = "profile.json"
 LIVE_PROFILE_FILE = "profile-live.json"
 SCHEMA_FILE = "schema.yaml"
+INPUT_EXAMPLE_FILE = "input-example.json"  # a few model inputs (pandas "split" JSON), for the signature
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor import __version__
 from conveyor.config import ModelType, Settings, Template
@@ -28,6 +28,7 @@ from conveyor.evaluation import higher_is_better
 from conveyor.pipeline._fingerprint import DataFingerprint, canonical_hash, code_version, data_fingerprint
 from conveyor.pipeline._run_logging import TrackingOpener, finish_parent, finite, log_run, start_parent
 from conveyor.pipeline._runs import (
+    INPUT_EXAMPLE_FILE,
     LIVE_PROFILE_FILE,
     PROFILE_FILE,
     SCHEMA_FILE,
@@ -39,6 +40,9 @@ from conveyor.pipeline._runs import (
 )
 from conveyor.pipeline._split import Split, load_test_set, split_interactions, split_notes, split_stratified
 from conveyor.project import Project
+
+if TYPE_CHECKING:
+    import polars as pl
 
 CLASSIFIER_MATRIX = (ModelType.RANDOM_FOREST, ModelType.XGBOOST, ModelType.LIGHTGBM)
 RECOMMENDER_MATRIX = (ModelType.ALS, ModelType.BPR)
@@ -260,6 +264,14 @@ def _fit_and_score(settings: Settings, entry: Entry, prepared: Prepared, folder:
     }
 
 
+def _input_example(settings: Settings, train: pl.DataFrame, rows: int = 5) -> pl.DataFrame:
+    """A few inputs as the registered pyfunc takes them: feature rows, or ``user_id`` values."""
+    if settings.project.template is Template.RECOMMENDER:
+        users = train.get_column(settings.data.columns.user).unique(maintain_order=True).head(rows)
+        return users.to_frame("user_id")
+    return train.drop(settings.data.target or [], strict=False).head(rows)
+
+
 def _train_one(
     project: Project,
     *,
@@ -276,6 +288,9 @@ def _train_one(
     folder = Path(tempfile.mkdtemp(prefix="training-", dir=root))
     try:
         fitted = _fit_and_score(settings, entry, prepared, folder)
+        _input_example(settings, prepared.split.train).to_pandas().to_json(
+            folder / INPUT_EXAMPLE_FILE, orient="split", index=False
+        )
         experiment_id = tracking.experiment_id()  # opened in the background meanwhile
         draft = RunRecord(
             run_id="",
@@ -297,6 +312,8 @@ def _train_one(
             folder=folder,
             extra=extra,
             parent_run_id=parent_run_id,
+            train_frame=prepared.split.train,
+            target=settings.data.target if settings.project.template is Template.CLASSIFIER else None,
         )
         target = run_dir(project, run_id)
         folder.rename(target)
@@ -352,7 +369,12 @@ def train(project: Project, options: TrainOptions) -> TrainResult:
     notes: list[str] = []
     if any(o is None for o in outcomes):
         identity = {
-            "data_path": str(data_path),
+            # project-relative: the same on every clone and runner
+            "data_path": (
+                data_path.relative_to(project.root).as_posix()
+                if data_path.is_relative_to(project.root)
+                else str(data_path)
+            ),
             "data_fingerprint": fingerprint.value,
             "dvc_tracked": fingerprint.dvc_tracked,
             "git_commit": code["git_commit"],

@@ -343,6 +343,9 @@ def _notify_step(title: str, condition: str) -> dict[str, Any]:
 
 def weekly_retrain_workflow(settings: Settings, stages: tuple[Stage, ...] = PIPELINE) -> dict[str, Any]:
     """Weekly (and on demand): fresh data, train, evaluate, A/B or canary, notification."""
+    # imported here: conveyor.monitoring imports conveyor.pipeline (its local retrain runs PIPELINE)
+    from conveyor.monitoring import RETRAIN_INPUTS
+
     wf = settings.workflows
     python = wf.python_versions[0]
     types = _model_types(settings)
@@ -357,7 +360,17 @@ def weekly_retrain_workflow(settings: Settings, stages: tuple[Stage, ...] = PIPE
                         "type": "choice",
                         "options": types,
                         "default": settings.model.type.value,
-                    }
+                    },
+                    # what `conveyor monitor` sends with its dispatch (every one declared, or 422)
+                    **{
+                        name: {
+                            "description": f"Sent by conveyor monitor ({name} of the retraining)",
+                            "required": False,
+                            "type": "string",
+                            "default": "",
+                        }
+                        for name in RETRAIN_INPUTS
+                    },
                 }
             },
         },
@@ -439,7 +452,13 @@ def generate_workflows(settings: Settings, stages: tuple[Stage, ...] = PIPELINE)
 
 
 def write_workflows(project: Project, stages: tuple[Stage, ...] = PIPELINE) -> list[Path]:
-    """Write the workflows under ``.github/workflows`` of the project; the paths written."""
+    """Write the workflows under ``.github/workflows`` of the project; the paths written.
+
+    An existing ``requirements.lock`` (the one ``init`` writes) gets its Conveyor line
+    pointed at ``workflows.conveyor_requirement`` (or how this Conveyor is installed).
+    """
+    from conveyor.pipeline._requirements import refresh_conveyor_pin
+
     folder = project.root / WORKFLOWS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -447,6 +466,9 @@ def write_workflows(project: Project, stages: tuple[Stage, ...] = PIPELINE) -> l
         path = folder / name
         path.write_text(render_workflow(doc), encoding="utf-8")
         written.append(path)
+    lock = project.root / REQUIREMENTS_FILE
+    if lock.is_file() and refresh_conveyor_pin(lock, project.settings) is not None:
+        written.append(lock)
     return written
 
 

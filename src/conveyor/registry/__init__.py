@@ -1,6 +1,7 @@
 """Model versions, aliases and lineage — MLflow behind a small interface."""
 
 from conveyor.registry._checksum import directory_sha256, verify_sha256
+from conveyor.registry._dataset import DatasetRef, training_dataset
 from conveyor.registry._lineage import Lineage
 from conveyor.registry._tracking import ensure_experiment, tracking_client
 from conveyor.registry._versions import (
@@ -17,6 +18,7 @@ from conveyor.registry._versions import (
 
 __all__ = [
     "CANDIDATE",
+    "DatasetRef",
     "Lineage",
     "ModelVersion",
     "delete_alias",
@@ -29,5 +31,6 @@ __all__ = [
     "register_version",
     "set_alias",
     "tracking_client",
+    "training_dataset",
     "verify_sha256",
 ]

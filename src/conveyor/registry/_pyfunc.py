@@ -12,7 +12,9 @@ Inputs and outputs are pandas data frames:
 - classifier: feature columns in, one probability column per class plus
   ``prediction`` out;
 - recommender: a ``user_id`` column (and optionally ``k``) in; ``user_id``,
-  ``items``, ``scores`` and ``fallback`` out.
+  ``items``, ``scores`` and ``fallback`` out. A version registered with an input
+  example carries a signature whose parameter ``k`` (default 10) is passed as
+  ``predict(frame, params={"k": 5})``.
 """
 
 from __future__ import annotations

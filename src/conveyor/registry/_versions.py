@@ -119,8 +119,13 @@ def register_version(
     lineage: Lineage,
     description: str = "",
     alias: str | None = CANDIDATE,
+    input_example: Any = None,
 ) -> ModelVersion:
-    """Register the model files in ``model_dir`` (trained by ``run_id``) as a new version."""
+    """Register the model files in ``model_dir`` (trained by ``run_id``) as a new version.
+
+    ``input_example`` (a pandas frame of a few model inputs) is stored with the version,
+    with the signature MLflow infers from it and the model's own answer to it.
+    """
     import mlflow
     import mlflow.pyfunc
 
@@ -136,8 +141,11 @@ def register_version(
         with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
             # the pyfunc takes free-form frames on purpose: no type-hint schema
             warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
+            signature = _signature(model_dir, input_example) if input_example is not None else None
             info = mlflow.pyfunc.log_model(
                 name=PYFUNC_NAME,
+                signature=signature,
+                input_example=input_example,
                 python_model=str(Path(_pyfunc_code.__file__)),
                 artifacts={MODEL_ARTIFACT: str(model_dir)},
                 model_config={"sha256": sha},
@@ -157,6 +165,23 @@ def register_version(
     except Exception as exc:  # MLflow raises MlflowException and store errors alike
         raise _service_error(project, f"registering run {run_id}", exc) from exc
     return get_version(project, version)
+
+
+def _signature(model_dir: Path, example: Any) -> Any:
+    """MLflow's signature of ``example`` and what the pyfunc answers to it (a recommender's
+    ``k`` is a parameter of the signature, so ``predict(frame, params={"k": 5})`` keeps working)."""
+    from mlflow.models import infer_signature
+
+    from conveyor.models import Recommender
+    from conveyor.registry._pyfunc import DEFAULT_K, ConveyorPyfunc
+
+    with warnings.catch_warnings():  # MLflow's hints on integer columns and type hints
+        warnings.simplefilter("ignore", UserWarning)
+        wrapper = ConveyorPyfunc()
+        wrapper.model = load_model(model_dir)
+        params = {"k": DEFAULT_K} if isinstance(wrapper.model, Recommender) else None
+        output = wrapper.predict(None, example, params)  # type: ignore[no-untyped-call]
+        return infer_signature(example, output, params=params)
 
 
 def get_version(project: Project, version: str | int) -> ModelVersion:

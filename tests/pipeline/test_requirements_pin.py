@@ -1,0 +1,189 @@
+"""The generated requirements.lock: an installable Conveyor pin, its closure, and the pip check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from conveyor.config import Template, defaults_for, dump_settings
+from conveyor.pipeline._requirements import conveyor_pin, requirements_lock
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _fake_install(site: Path, direct_url: dict | None) -> None:
+    """A real dist-info folder of conveyor-ml, found first by importlib.metadata."""
+    info = site / "conveyor_ml-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: conveyor-ml\nVersion: 0.1.0\n")
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url))
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "expected", "warns"),
+    [
+        (None, "conveyor-ml==0.1.0", False),
+        (
+            {"url": "https://github.com/acme/conveyor", "vcs_info": {"vcs": "git", "commit_id": COMMIT}},
+            f"conveyor-ml @ git+https://github.com/acme/conveyor@{COMMIT}",
+            False,
+        ),
+        (
+            {"url": "https://files.example/conveyor_ml-0.1.0-py3-none-any.whl", "archive_info": {}},
+            "conveyor-ml @ https://files.example/conveyor_ml-0.1.0-py3-none-any.whl",
+            False,
+        ),
+        (
+            {"url": "file:///opt/w/conveyor_ml-0.1.0-py3-none-any.whl", "archive_info": {}},
+            "conveyor-ml @ file:///opt/w/conveyor_ml-0.1.0-py3-none-any.whl",
+            True,
+        ),
+    ],
+    ids=["index", "vcs", "wheel-url", "wheel-file"],
+)
+def test_the_pin_follows_how_conveyor_is_installed(tmp_path, monkeypatch, direct_url, expected, warns):
+    _fake_install(tmp_path, direct_url)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pin = conveyor_pin()
+    assert pin.requirement == expected
+    assert (pin.warning is not None) == warns
+
+
+def test_a_local_folder_without_a_remote_pins_the_folder_loudly(tmp_path, monkeypatch, make_project, cli):
+    folder = tmp_path / "checkout"
+    folder.mkdir()
+    _fake_install(tmp_path / "site", {"url": folder.as_uri(), "dir_info": {"editable": True}})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    pin = conveyor_pin()
+    assert pin.requirement == f"conveyor-ml @ {folder.as_uri()}"
+    assert pin.warning is not None
+    assert "workflows.conveyor_requirement" in pin.warning
+    root = make_project("")
+    (root / "requirements.lock").write_text("conveyor-ml==0.1.0\n")
+    result = cli("--project", root, "workflows", "generate", "--json")
+    assert result.exit_code == 0
+    assert (root / "requirements.lock").read_text() == f"{pin.requirement}\n"
+    assert "warning: requirements.lock: Conveyor is installed from the folder" in result.stderr
+
+
+def test_a_local_git_checkout_pins_its_origin_at_head(tmp_path, monkeypatch):
+    folder = tmp_path / "checkout"
+    folder.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", str(folder)], check=True)
+    (folder / "f").write_text("x")
+    subprocess.run([*git, "-C", str(folder), "add", "f"], check=True)
+    subprocess.run([*git, "-C", str(folder), "commit", "-qm", "c"], check=True)
+    subprocess.run(
+        ["git", "-C", str(folder), "remote", "add", "origin", "https://github.com/acme/c.git"], check=True
+    )
+    head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
+    _fake_install(tmp_path / "site", {"url": folder.as_uri(), "dir_info": {}})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    pin = conveyor_pin()
+    assert pin.requirement == f"conveyor-ml @ git+https://github.com/acme/c.git@{head.stdout.strip()}"
+    assert pin.warning is None
+
+
+def test_the_lock_holds_the_configured_pin_and_the_full_closure():
+    base = defaults_for(Template.CLASSIFIER)
+    requirement = f"conveyor-ml @ git+https://github.com/acme/conveyor@{COMMIT}"
+    settings = base.model_copy(
+        update={"workflows": base.workflows.model_copy(update={"conveyor_requirement": requirement})}
+    )
+    text, pin = requirements_lock(settings)
+    lines = [x for x in text.splitlines() if x and not x.startswith("#")]
+    assert lines[0] == pin.requirement == settings.workflows.conveyor_requirement
+    pins = dict(line.split("==") for line in lines[1:])
+    # Conveyor's direct and indirect requirements, at the versions installed here
+    for name in ("mlflow", "dvc", "typer", "pytest", "sqlalchemy", "pluggy"):
+        assert pins[name] == metadata.version(name), name
+    assert len(pins) > 50
+
+
+def test_a_wrong_conveyor_requirement_is_a_config_error(make_project, cli):
+    root = make_project("workflows:\n  conveyor_requirement: numpy==2.0\n")
+    result = cli("--project", root, "workflows", "generate")
+    assert result.exit_code == 2
+    assert "workflows.conveyor_requirement" in result.stderr
+    assert "must install conveyor-ml" in result.stderr
+
+
+def _generated(make_project, cli, lock: str, text: str = "") -> Path:
+    root = make_project(text or dump_settings(defaults_for(Template.CLASSIFIER)))
+    (root / "requirements.lock").write_text(lock)
+    result = cli("--project", root, "workflows", "generate", "--json")
+    assert result.exit_code == 0, result.stderr
+    return root
+
+
+def test_generate_points_the_lock_at_the_configured_requirement(make_project, cli):
+    requirement = f"conveyor-ml @ git+https://github.com/acme/conveyor@{COMMIT}"
+    root = _generated(
+        make_project, cli, "# mine\nconveyor-ml==0.1.0\nrequests==2.0.0\n",
+        f"workflows:\n  conveyor_requirement: {requirement}\n",
+    )  # fmt: skip
+    assert (root / "requirements.lock").read_text() == f"# mine\n{requirement}\nrequests==2.0.0\n"
+
+
+def test_check_fails_on_a_pin_that_does_not_resolve(make_project, cli):
+    root = _generated(make_project, cli, "conveyor-ml==0.1.0\n")
+    (root / "requirements.lock").write_text("conveyor-ml==0.0.0.dev987654\n")  # no index serves it
+    result = cli("--project", root, "workflows", "check", "--json")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    [finding] = result.json()["findings"]
+    assert finding["tool"] == "pip"
+    assert finding["message"].startswith("requirements.lock: ")
+    assert "conveyor-ml==0.0.0.dev987654" in finding["message"]
+    assert "\n" not in finding["message"]
+
+
+def test_check_passes_a_pin_that_resolves(make_project, cli):
+    root = _generated(make_project, cli, "conveyor-ml==0.1.0\n")
+    (root / "requirements.lock").write_text(f"pyyaml=={metadata.version('pyyaml')}\n")
+    result = cli("--project", root, "workflows", "check", "--json")
+    if result.exit_code == 1 and "could not be reached" in result.stdout:
+        pytest.skip("the package index is not reachable from this machine")
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
+    """`python -m build --wheel`, then a fresh virtual environment installs it (with the
+    pinned closure as constraints) and `conveyor --help` runs."""
+    dist = tmp_path / "dist"
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    [wheel] = dist.glob("conveyor_ml-*.whl")
+    env = tmp_path / "fresh"
+    venv.EnvBuilder(with_pip=True).create(env)
+    python = str(env / "bin" / "python")
+    pip = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "-c", str(ROOT / "requirements.lock"), str(wheel)],
+        capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    helped = subprocess.run(
+        [str(env / "bin" / "conveyor"), "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert "init" in helped.stdout
+    assert "workflows" in helped.stdout
+    # the templates ship in the wheel (init reads them as package data)
+    assert (
+        "conveyor/templates/README.md.tmpl"
+        in subprocess.run(
+            [sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True, check=True
+        ).stdout
+    )
