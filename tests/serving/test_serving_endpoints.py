@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -76,6 +77,26 @@ def test_openapi_document_lists_the_endpoints(clf_url: str) -> None:
         doc["paths"]
     )
     assert not any(p.startswith("/admin") for p in doc["paths"])  # no token configured: admin is off
+
+
+def test_docs_page_is_served_offline_from_the_server_itself(clf_url: str) -> None:
+    """/docs references only same-origin URLs (no CDN) and every one of them answers 200."""
+    page = httpx.get(f"{clf_url}/docs")
+    assert page.status_code == 200
+    assert "SwaggerUIBundle" in page.text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", page.text)
+    found = sorted({a or b for a, b in urls})
+    assert "/docs/assets/swagger-ui-bundle.js" in found
+    assert "/docs/assets/swagger-ui.css" in found
+    assert "/openapi.json" in found
+    assert not [u for u in found if "//" in u], f"not same-origin: {found}"
+    assert "cdn" not in page.text.lower()
+    for url in found:
+        answer = httpx.get(f"{clf_url}{url}")
+        assert answer.status_code == 200, url
+        assert answer.content
+    assert httpx.get(f"{clf_url}/docs/assets/swagger-ui-bundle.js").text.lstrip().startswith(("/*", "!"))
+    assert httpx.get(f"{clf_url}/redoc").status_code == 404  # ReDoc would need a CDN: not served
 
 
 def test_admin_is_off_without_token(clf_url: str) -> None:

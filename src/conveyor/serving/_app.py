@@ -32,6 +32,7 @@ from conveyor.models import Model
 from conveyor.requestlog import MODEL_ERROR, RequestLog
 from conveyor.serving._admin import admin_router
 from conveyor.serving._batcher import BatcherClosed
+from conveyor.serving._docs import install_offline_docs
 from conveyor.serving._limits import BodyLimit
 from conveyor.serving._loader import ModelLoader
 from conveyor.serving._metrics import CONTENT_TYPE, NONE_LABEL, ServerMetrics
@@ -154,6 +155,9 @@ def create_app(
         version=__version__,
         description="Predictions and recommendations from registered model versions (docs/serving.md).",
         lifespan=lifespan,
+        # /docs is served offline by install_offline_docs (Swagger UI's assets from a package)
+        docs_url=None,
+        redoc_url=None,
         # FastAPI's native OpenTelemetry hooks cost a provider lookup per request; the
         # server reports through its own Prometheus metrics instead
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -162,6 +166,7 @@ def create_app(
     app.openapi = model_openapi(app.openapi, state)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=serving.max_body_bytes)
     _install_error_handlers(app)
+    install_offline_docs(app)
     if token:
         app.include_router(admin_router(state, token))
 

@@ -1,0 +1,139 @@
+"""What the pages show, read through the packages' public functions, one panel at a time.
+
+Each panel is read on its own: a reader that fails (nothing deployed, a server that
+does not answer, a missing or corrupt state file, an MLflow store that fails) gives a
+panel holding one line that says so, and the other panels of the page still show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import httpx
+
+from conveyor.project import Project
+
+READY_TIMEOUT_SECONDS = 2.0
+LAST_DEPLOYMENTS = 10
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One part of a page: its data, or the one line saying why it cannot be shown."""
+
+    data: Any = None
+    problem: str | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def read_panel(what: str, read: Callable[[], Any]) -> Panel:
+    """``read()`` as a panel; any failure becomes ``"<what>: <the error's first line>"``.
+
+    The page is a read-only viewer: whatever a reader raises (a ConveyorError, an OS
+    error, JSON that does not parse, MLflow's own exceptions) must become one line on
+    the page, never a 500, so the catch is deliberately broad here and only here.
+    """
+    try:
+        return Panel(data=read())
+    except Exception as exc:
+        return Panel(problem=f"{what}: {_one_line(exc)}")
+
+
+def _ledger_rows(project: Project, env: str) -> dict[str, Any]:
+    from conveyor.deploy import Ledger, serving_versions
+
+    entries = Ledger.of(project).entries(env)
+    deployments = [
+        {k: v for k, v in e.__dict__.items() if k != "details"} for e in entries if e.action != "aliases"
+    ]
+    # a switch is an entry that alone makes the ledger name a serving version; the timeline
+    # is the run of those switches, one row per change of the primary version
+    timeline: list[dict[str, Any]] = []
+    for entry in entries:
+        switched = serving_versions([entry])
+        if switched is None:
+            continue
+        if timeline and timeline[-1]["version"] == switched.primary:
+            continue
+        if timeline:
+            timeline[-1]["until"] = entry.time
+        timeline.append(
+            {"version": switched.primary, "since": entry.time, "until": None, "by": entry.who,
+             "action": entry.action}
+        )  # fmt: skip
+    return {"last_deployments": deployments[-LAST_DEPLOYMENTS:][::-1], "timeline": timeline[::-1]}
+
+
+def readiness(url: str) -> dict[str, Any]:
+    """The server's ``/ready`` answer: ready, not ready (status and detail), or unreachable."""
+    try:
+        answer = httpx.get(f"{url}/ready", timeout=READY_TIMEOUT_SECONDS)
+    except httpx.HTTPError as exc:
+        return {"ready": False, "text": f"unreachable: {type(exc).__name__} at {url}"}
+    if answer.status_code == 200:
+        return {"ready": True, "text": "ready"}
+    try:
+        detail = str(answer.json().get("detail", ""))
+    except ValueError:
+        detail = answer.text[:200]
+    return {"ready": False, "text": f"not ready ({answer.status_code}){': ' + detail if detail else ''}"}
+
+
+def environments(project: Project) -> dict[str, Any]:
+    """Per environment: the status panel (as ``conveyor status --json``), readiness and the ledger."""
+    from conveyor.deploy import status
+
+    names = list(project.settings.deploy.environments)
+    overall = read_panel("status", lambda: status(project)["environments"])
+    out: dict[str, Any] = {}
+    for name in names:
+        env_settings = project.settings.deploy.environments[name]
+        url = f"http://{env_settings.host}:{env_settings.port}"
+        env_status = None if overall.data is None else overall.data.get(name)
+        out[name] = {
+            "url": url,
+            "status": Panel(data=env_status, problem=overall.problem),
+            "readiness": read_panel("readiness", partial(readiness, url)),
+            "ledger": read_panel("ledger", partial(_ledger_rows, project, name)),
+        }
+    return out
+
+
+def models(project: Project) -> dict[str, Panel]:
+    """Registered versions with aliases and lineage; the latest evaluation's metrics and gates."""
+    from conveyor.registry import Lineage, list_versions, tracking_client
+    from conveyor.reports import load_stage_results
+
+    def versions() -> list[dict[str, Any]]:
+        # MLflow's version search leaves each version's aliases out; the registered model
+        # holds them all (alias -> version), read in one call
+        registered = tracking_client(project).get_registered_model(project.model_name)
+        aliases: dict[str, list[str]] = {}
+        for alias, version in sorted(dict(registered.aliases or {}).items()):
+            aliases.setdefault(str(version), []).append(alias)
+        rows = []
+        for mv in sorted(list_versions(project), key=lambda v: int(v.version), reverse=True):
+            lineage = Lineage.from_tags(mv.tags)
+            rows.append({"version": mv.version, "aliases": aliases.get(mv.version, []), "run_id": mv.run_id,
+                         "model_type": lineage.model_type, "data": lineage.data_fingerprint,
+                         "commit": lineage.git_commit, "sha256": lineage.sha256})  # fmt: skip
+        return rows
+
+    return {
+        "versions": read_panel("model registry", versions),
+        "evaluation": read_panel("stage results", lambda: load_stage_results(project).get("evaluate")),
+    }
+
+
+def ab_test(project: Project) -> Panel:
+    """The live A/B state, from the same function as ``conveyor ab status --json``."""
+    from conveyor.deploy import ab_status
+
+    return read_panel("A/B test", lambda: ab_status(project))
