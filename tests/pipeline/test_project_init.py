@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
 from conveyor.pipeline import conveyor_program
 from conveyor.project import Project
