@@ -82,6 +82,17 @@ def test_init_writes_a_project_whose_workflows_pass_the_check(cli, tmp_path, tem
     if template == "classifier":
         assert settings.data.target == "churned"
         assert (root / "src" / "features" / "__init__.py").is_file()
+    # The default pin follows how this Conveyor was installed: in a clone whose origin is a
+    # GitHub URL it would need the network. Pin this very checkout instead, which pip resolves
+    # offline, so the check below runs the same anywhere (the pin sources: test_requirements_pin.py).
+    checkout = Path(__file__).resolve().parents[2]
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        lock = root / "requirements.lock"
+        lines = lock.read_text().splitlines(keepends=True)
+        at = next(i for i, line in enumerate(lines) if line.startswith("conveyor-ml"))
+        lines[at] = f"conveyor-ml @ git+file://localhost{checkout.as_posix()}@{head.stdout.strip()}\n"
+        lock.write_text("".join(lines))
     check = cli("--project", root, "workflows", "check", "--json")
     assert check.exit_code == 0, check.stdout + check.stderr
 

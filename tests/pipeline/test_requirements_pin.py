@@ -93,6 +93,32 @@ def test_a_local_git_checkout_pins_its_origin_at_head(tmp_path, monkeypatch):
     assert pin.warning is None
 
 
+@pytest.mark.parametrize(
+    ("origin", "expected"),
+    [
+        ("https://github.com/acme/c.git", "git+https://github.com/acme/c.git"),
+        ("git@github.com:acme/c.git", "git+ssh://git@github.com/acme/c.git"),
+        ("LOCAL", "git+file://localhostLOCAL"),  # a clone of a clone: the remote is a path
+    ],
+)
+def test_a_git_remote_that_is_not_a_url_becomes_one_pip_accepts(tmp_path, monkeypatch, origin, expected):
+    upstream = tmp_path / "upstream"
+    folder = tmp_path / "checkout"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", str(upstream)], check=True)
+    (upstream / "f").write_text("x")
+    subprocess.run([*git, "-C", str(upstream), "add", "f"], check=True)
+    subprocess.run([*git, "-C", str(upstream), "commit", "-qm", "c"], check=True)
+    subprocess.run(["git", "clone", "-q", str(upstream), str(folder)], check=True)
+    origin = origin.replace("LOCAL", str(upstream))
+    subprocess.run(["git", "-C", str(folder), "remote", "set-url", "origin", origin], check=True)
+    head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
+    _fake_install(tmp_path / "site", {"url": folder.as_uri(), "dir_info": {}})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    wanted = expected.replace("LOCAL", upstream.resolve().as_posix())
+    assert conveyor_pin().requirement == f"conveyor-ml @ {wanted}@{head.stdout.strip()}"
+
+
 def test_the_lock_holds_the_configured_pin_and_the_full_closure():
     base = defaults_for(Template.CLASSIFIER)
     requirement = f"conveyor-ml @ git+https://github.com/acme/conveyor@{COMMIT}"

@@ -63,12 +63,40 @@ def _git(folder: Path, *args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
+_SCP_LIKE = re.compile(r"(?P<user>[^@/:]+@)?(?P<host>[^/:]+):(?P<path>(?!//).+)")
+
+
+def _vcs_url(origin: str, folder: Path) -> str:
+    """pip's ``git+`` form of a git remote.
+
+    git accepts remotes that are not URLs — a local path (a clone of a clone) or the scp-like
+    ``git@host:org/repo.git`` — and pip refuses both after ``git+``: a path becomes a
+    ``file://localhost/…`` URL (pip's requirement parser wants a host after ``git+file:``; git
+    takes ``localhost``), the scp-like form an ``ssh://`` one.
+    """
+    if origin.startswith("git+"):
+        return origin
+    if "://" in origin:
+        return f"git+{origin}"
+    local = Path(origin) if Path(origin).is_absolute() else folder / origin
+    if local.exists():
+        return _local_git_url(local)
+    scp = _SCP_LIKE.fullmatch(origin)
+    if scp:
+        return f"git+ssh://{scp['user'] or ''}{scp['host']}/{scp['path']}"
+    return _local_git_url(local)
+
+
+def _local_git_url(path: Path) -> str:
+    return f"git+file://localhost{path.resolve().as_posix()}"
+
+
 def _from_folder(url: str) -> ConveyorPin:
     folder = Path(unquote(urlparse(url).path))
     origin = _git(folder, "remote", "get-url", "origin") if folder.is_dir() else None
     commit = _git(folder, "rev-parse", "HEAD") if origin else None
     if origin and commit:
-        vcs = origin if origin.startswith("git+") else f"git+{origin}"
+        vcs = _vcs_url(origin, folder)
         dirty = _git(folder, "status", "--porcelain", "--untracked-files=no")
         warning = (
             f"{folder} has uncommitted changes; the project pins its commit {commit[:12]} of {origin}"
