@@ -16,9 +16,10 @@ Builds a recommender project with two registered ALS versions, deploys 1 then
 * **watchdog**: with the watchdog running, ``kill -9`` of the server: the time
   from the kill to ``/ready`` answering 200 again with the expected version.
 
-Prints one JSON object with the date, the machine and its load (1-minute load
-average before and after). One replica per environment exists today; three
-replicas come with issue 15 ("Production for real, part 2").
+Prints the environment header (date, machine, load), the tables that
+docs/benchmarks.md records, and one JSON line with every measurement. One
+replica per environment exists today; three replicas come with issue 15
+("Production for real, part 2").
 
     .venv/bin/python -m benchmarks.rollback [--rollbacks 10]
 """
@@ -45,6 +46,7 @@ import httpx
 import numpy as np
 import polars as pl
 
+from benchmarks._env import environment_header, load_line
 from conveyor.deploy import free_port
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
@@ -279,8 +281,62 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rollbacks", type=int, default=10)
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.rollbacks), indent=2))
+    print(
+        environment_header("rollback", command=f"python -m benchmarks.rollback --rollbacks {args.rollbacks}")
+    )
+    result = run(args.rollbacks)
+    print(load_line("after"))
+    print()
+    print(table(result))
+    print(json.dumps(result))  # one line: the recorder leaves it out of docs/benchmarks.md
     return 0
+
+
+def table(result: dict[str, Any]) -> str:
+    """The section's table in docs/benchmarks.md, from one run's result."""
+    rollback = result["rollback"]
+    startup = rollback["startup"]
+    monitor = result["monitor_detects_dead_server"]
+
+    def seconds(summary: dict[str, float]) -> tuple[str, str]:
+        return f"{summary['median']:.2f} s", f"{summary['max']:.2f} s"
+
+    rows = [
+        ("rollback: command start → traffic back", *seconds(rollback["to_traffic_back_s"])),
+        ("rollback: command start → command returns", *seconds(rollback["to_return_s"])),
+        (
+            "rollback: the server's switch (admin call)",
+            f"{rollback['server_switch_ms']['median']:.1f} ms",
+            f"{rollback['server_switch_ms']['max']:.1f} ms",
+        ),
+        ("of which: bare `python -c pass`", f"{startup['python_bare_s']:.2f} s", ""),
+        ("of which: the command's imports", f"{startup['rollback_imports_s']:.2f} s", ""),
+        (
+            "watchdog: `kill -9` of the server → `/ready` 200 with the ledger's version",
+            f"{result['watchdog_restart']['kill_to_ready_again_s']:.2f} s",
+            "",
+        ),
+        (
+            f"monitor: `kill -9` (watchdog stopped) → `conveyor monitor` exits {monitor['exit_code']}, "
+            f"readiness `{monitor['readiness']}`",
+            f"{monitor['kill_to_exit_s']:.2f} s",
+            "",
+        ),
+    ]
+    lines = [
+        f"{rollback['runs']} rollbacks, {result['replicas']} replica",
+        "",
+        "| measure | median | max |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {name} | {median} | {worst} |" for name, median, worst in rows]
+    lines += ["", "Each rollback:", "", "| run | to traffic back | to return | switch |"]
+    lines.append("|---:|---:|---:|---:|")
+    lines += [
+        f"| {i} | {r['to_traffic_back_s']:.2f} s | {r['to_return_s']:.2f} s | {r['switch_ms']:.1f} ms |"
+        for i, r in enumerate(rollback["each"], start=1)
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

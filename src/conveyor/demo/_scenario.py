@@ -165,6 +165,11 @@ class Demo:
             "steps": [10, 50, 100],
             "interval_seconds": self.size.canary_interval,
             "min_requests": self.size.canary_min_requests,
+            # Both versions, the simulated shoppers and the monitor share this machine's cores, and
+            # week 3's model ranks a larger catalogue: a p99 ratio of 1.56 was seen once on a healthy
+            # candidate against the default limit of 1.5. The demo's story is the retraining, so it
+            # allows 2x; error rates are judged as configured by default.
+            "max_p99_ratio": 2.0,
         }
         config["alerts"] = {
             "channels": [{"name": "team-webhook", "kind": "webhook", "url_env": WEBHOOK_ENV}],
