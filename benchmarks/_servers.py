@@ -72,7 +72,14 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def running(
     command: list[str], ready_url: str, log: Path, env: dict[str, str] | None = None, timeout: float = 180
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server process, wait for ``ready_url`` to answer 200, stop it afterwards."""
+    """Start a server process, wait for ``ready_url`` to answer 200, stop it afterwards.
+
+    The server runs in its own session (so its whole group can be stopped); a SIGTERM to the
+    benchmark (``timeout``, a CI cancel) becomes SystemExit here, so the ``finally`` below still
+    stops the server instead of leaving it running.
+    """
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with log.open("ab") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=server_env(env), start_new_session=True
