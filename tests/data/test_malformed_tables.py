@@ -117,7 +117,7 @@ def _bad(files: Path, case: str) -> Path:
     return path
 
 
-def _one_line(result, code: int, needle: str) -> None:
+def _assert_one_line(result, code: int, needle: str) -> None:
     assert result.exit_code == code, (result.exit_code, result.stdout[-300:], result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -129,14 +129,14 @@ def _one_line(result, code: int, needle: str) -> None:
 def test_drift_answers_every_malformed_table(cli, files, case):
     bad = _bad(files, case)
     code, needle = CASES[case][2]
-    _one_line(cli("drift", files / "good.parquet", bad), code, needle)
+    _assert_one_line(cli("drift", files / "good.parquet", bad), code, needle)
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_validate_answers_every_malformed_table(cli, files, case):
     bad = _bad(files, case)
     code, needle = CASES[case][3]
-    _one_line(cli("validate", bad, "--schema", files / "good.yaml"), code, needle)
+    _assert_one_line(cli("validate", bad, "--schema", files / "good.yaml"), code, needle)
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
@@ -145,7 +145,7 @@ def test_schema_infer_reads_what_it_can_and_refuses_the_rest(cli, files, case):
     out = files / "inferred.yaml"
     result = cli("schema", "infer", bad, "--out", out)
     if case not in READABLE:
-        _one_line(result, 2, CASES[case][3][1])
+        _assert_one_line(result, 2, CASES[case][3][1])
         return
     assert result.exit_code == 0, result.stderr
     Schema.load(out)  # a loadable schema: no inf/NaN bounds, no internal error
@@ -155,13 +155,15 @@ def test_schema_infer_reads_what_it_can_and_refuses_the_rest(cli, files, case):
 def test_infinite_values_in_the_reference_are_refused(cli, files):
     inf = files / "inf.csv"
     inf.write_bytes(CASES["±inf values"][1](files))
-    _one_line(cli("drift", inf, files / "good.parquet"), 2, "infinite value(s) (±inf) in the reference data")
+    _assert_one_line(
+        cli("drift", inf, files / "good.parquet"), 2, "infinite value(s) (±inf) in the reference data"
+    )
 
 
 def test_tables_without_a_shared_column_are_refused(cli, files):
     pl.DataFrame({"y": [1.0, 2.0, 3.0], "z": ["a", "b", "c"]}).write_parquet(files / "other.parquet")
     result = cli("drift", files / "good.parquet", files / "other.parquet")
-    _one_line(result, 2, "no column in common with the reference")
+    _assert_one_line(result, 2, "no column in common with the reference")
     assert "reference: x, c; current: y, z" in result.stderr
 
 
