@@ -27,20 +27,13 @@ demo: $(STAMP)
 
 test: $(STAMP) test-tools lint typecheck imports pytest
 
-# promtool (Debian package prometheus) checks the server's /metrics in the tests. Best effort:
-# installed when missing and running as root; without it that one test says it is skipped.
-# Debian's chromium likewise, for the operations page's browser test (tests/ui/test_ui_browser.py).
+# Debian packages the tests drive for real: promtool (/metrics), Chromium (the operations page's browser
+# test), PostgreSQL (the shared state store and MLflow's backend store), HAProxy (replicas behind a load
+# balancer). Installed when missing and running as root; otherwise the tests that need them are skipped.
+DEBIAN_TOOLS := promtool=prometheus chromium=chromium '/usr/lib/postgresql/*/bin/initdb=postgresql' haproxy=haproxy
+
 test-tools:
-	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  { timeout 300 apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || \
-	    { timeout 300 apt-get update -q >/dev/null 2>&1 && \
-	      timeout 300 apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; }; }; } || \
-	  echo "make: promtool not available; tests/serving/test_serving_endpoints.py::test_promtool_accepts_the_metrics is skipped"
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  { timeout 600 apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
-	    { timeout 300 apt-get update -q >/dev/null 2>&1 && \
-	      timeout 600 apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; }; } || \
-	  echo "make: chromium not available; tests/ui/test_ui_browser.py is skipped"
+	@scripts/ensure-debian-tools $(DEBIAN_TOOLS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
