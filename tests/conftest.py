@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,15 @@ import pytest
 
 from conveyor.cli import main
 from conveyor.telemetry import TELEMETRY_OPT_OUT
+from services import (
+    S3,
+    MlflowServer,
+    Postgres,
+    postgres_binaries,
+    running_mlflow_server,
+    running_postgres,
+    running_s3,
+)
 
 os.environ.update(TELEMETRY_OPT_OUT)
 
@@ -53,3 +62,28 @@ def make_project(tmp_path: Path) -> Callable[[str], Path]:
         return root
 
     return write
+
+
+# -- a team's shared stores: real PostgreSQL, S3 (moto_server) and `mlflow server` (tests/services.py) --
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One PostgreSQL cluster per test process; skipped with the reason when PostgreSQL is missing."""
+    if postgres_binaries() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql; `make test-tools` installs it)")
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    with running_s3() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
+    """A real `mlflow server`: runs and registry in PostgreSQL, artifacts in S3 (bucket ``mlflow``)."""
+    backend = postgres.create_database("mlflow").replace("postgresql://", "postgresql+psycopg://", 1)
+    destination = s3.create_bucket("mlflow") + "/artifacts"
+    with running_mlflow_server(backend, destination, s3.env) as server:
+        yield server
