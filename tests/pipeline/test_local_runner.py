@@ -20,9 +20,16 @@ def _append(name: str) -> tuple[str, ...]:
 
 
 def _fail(message: str, code: int = 1) -> tuple[str, ...]:
+    """A stage that fails as a ``conveyor`` command does: its typed error in the outcome file; its
+    stderr ends with a misleading line the runner must not take for the reason."""
     return (
         "-c",
-        f"import sys; sys.stderr.write('noise\\nconveyor: CheckFailed: {message}\\n'); sys.exit({code})",
+        "import sys\n"
+        "from conveyor.outcome import CommandError, CommandOutcome, take_outcome_path, write_outcome\n"
+        f"error = CommandError('CheckFailed', '{message}')\n"
+        f"write_outcome(CommandOutcome({code}, error), take_outcome_path())\n"
+        "sys.stderr.write('noise\\nconveyor: UsageError: not the reason\\n')\n"
+        f"sys.exit({code})",
     )
 
 
@@ -64,7 +71,35 @@ def test_run_stops_at_the_first_failure_with_its_reason(project):
     assert failed.exit_code == 1
     assert failed.reason == "CheckFailed: b said no"
     assert _order(project) == ["a"]
-    assert "b said no" in (project.state_dir / "runs" / "b.log").read_text()
+    assert "not the reason" in (project.state_dir / "runs" / "b.log").read_text()
+
+
+def test_a_stage_that_dies_without_an_outcome_is_named_by_its_signal(project):
+    stages = list(_pipeline())
+    stages[1] = Stage(
+        "b",
+        ("-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"),
+        ("a",),
+        "job",
+        "b",
+        (StageInput.CONFIG,),
+    )
+    report = Runner(project, tuple(stages), program=PY).run()
+    failed = report.failed
+    assert failed is not None
+    assert failed.stage == "b"
+    assert failed.reason.startswith("killed by signal 9 (output in ")
+
+
+def test_a_real_conveyor_stage_reports_its_typed_error_through_the_outcome_file(project):
+    # `conveyor validate` with no data: the command's own typed error, not a line of its stderr
+    stages = (Stage("validate", ("validate",), (), "job", "validate", (StageInput.CONFIG,)),)
+    report = Runner(project, stages).run()
+    failed = report.failed
+    assert failed is not None
+    assert failed.exit_code == 2
+    missing = project.root / "data" / "raw" / "interactions.parquet"
+    assert failed.reason == f"InputError: {missing}: no such file"
 
 
 def test_rerun_skips_up_to_date_stages_until_an_input_changes(project):

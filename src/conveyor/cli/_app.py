@@ -14,6 +14,7 @@ from conveyor.cli._options import set_global_project
 from conveyor.cli._output import STATE, err, to_json
 from conveyor.config import env_flag
 from conveyor.errors import EXIT_CHECK_FAILED, EXIT_USAGE, CheckFailed, ConveyorError
+from conveyor.outcome import CommandError, CommandOutcome, take_outcome_path, write_outcome
 from conveyor.telemetry import disable_telemetry
 
 app = typer.Typer(
@@ -63,13 +64,23 @@ def usage_error(message: str) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code. A parent process that set
+    ``CONVEYOR_OUTCOME_FILE`` (the pipeline runner) gets the outcome there (conveyor.outcome)."""
     disable_telemetry()
     STATE.json = False
     STATE.emitted = False
+    STATE.result = None
     set_global_project(None)
+    outcome_file = take_outcome_path()
+    error: list[CommandError] = []  # the one typed error, set by _command
+    code = _command(argv if argv is not None else sys.argv[1:], error)
+    if outcome_file is not None:
+        write_outcome(CommandOutcome(code, error[0] if error else None, STATE.result), outcome_file)
+    return code
+
+
+def _command(args: list[str], error: list[CommandError]) -> int:
     command = typer.main.get_command(app)
-    args = argv if argv is not None else sys.argv[1:]
     try:
         result = command.main(
             args=args,
@@ -77,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             standalone_mode=False,
         )
     except ConveyorError as exc:
+        error.append(CommandError(type(exc).__name__, str(exc)))
         return _report_error(exc)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
+        error.append(CommandError("Aborted", "aborted"))
         err.print("conveyor: aborted")
         return 130
     except typer.TyperException as exc:  # Typer's (vendored Click's) usage errors
@@ -88,16 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         if ctx is not None:
             hint = f" (see `{ctx.command_path} --help`)"
+        error.append(CommandError("UsageError", f"{exc.format_message()}{hint}"))
         err.print(f"conveyor: error: {exc.format_message()}{hint}", markup=False, highlight=False)
         if STATE.json or "--json" in args:  # a bad option can stop parsing before the command saw --json
             sys.stdout.write(to_json({"ok": False, "error": usage_error(exc.format_message())}) + "\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
+        error.append(CommandError("Interrupted", "interrupted"))
         err.print("conveyor: interrupted")
         return 130
     except Exception as exc:  # a bug: one line, the traceback only on request
         if env_flag("CONVEYOR_DEBUG"):
             raise
+        error.append(CommandError(type(exc).__name__, f"internal error: {exc}"))
         err.print(
             f"conveyor: internal error: {type(exc).__name__}: {exc} (set CONVEYOR_DEBUG=1 for the traceback)",
             markup=False,

@@ -25,6 +25,7 @@ class OutputState:
 
     json: bool = False
     emitted: bool = False
+    result: dict[str, Any] | None = None  # what the command reported (for the outcome file)
 
 
 STATE = OutputState()
@@ -50,6 +51,7 @@ def emit(payload: dict[str, Any], human: Callable[[Console], None] | None = None
     if STATE.emitted:
         return
     STATE.emitted = True
+    STATE.result = payload
     if STATE.json:
         sys.stdout.write(to_json(payload) + "\n")
         sys.stdout.flush()

@@ -3,7 +3,9 @@
 Each stage runs as a subprocess of the very command the generated workflow
 runs (``conveyor validate``, ``conveyor train``, …) in the project folder, in
 pipeline order, with a live Rich progress display on stderr. The run stops at
-the first failure and gives its reason (the stage's own one-line error).
+the first failure and gives its reason: the stage's typed error, which the
+command writes to the outcome file the runner names (:mod:`conveyor.outcome`),
+never a line scraped from its stderr.
 
 Up-to-date stages are skipped: after a stage succeeds, a stamp under
 ``<state_dir>/stamps/`` records a key made of the stage's command, the content
@@ -41,6 +43,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from conveyor import __version__
+from conveyor.outcome import OUTCOME_FILE_VAR, CommandOutcome, read_outcome
 from conveyor.project import Project
 from conveyor.stage_graph import PIPELINE, Stage, StageInput, select_stages, validate_pipeline
 from conveyor.telemetry import TELEMETRY_OPT_OUT
@@ -61,6 +64,7 @@ class StageOutcome:
     exit_code: int | None = None
     reason: str = ""
     log: str | None = None
+    result: dict[str, Any] | None = field(default=None, compare=False)  # what the stage's command reported
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,12 +169,14 @@ def new_pipeline_run_id() -> str:
 
 
 # -- the runner -----------------------------------------------------------------------
-def _reason(stderr: str, code: int) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    own = [line for line in lines if line.startswith("conveyor:")]
-    if own:
-        return own[-1].removeprefix("conveyor:").strip()
-    return lines[-1] if lines else f"exited with code {code}"
+def _reason(outcome: CommandOutcome | None, code: int, log: Path) -> str:
+    """Why a stage failed, from its outcome file; a stage that wrote none (killed, or not a
+    ``conveyor`` command) is named by its exit code, with its output in ``log``."""
+    if outcome is not None and outcome.error is not None:
+        return str(outcome.error)
+    if code < 0:
+        return f"killed by signal {-code} (output in {log})"
+    return f"exited with code {code} without a reason (output in {log})"
 
 
 class Runner:
@@ -239,7 +245,14 @@ class Runner:
         logs = self.project.state_dir / "runs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{stage.name}.log"
-        env = {**os.environ, **TELEMETRY_OPT_OUT, PIPELINE_RUN_VAR: pipeline_run}
+        outcome_file = logs / f"{stage.name}.outcome.json"
+        outcome_file.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            **TELEMETRY_OPT_OUT,
+            PIPELINE_RUN_VAR: pipeline_run,
+            OUTCOME_FILE_VAR: str(outcome_file),
+        }
         started = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -257,11 +270,13 @@ class Runner:
             )
         seconds = time.perf_counter() - started
         log.write_text(f"$ {stage.command_line}\n{proc.stdout}{proc.stderr}", encoding="utf-8")
+        told = read_outcome(outcome_file)
+        result = told.result if told is not None else None
         if proc.returncode == 0:
-            return StageOutcome(stage.name, stage.command_line, "ok", seconds, 0, "", str(log))
-        reason = _reason(proc.stderr, proc.returncode)
+            return StageOutcome(stage.name, stage.command_line, "ok", seconds, 0, "", str(log), result)
+        reason = _reason(told, proc.returncode, log)
         return StageOutcome(
-            stage.name, stage.command_line, "failed", seconds, proc.returncode, reason, str(log)
+            stage.name, stage.command_line, "failed", seconds, proc.returncode, reason, str(log), result
         )
 
     def run(self, start: str | None = None, until: str | None = None) -> RunReport:
