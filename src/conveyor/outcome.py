@@ -21,6 +21,7 @@ __all__ = [
     "OUTCOME_FILE_VAR",
     "CommandError",
     "CommandOutcome",
+    "json_safe",
     "read_outcome",
     "take_outcome_path",
     "write_outcome",
@@ -51,13 +52,14 @@ class CommandOutcome:
     result: dict[str, Any] | None = None
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null (in nested dicts and lists too)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -76,7 +78,7 @@ def write_outcome(outcome: CommandOutcome, target: Path) -> None:
         "error": None
         if outcome.error is None
         else {"type": outcome.error.type, "message": outcome.error.message},
-        "result": _finite(outcome.result),
+        "result": json_safe(outcome.result),
     }
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(document, default=str, allow_nan=False), encoding="utf-8")

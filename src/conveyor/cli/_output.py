@@ -7,13 +7,14 @@ human rendering (Rich) on stdout. Progress and log lines always go to stderr.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+
+from conveyor.outcome import json_safe
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -31,19 +32,8 @@ class OutputState:
 STATE = OutputState()
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def to_json(payload: dict[str, Any]) -> str:
-    return json.dumps(_clean(payload), default=str, allow_nan=False)
+    return json.dumps(json_safe(payload), default=str, allow_nan=False)
 
 
 def emit(payload: dict[str, Any], human: Callable[[Console], None] | None = None) -> None:
