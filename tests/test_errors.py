@@ -11,6 +11,7 @@ EXPECTED_EXIT = {
     errors.UsageError: 2,
     errors.ConfigError: 2,
     errors.ProjectNotFoundError: 2,
+    errors.ExtensionError: 2,
     errors.NotBuiltYetError: 2,
     errors.InputError: 2,
     errors.CheckFailed: 1,

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from conveyor.errors import ConfigError, UsageError
+from conveyor.extensions import ALERT_CHANNELS
 
 CONFIG_FILENAME = "conveyor.yaml"
 STATE_DIRNAME = ".conveyor"
@@ -101,12 +102,6 @@ NOT_BUILT_STRATEGIES: dict[str, str] = {
 class DriftMethod(StrEnum):
     DISTANCE = "distance"  # decide on effect size (default; right for large samples)
     PVALUE = "pvalue"  # decide on p-values, Benjamini–Hochberg across columns
-
-
-class AlertKind(StrEnum):
-    SLACK = "slack"
-    DISCORD = "discord"
-    WEBHOOK = "webhook"
 
 
 class SplitMethod(StrEnum):
@@ -372,10 +367,24 @@ class MonitoringSection(_Section):
 
 
 # -- alerts --------------------------------------------------------------------
+def _list_alert_channels(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(ALERT_CHANNELS.names())
+
+
 class AlertChannel(_Section):
     name: str
-    kind: AlertKind
+    kind: str = Field(
+        description="slack, discord, webhook, or a kind a plugin package registers (docs/extending.md)",
+        json_schema_extra=_list_alert_channels,
+    )
     url_env: str = Field(description="Name of the environment variable holding the webhook URL")
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_is_installed(cls, kind: str) -> str:
+        if kind not in ALERT_CHANNELS.names():
+            raise ValueError(ALERT_CHANNELS.unknown(kind))
+        return kind
 
 
 class AlertsSection(_Section):
@@ -561,7 +570,6 @@ __all__ = [
     "DEPLOY_STRATEGIES",
     "NOT_BUILT_STRATEGIES",
     "STATE_DIRNAME",
-    "AlertKind",
     "DriftMethod",
     "InsufficientEvidence",
     "ModelType",

@@ -8,6 +8,7 @@ the command line maps it to (the mapping lives in one place:
     ConveyorError                      exit 2 unless a branch says otherwise
     ├── UsageError                     exit 2  bad usage: the caller must change the call
     │   ├── ConfigError                        conveyor.yaml unreadable or invalid (file, key)
+    │   ├── ExtensionError                     a configured plugin part is missing or broken
     │   ├── ProjectNotFoundError               no conveyor.yaml here or above
     │   └── NotBuiltYetError                   a command that exists but is not built yet
     ├── InputError                     exit 2  unreadable input: a data file, a schema, a profile
@@ -85,6 +86,11 @@ class ConfigError(UsageError):
         self.file = file
         self.key = key
         self.problem = problem
+
+
+class ExtensionError(UsageError):
+    """A part named in the configuration (an alert channel kind, …) is not installed, cannot be
+    imported, or is not the kind of object its extension point needs (conveyor.extensions)."""
 
 
 class ProjectNotFoundError(UsageError):
@@ -175,6 +181,7 @@ __all__ = [
     "DegradationFound",
     "DeployConflict",
     "DriftDetected",
+    "ExtensionError",
     "GateFailed",
     "InputError",
     "IntegrityError",

@@ -1,7 +1,15 @@
 """Monitoring: scheduled checks of live drift and performance, alerts, retraining triggers."""
 
 from conveyor.monitoring._alerts import DeliveryResult, send_alert, send_test_alert
-from conveyor.monitoring._channels import Alert, build_payload
+from conveyor.monitoring._channels import (
+    DISCORD,
+    SLACK,
+    WEBHOOK,
+    Alert,
+    AlertChannelType,
+    PayloadChannel,
+    build_payload,
+)
 from conveyor.monitoring._checks import CheckResult
 from conveyor.monitoring._dispatch import (
     GITHUB_API_VERSION,
@@ -21,13 +29,18 @@ from conveyor.monitoring._policy import (
 )
 
 __all__ = [
+    "DISCORD",
     "GITHUB_API_VERSION",
     "RETRAIN_INPUTS",
+    "SLACK",
+    "WEBHOOK",
     "Alert",
+    "AlertChannelType",
     "CheckResult",
     "DeliveryResult",
     "DispatchResult",
     "MonitorResult",
+    "PayloadChannel",
     "PolicySignals",
     "RetrainDecision",
     "apply_policy",

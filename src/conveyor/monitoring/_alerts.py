@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from conveyor.config import AlertChannel, AlertKind, secret_from_env
+from conveyor.config import AlertChannel, secret_from_env
 from conveyor.errors import UsageError
 from conveyor.monitoring._channels import Alert, build_payload
 from conveyor.monitoring._delivery import PostOutcome, post_json
@@ -128,7 +128,7 @@ def _attempt(
         entry.last_error = outcome.error
         outbox.put(entry)
         status = "unconfirmed" if outcome.unconfirmed else "queued"
-    return DeliveryResult(channel.name, channel.kind.value, status, entry.title, outcome.attempts,
+    return DeliveryResult(channel.name, channel.kind, status, entry.title, outcome.attempts,
                           outcome.status, outcome.error, from_outbox, entry.key)  # fmt: skip
 
 
@@ -203,7 +203,7 @@ def send_alert(
         if earlier is not None:
             note = f"incident {incident!r} alerted at {earlier['sent_at']} (cooldown)"
             return results + [
-                DeliveryResult(c.name, c.kind.value, "suppressed", title, error=note, key=earlier.get("key"))
+                DeliveryResult(c.name, c.kind, "suppressed", title, error=note, key=earlier.get("key"))
                 for c in settings.channels
             ]
         key = uuid.uuid4().hex
@@ -215,16 +215,14 @@ def send_alert(
             incidents[incident] = {"sent_at": now.isoformat(), "title": title, "key": key}
             write_state(incidents_path, incidents)
         for channel in settings.channels:
-            payload = build_payload(AlertKind(channel.kind), alert)
-            entry = OutboxEntry(
-                channel.name, channel.kind.value, title, key, payload, now.isoformat(), incident
-            )
+            payload = build_payload(channel.kind, alert)
+            entry = OutboxEntry(channel.name, channel.kind, title, key, payload, now.isoformat(), incident)
             if channel.name in failing:
                 entry.last_error = (
                     f"queued behind {outbox.waiting(channel.name)} undelivered alert(s) of this channel"
                 )
                 outbox.put(entry)
-                results.append(DeliveryResult(channel.name, channel.kind.value, "queued", title,
+                results.append(DeliveryResult(channel.name, channel.kind, "queued", title,
                                               error=entry.last_error, key=key))  # fmt: skip
                 continue
             results.append(_attempt(project, outbox, channel, entry, from_outbox=False))
@@ -245,10 +243,10 @@ def send_test_alert(
         key = uuid.uuid4().hex
         alert = Alert(TEST_ALERT_TITLE, text, {str(k): str(v) for k, v in (fields or {}).items()}, None,
                       project.settings.project.name, now, key)  # fmt: skip
-        outcome = _post(project, channel, build_payload(AlertKind(channel.kind), alert), key)
+        outcome = _post(project, channel, build_payload(channel.kind, alert), key)
         status: DeliveryStatus = (
             "delivered" if outcome.ok else "unconfirmed" if outcome.unconfirmed else "failed"
         )
-        results.append(DeliveryResult(channel.name, channel.kind.value, status, TEST_ALERT_TITLE,
+        results.append(DeliveryResult(channel.name, channel.kind, status, TEST_ALERT_TITLE,
                                       outcome.attempts, outcome.status, outcome.error, key=key))  # fmt: skip
     return results

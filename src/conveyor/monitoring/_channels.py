@@ -13,15 +13,25 @@ reading two messages — can tell a resent copy from a new alert.
 
 Only the payload is built here; where it goes (the URL, a secret) is the
 delivery's business, so nothing in this module ever sees a URL.
+
+A channel kind is an :class:`AlertChannelType` registered in the entry-point
+group ``conveyor.alert_channels`` (:data:`conveyor.extensions.ALERT_CHANNELS`):
+the three built-in kinds below are declared there in Conveyor's own
+pyproject.toml, and a plugin package adds a kind the same way
+(docs/extending.md). Delivery is the same for every kind: the payload is
+POSTed as JSON to the URL in the channel's ``url_env``, with the idempotency
+key, retries and outbox of :mod:`conveyor.monitoring._alerts`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from conveyor.config import AlertKind
+from conveyor.errors import ExtensionError
+from conveyor.extensions import ALERT_CHANNELS
 
 # Receivers' documented limits: Slack section text ≤ 3000 characters and at
 # most 10 fields per section; Discord embeds ≤ 25 fields, field value ≤ 1024.
@@ -106,10 +116,41 @@ def webhook_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-def build_payload(kind: AlertKind, alert: Alert) -> dict[str, Any]:
+@runtime_checkable
+class AlertChannelType(Protocol):
+    """A kind of alert channel: turns an :class:`Alert` into the JSON body its receiver expects."""
+
+    def payload(self, alert: Alert) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class PayloadChannel:
+    """An :class:`AlertChannelType` made of one payload function (what every built-in kind is)."""
+
+    build: Callable[[Alert], dict[str, Any]]
+
+    def payload(self, alert: Alert) -> dict[str, Any]:
+        return self.build(alert)
+
+
+SLACK = PayloadChannel(slack_payload)
+DISCORD = PayloadChannel(discord_payload)
+WEBHOOK = PayloadChannel(webhook_payload)
+
+
+def channel_type(kind: str) -> AlertChannelType:
+    """The registered channel kind ``kind``; ExtensionError in one line if none is, or it is no channel."""
+    found = ALERT_CHANNELS.load(kind)
+    if not isinstance(found, AlertChannelType):
+        raise ExtensionError(
+            f"alert channel {kind!r} is a {type(found).__name__}, not an alert channel (no payload())"
+        )
+    return found
+
+
+def build_payload(kind: str, alert: Alert) -> dict[str, Any]:
     """The JSON body for a channel of ``kind``."""
-    if kind is AlertKind.SLACK:
-        return slack_payload(alert)
-    if kind is AlertKind.DISCORD:
-        return discord_payload(alert)
-    return webhook_payload(alert)
+    body = channel_type(kind).payload(alert)
+    if not isinstance(body, dict):
+        raise ExtensionError(f"alert channel {kind!r} built a {type(body).__name__}, not a JSON object")
+    return body

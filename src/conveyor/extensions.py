@@ -1,0 +1,62 @@
+"""Extension points: the kinds of part a separate package can add to Conveyor.
+
+Each kind is an entry-point group (the packaging standard: ``[project.entry-points."GROUP"]`` in a
+plugin's ``pyproject.toml``). Conveyor declares its own built-in parts in the same groups, so the
+built-ins and a plugin's parts are found, listed and loaded the same way — there is no second
+table to keep in step. Names are read from the installed packages' metadata without importing
+anything (the configuration validates ``kind: pager`` and the JSON Schema lists the names); the
+object behind a name is imported only when it is used. docs/extending.md has a worked example.
+
+``importlib.metadata`` is the standard library's reader of that metadata; what is ours here is
+only the one-line errors and the list of groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from conveyor.errors import ExtensionError
+
+__all__ = ["ALERT_CHANNELS", "ExtensionPoint"]
+
+
+@dataclass(frozen=True)
+class ExtensionPoint:
+    """One kind of part: ``what`` names it in messages, ``group`` is its entry-point group."""
+
+    what: str
+    group: str
+
+    def _entries(self) -> dict[str, EntryPoint]:
+        found: dict[str, EntryPoint] = {}
+        for entry in entry_points(group=self.group):
+            found.setdefault(entry.name, entry)  # the first on sys.path wins, as for imports
+        return found
+
+    def names(self) -> tuple[str, ...]:
+        """Every name installed for this kind, sorted (built-ins and plugins alike)."""
+        return tuple(sorted(self._entries()))
+
+    def unknown(self, name: str) -> str:
+        """The one-line message for a name nothing provides."""
+        return (
+            f"unknown {self.what} {name!r} (installed: {', '.join(self.names()) or 'none'}; "
+            f"a plugin package adds one in the entry-point group {self.group!r})"
+        )
+
+    def load(self, name: str) -> Any:
+        """The object registered as ``name``; ExtensionError in one line if it is missing or broken."""
+        entry = self._entries().get(name)
+        if entry is None:
+            raise ExtensionError(self.unknown(name))
+        try:
+            return entry.load()
+        except Exception as error:  # a plugin's import can fail in any way; say which and why
+            raise ExtensionError(
+                f"{self.what} {name!r} from {entry.value} cannot be loaded: {type(error).__name__}: {error}"
+            ) from error
+
+
+ALERT_CHANNELS = ExtensionPoint("alert channel", "conveyor.alert_channels")
