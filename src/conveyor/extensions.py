@@ -13,13 +13,14 @@ only the one-line errors and the list of groups.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from conveyor.errors import ExtensionError
 
-__all__ = ["ALERT_CHANNELS", "ExtensionPoint"]
+__all__ = ["ALERT_CHANNELS", "ExtensionPoint", "require_extra"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,13 @@ class ExtensionPoint:
 
 
 ALERT_CHANNELS = ExtensionPoint("alert channel", "conveyor.alert_channels")
+
+
+def require_extra(module: str, extra: str, purpose: str) -> None:
+    """Raise ExtensionError in one line when ``module`` (a library one of Conveyor's optional extras
+    installs) is missing: ``purpose`` needs it, and the message gives the pip command."""
+    if importlib.util.find_spec(module) is None:
+        raise ExtensionError(
+            f"{purpose} needs {module}, which is in Conveyor's {extra!r} extra: "
+            f"pip install 'conveyor-ml[{extra}]'"
+        )

@@ -206,6 +206,7 @@ def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     assert helped.returncode == 0, helped.stderr
     assert "init" in helped.stdout
     assert "workflows" in helped.stdout
+    _the_core_install_checks_data_and_names_the_missing_extras(env, tmp_path)
     # the templates ship in the wheel (init reads them as package data)
     assert (
         "conveyor/templates/README.md.tmpl"
@@ -213,3 +214,27 @@ def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
             [sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True, check=True
         ).stdout
     )
+
+
+def _the_core_install_checks_data_and_names_the_missing_extras(env: Path, tmp_path: Path) -> None:
+    """The wheel without extras: no model library is installed, yet a project is made and its data
+    checked; training and the operations page name the extra that would make them work."""
+    python, conveyor = str(env / "bin" / "python"), str(env / "bin" / "conveyor")
+    for module in ("implicit", "xgboost", "lightgbm"):
+        found = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True)
+        assert found.returncode == 1, f"{module} is installed by the core install"
+    project = tmp_path / "core-shop"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([conveyor, *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+    made = run("init", str(project), "--template", "recommender")
+    assert made.returncode == 0, made.stderr[-2000:]
+    checked = run("--project", str(project), "validate")
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    refused = run("--project", str(project), "train")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "conveyor: ExtensionError: model type als needs implicit, which is in Conveyor's 'recommender' "
+        "extra: pip install 'conveyor-ml[recommender]'"
+    ]

@@ -23,6 +23,9 @@ def ui(
     """Serve the read-only operations page: environments, models, the A/B test."""
     proj = load_project(project)
     from conveyor.cli._serve import _bind
+    from conveyor.extensions import require_extra
+
+    require_extra("jinja2", "ui", "conveyor ui")
     from conveyor.serving import run_server
     from conveyor.ui import create_ui_app
 

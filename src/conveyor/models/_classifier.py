@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from conveyor.errors import InputError, UsageError
+from conveyor.extensions import require_extra
 from conveyor.models._base import Classifier
 from conveyor.models._encoding import FeatureEncoding, FeatureSpec
 
@@ -198,6 +199,7 @@ class XGBoostModel(TabularClassifier):
 
     @classmethod
     def _load_estimator(cls, path: Path) -> Any:
+        require_extra("xgboost", "classifier", "an XGBoost model")
         from xgboost import XGBClassifier
 
         estimator = XGBClassifier()
@@ -234,6 +236,7 @@ class LightGBMModel(TabularClassifier):
 
     @classmethod
     def _load_estimator(cls, path: Path) -> Any:
+        require_extra("lightgbm", "classifier", "a LightGBM model")
         from lightgbm import Booster
 
         return Booster(model_file=str(path))

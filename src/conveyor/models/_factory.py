@@ -7,6 +7,7 @@ from typing import Any
 
 from conveyor.config import ModelType, Settings
 from conveyor.errors import UsageError
+from conveyor.extensions import require_extra
 from conveyor.models._base import Model
 from conveyor.models._baselines import PopularityRecommender, PriorClassifier
 from conveyor.models._classifier import LightGBMModel, RandomForestModel, TabularClassifier, XGBoostModel
@@ -17,6 +18,13 @@ CLASSIFIERS: dict[ModelType, type[TabularClassifier]] = {
     ModelType.RANDOM_FOREST: RandomForestModel,
     ModelType.XGBOOST: XGBoostModel,
     ModelType.LIGHTGBM: LightGBMModel,
+}
+# the training library of each model type that is not in the core install, and its extra
+LIBRARIES: dict[ModelType, tuple[str, str]] = {
+    ModelType.ALS: ("implicit", "recommender"),
+    ModelType.BPR: ("implicit", "recommender"),
+    ModelType.XGBOOST: ("xgboost", "classifier"),
+    ModelType.LIGHTGBM: ("lightgbm", "classifier"),
 }
 # the names the command line and conveyor.yaml use → the library's names
 RECOMMENDER_ALIASES = {"embedding_dim": "factors", "epochs": "iterations"}
@@ -36,7 +44,11 @@ def recommender_params(params: Mapping[str, Any], settings: Settings) -> dict[st
 
 
 def make_model(model_type: ModelType, params: Mapping[str, Any], settings: Settings) -> Model:
-    """An unfitted model of ``model_type`` with ``params`` over the library defaults."""
+    """An unfitted model of ``model_type`` with ``params`` over the library defaults; ExtensionError
+    in one line when its training library (an optional extra) is not installed."""
+    if model_type in LIBRARIES:
+        module, extra = LIBRARIES[model_type]
+        require_extra(module, extra, f"model type {model_type.value}")
     seed = settings.model.seed
     if model_type.is_recommender:
         return ImplicitRecommender(
