@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from benchmarks._machine import stamp
+from benchmarks._env import environment_header, load_line
 from conveyor.config import DriftMethod, DriftSection
 from conveyor.data import build_profile, detect_drift
 
@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=12, help="simulated runs per cell (default 12)")
     args = parser.parse_args(argv)
     seeds = args.seeds
+    print(
+        environment_header(
+            "drift calibration", command=f"python -m benchmarks.drift_calibration --seeds {seeds}"
+        )
+    )
 
     print(f"\n### False alarms: unshifted columns flagged ({seeds} runs per cell; alpha = 0.05)\n")
     print("| columns | rows | distance mode (default) | p-value mode (BH) | goodness-of-fit chi-square |")
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         h = 2 * np.arcsin(np.sqrt(p1)) - 2 * np.arcsin(np.sqrt(p0))
         cells = " | ".join(f"{null_change_rate(p0, p1, n, runs):.0%}" for n in SIZES)
         print(f"| {p0:.1%} → {p1:.1%} | {h:.3f} | {cells} |")
-    print(f"\n{stamp()}")
+    print(f"\n{load_line('after')}")
 
 
 if __name__ == "__main__":
