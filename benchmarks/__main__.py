@@ -14,8 +14,9 @@ simulation tables):
 
 so every figure there is the verbatim output of the command its section names. A module
 whose markers are absent is run but recorded nowhere. The runner ends with a table of every
-module's exit status and wall time and the total; a full run (no ``--only``) records it in
-the ``<!-- output: benchmarks -->`` block of docs/benchmarks.md.
+module's exit status and wall time and the total; a full run (every module, in any order:
+``--only`` may list them all) records it in the ``<!-- output: benchmarks -->`` block of
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recorded benchmarks.{name} in {doc.relative_to(ROOT)}", flush=True)
     summary = _summary(timings, started)
     print(f"\n{summary}", flush=True)
-    if args.record and not args.only and record(DOC, RUNNER, summary):
+    if args.record and set(args.only or names) == set(names) and record(DOC, RUNNER, summary):
         print(f"recorded the run's summary in {DOC.relative_to(ROOT)}", flush=True)
     if failed:
         print(f"benchmarks that did not pass: {', '.join(failed)}", file=sys.stderr)
