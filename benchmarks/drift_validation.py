@@ -378,7 +378,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def tool_versions() -> str:
     """The versions of the compared tools installed in this environment."""
     found = []
-    for dist in ("conveyor", "polars", "evidently", "pandas", "pandera", "great-expectations"):
+    for dist in ("conveyor-ml", "polars", "evidently", "pandas", "pandera", "great-expectations"):
         try:
             found.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
