@@ -13,10 +13,11 @@ simulation tables):
     <!-- /output: benchmarks.NAME -->
 
 so every figure there is the verbatim output of the command its section names. A module
-whose markers are absent is run but recorded nowhere. The runner ends with a table of every
-module's exit status and wall time and the total; a full run (every module, in any order:
-``--only`` may list them all) records it in the ``<!-- output: benchmarks -->`` block of
-docs/benchmarks.md.
+whose markers are absent is run but recorded nowhere; a module that fails (non-zero exit)
+is not recorded: its block keeps the last good run, dated by its own header. The runner
+ends with a table of every module's exit status and wall time and the total; a full run
+(every module, in any order: ``--only`` may list them all) records it in the
+``<!-- output: benchmarks -->`` block of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def run_module(name: str) -> tuple[int, str]:
             status = result if isinstance(result, int) else 0
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else 1
+            if isinstance(exc.code, str):  # the module's own one-line reason
+                print(f"benchmarks.{name}: {exc.code}", flush=True)
         except Exception:
             traceback.print_exc()
             return 1, ""
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         timings.append((name, status, time.monotonic() - start))
         if status:
             failed.append(f"{name} (exit {status})")
-        for doc in record_everywhere(name, output) if args.record and output else []:
+        # a failed run is reported (below and in the summary), never recorded over the last good block
+        for doc in record_everywhere(name, output) if args.record and output and not status else []:
             print(f"recorded benchmarks.{name} in {doc.relative_to(ROOT)}", flush=True)
     summary = _summary(timings, started)
     print(f"\n{summary}", flush=True)
