@@ -23,13 +23,11 @@ comparison. Peeking: 20 equally spaced looks at the always-valid p-value
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-from datetime import UTC, datetime
 
 import numpy as np
 from scipy import stats
 
+from benchmarks._env import environment_header, load_line
 from conveyor.deploy import (
     Arm,
     Verdict,
@@ -98,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=2000, help="simulated experiments per row")
     args = parser.parse_args(argv)
     runs: int = args.runs
-    load = os.getloadavg()[0]
+    print(environment_header("A/B calibration", command=f"python -m benchmarks.ab_calibration --runs {runs}"))
     need = plan()
     baseline = Arm.from_users("baseline", *draw_users(np.random.default_rng(0), 10_000))
     rows = {}
@@ -109,9 +107,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(
         f"\n### A/B test on correlated impressions ({runs} experiments per row; 99 % exact binomial CI)\n\n"
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} "
-        f"({os.cpu_count()} cores, Python {platform.python_version()}), load average "
-        f"{load:.1f} before, {os.getloadavg()[0]:.1f} after.\n\n"
+        f"{load_line('after')}\n\n"
         f"Users: propensity Beta({BASE * CONCENTRATION:g}, {(1 - BASE) * CONCENTRATION:g}) "
         f"(mean CTR {BASE:g}), 1 + Poisson({MEAN_IMPRESSIONS - 1}) impressions each; "
         f"baseline design effect {baseline.design_effect:.2f}. Plan (MDE {MDE:.0%}, alpha {ALPHA}, "

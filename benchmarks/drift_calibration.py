@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from benchmarks._machine import stamp
+from benchmarks._env import environment_header, load_line
 from conveyor.config import DriftMethod, DriftSection
 from conveyor.data import build_profile, detect_drift
 
@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=12, help="simulated runs per cell (default 12)")
     args = parser.parse_args(argv)
     seeds = args.seeds
+    print(
+        environment_header(
+            "drift calibration", command=f"python -m benchmarks.drift_calibration --seeds {seeds}"
+        )
+    )
 
     print(f"\n### False alarms: unshifted columns flagged ({seeds} runs per cell; alpha = 0.05)\n")
     print("| columns | rows | distance mode (default) | p-value mode (BH) | goodness-of-fit chi-square |")
@@ -142,14 +147,17 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {kind} | {n:,} | {r['distance']:.1%} | {r['pvalue']:.1%} | {gof} |")
 
     print(f"\n### Power, numeric: columns flagged by a δσ shift (distance mode; {seeds} runs × 9 columns)\n")
-    print("| δ | " + " | ".join(f"{n:,} rows" for n in SIZES) + " | mean statistic at 100,000 rows |")
-    print("|---:|" + "---:|" * len(SIZES) + "---:|")
+    print(
+        "| δ | " + " | ".join(f"{n:,} rows" for n in SIZES) + f" | mean statistic at {SIZES[0]:,} rows "
+        f"| mean statistic at {SIZES[-1]:,} rows |"
+    )
+    print("|---:|" + "---:|" * len(SIZES) + "---:|---:|")
     for shift in SHIFTS:
         cells = [rates(numeric_frame, n, shift, seeds) for n in SIZES]
         print(
             f"| {shift:g} | "
             + " | ".join(f"{c['distance']:.0%}" for c in cells)
-            + f" | {cells[-1]['statistic']:.3f} |"
+            + f" | {cells[0]['statistic']:.3f} | {cells[-1]['statistic']:.3f} |"
         )
 
     print(
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         h = 2 * np.arcsin(np.sqrt(p1)) - 2 * np.arcsin(np.sqrt(p0))
         cells = " | ".join(f"{null_change_rate(p0, p1, n, runs):.0%}" for n in SIZES)
         print(f"| {p0:.1%} → {p1:.1%} | {h:.3f} | {cells} |")
-    print(f"\n{stamp()}")
+    print(f"\n{load_line('after')}")
 
 
 if __name__ == "__main__":

@@ -17,16 +17,11 @@ default 3) and the median run is reported.
   categorical columns, threshold 0.1 — the same statistics as Conveyor's
   default. Evidently uses every row too. Verdicts are compared column by
   column.
-- the sampled mode (a stored profile's 10,000 order statistics, and a random
-  sample of 200,000 current rows above the exact limit) against the exact
-  one, by simulation: how far its distance and p-value land from the exact
-  ones, and how often the verdict differs.
-- the cost of exact mode by size (the tests alone, one numeric column).
 - validation of the current table with the same rules — dtype, not null,
   numeric range, allowed categories on every column but the nullable one —
   timing the validation call alone (reading the file is the same for all).
 
-    python -m benchmarks.drift_validation                 # 100k rows, every tool 3 runs; sampled mode
+    python -m benchmarks.drift_validation                 # 100k rows, every tool 3 runs
     python -m benchmarks.drift_validation --rows 1000000  # 1M rows (Evidently: minutes a run)
     python -m benchmarks.drift_validation --validate-only # the validation table alone
 """
@@ -39,13 +34,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from benchmarks._machine import stamp
+from benchmarks._env import environment_header, load_line
 
 N_NUMERIC, N_CATEGORICAL = 15, 5
 SHIFTED = {f"num_{i}" for i in range(5)} | {"cat_0", "cat_1"}
@@ -288,8 +284,12 @@ def bench_drift(n: int, folder: Path, runs: int) -> tuple[list[dict[str, Any]], 
         "| Evidently test | Evidently statistic | Evidently drift | agree |",
         "|---|---|---|---:|---|---|---|---:|---|---|",
     ]
+    same_value = same_verdict = 0
     for name in ref.columns:
         mine, other = ours.get(name, {}), theirs.get(name, {})
+        same_verdict += mine.get("drift") == other.get("drift")
+        both = (mine.get("statistic"), other.get("statistic"))
+        same_value += None not in both and f"{both[0]:.4f}" == f"{both[1]:.4f}"
         nulls = (
             f"{mine['null_rate_reference']:.1%} → {mine['null_rate_current']:.1%}"
             if mine.get("null_rate_reference") or mine.get("null_rate_current")
@@ -301,6 +301,18 @@ def bench_drift(n: int, folder: Path, runs: int) -> tuple[list[dict[str, Any]], 
             f"| {_fmt(mine.get('statistic'), '.4f')} | {nulls} | {_yes(mine.get('drift'))} "
             f"| {other.get('method', '–')} | {_fmt(other.get('statistic'), '.4f')} "
             f"| {_yes(other.get('drift'))} | {agree} |"
+        )
+    mine_row, their_row = rows
+    lines.append(
+        f"\nOn {len(ref.columns)} columns: the two tools' statistics agree to four decimals on {same_value}, "
+        f"their verdicts on {same_verdict}."
+    )
+    if mine_row["wall"] and their_row["wall"] and not their_row.get("error"):
+        mine_s, their_s = mine_row["wall"], their_row["wall"]
+        lines.append(
+            f"Median process wall time: Conveyor {mine_s:.2f} s, Evidently {their_s:.2f} s "
+            f"({their_s / mine_s:.1f} × Conveyor's); peak memory {mine_row['peak_mb']:.0f} MB "
+            f"against {their_row['peak_mb']:.0f} MB."
         )
     return rows, lines
 
@@ -363,40 +375,57 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def tool_versions() -> str:
+    """The versions of the compared tools installed in this environment."""
+    found = []
+    for dist in ("conveyor-ml", "polars", "evidently", "pandas", "pandera", "great-expectations"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{dist} not installed")
+    return "tools: " + ", ".join(found)
+
+
+def print_validation(n: int, folder: Path, runs: int) -> None:
+    print(f"\n### Validation, {n:,} rows: every tool {runs} runs, the median shown\n")
+    rows = bench_validate(n, folder, runs)
+    print_table(rows)
+    base = rows[0].get("seconds")
+    verdicts = {
+        r["tool"]: ("valid" if r.get("ok") else "error" if r.get("error") else "invalid") for r in rows
+    }
+    if base:
+        ratios = ", ".join(f"{r['tool']} {r['seconds'] / base:.1f} ×" for r in rows[1:] if r.get("seconds"))
+        print(f"\nValidation call against Conveyor's ({base:.2f} s): {ratios}.")
+    agree = "all tools agree" if len(set(verdicts.values())) == 1 else "tools DISAGREE"
+    print(f"Verdicts: {', '.join(f'{t} {v}' for t, v in verdicts.items())} ({agree}).", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="table sizes (default 100000)")
     parser.add_argument(
         "--runs", type=int, default=3, help="runs of every tool; the median is shown (default 3)"
     )
-    parser.add_argument("--sim-runs", type=int, default=20, help="simulated runs per sampled-mode cell")
     parser.add_argument("--validate-only", action="store_true", help="only the validation table")
     args = parser.parse_args(argv)
     sizes = args.rows or [100_000]
-    if args.validate_only:
-        with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
-            for n in sizes:
-                print(f"\n## Validation, {n:,} rows: every tool {args.runs} runs, the median shown\n")
-                print_table(bench_validate(n, Path(tmp), args.runs))
-        print(f"\n{stamp()}")
-        return
-    from benchmarks.drift_sampling import print_exact_cost, print_sampling_error
-
+    command = "python -m benchmarks.drift_validation " + " ".join(
+        [*(f"--rows {n}" for n in sizes), f"--runs {args.runs}", *(["--validate-only"] * args.validate_only)]
+    )
+    print(environment_header("drift and validation", command=command), flush=True)
+    print(tool_versions(), flush=True)
     # each table is printed as soon as it is measured (a loaded machine may take a while)
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
-        for n in sizes:
+        for n in sizes if not args.validate_only else []:
             rows, lines = bench_drift(n, Path(tmp), args.runs)
-            print(f"\n## Drift, {n:,} rows: every tool {args.runs} runs, the median shown\n")
+            print(f"\n### Drift, {n:,} rows: every tool {args.runs} runs, the median shown\n")
             print_table(rows)
             print(f"\n### Drift verdicts column by column, {n:,} rows\n")
             print("\n".join(lines), flush=True)
-        print_exact_cost()
-        print_sampling_error(args.sim_runs)
-        sys.stdout.flush()
         for n in sizes:
-            print(f"\n## Validation, {n:,} rows: every tool {args.runs} runs, the median shown\n")
-            print_table(bench_validate(n, Path(tmp), args.runs))
-    print(f"\n{stamp()}")
+            print_validation(n, Path(tmp), args.runs)
+    print(f"\n{load_line('after')}")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,10 @@ one-sided 95 %) then ``regression_gate`` (``ndcg_at_10``, tolerance 0.02,
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-from datetime import UTC, datetime
 
 import numpy as np
 
+from benchmarks._env import environment_header, load_line
 from conveyor.evaluation._calibration import MEAN_NDCG, TOLERANCE, Gate, rate_ci, simulate
 
 SIZES = (200, 500, 1_000, 2_000)  # held-out users (model.eval_users caps them at 10,000)
@@ -59,11 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=200, help="simulated evaluations per cell")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="held-out users")
     args = parser.parse_args(argv)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(
-        f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} "
-        f"({os.cpu_count()} CPUs, load {load}); {args.runs} runs per cell; 99 % exact binomial CI"
+    command = "python -m benchmarks.gate_calibration --runs {} --sizes {}".format(
+        args.runs, " ".join(map(str, args.sizes))
     )
+    print(environment_header("quality gates calibration", command=command), flush=True)
+    print(f"{args.runs} runs per cell; 99 % exact binomial CI")
     print(
         f"\n### No regression: failing rate (tolerance {TOLERANCE:g} relative, "
         f"production NDCG@10 {MEAN_NDCG:g})\n"
@@ -78,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n### Beat the baseline: passing rate (baseline NDCG@10 {MEAN_NDCG:g}; lift = relative)\n")
     lift_labels = {0.0: "no better (false pass)", **{x: f"+{x:.0%} lift (power)" for x in LIFTS[1:]}}
     _table("beat_baseline", "pass", LIFTS, lift_labels, args)
+    print(f"\n{load_line('after')}")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ last 7 days of the whole log (``evaluation.split: global-time``).
 
 from __future__ import annotations
 
-import os
-import platform
 import time
-from datetime import UTC, datetime
 
 from tests.models.longtail_log import longtail_log
 
+from benchmarks._env import environment_header, load_line
 from conveyor.config import ModelType, Settings, parse_settings
 from conveyor.evaluation import (
     GateResult,
@@ -54,11 +52,7 @@ def judge(settings: Settings, log) -> tuple[dict[str, object], float, float, Gat
 
 
 def main(argv: list[str] | None = None) -> None:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(
-        f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} "
-        f"({os.cpu_count()} CPUs, load {load})"
-    )
+    print(environment_header("recommender hold-out", command="python -m benchmarks.recommender_holdout"))
     log = longtail_log()
     per_user = log.group_by("user_id").len()["len"]
     print(
@@ -85,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         if split.get("users_too_short"):
             print(f"|  ↳ {split['users_too_short']:,} users with < 5 distinct items kept out of the test set "
                   "| | | | | | | | |")  # fmt: skip
+    print(f"\n{load_line('after')}")
 
 
 if __name__ == "__main__":

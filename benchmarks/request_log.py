@@ -19,6 +19,14 @@ counted, and the same wait is counted on the log-off side (an idle server's own 
 before each window, is printed beside it). With the log on, the rows in
 the written Parquet files are checked against the requests answered.
 
+Where the cost goes: the same ``RequestLog`` code, in this process with nothing else
+running, appends records shaped like the windows' requests and flushes them into files of
+the size the server writes at this rate (``rate × flush_seconds`` rows) and at
+``flush_rows``; the CPU time (every thread) of the request path's append and of the
+writer's flush (JSON encoding, the Parquet file, the fsyncs and the rename) is divided by
+the records. That is the log's own work without the machine's noise; the paired windows
+say whether it shows up in a real server at all.
+
 Run: ``python -m benchmarks.request_log [--rate 50] [--seconds 15] [--repetitions 4]``.
 """
 
@@ -48,13 +56,16 @@ from benchmarks._servers import (
     running,
     write_config,
 )
+from conveyor.config import RequestLogSection
 from conveyor.deploy import free_port
+from conveyor.requestlog import RequestLog
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 TREES = 10
 FLUSH_WAIT = 2.0  # > the request log's flush_seconds (1 s)
 MAX_IN_FLIGHT = 64
 TARGET = 0.10  # the log's CPU per request, as a share of the log-off CPU per request
+FILES = 20  # files written per size in the direct measurement of the writer
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,61 @@ def window(clf: Classifier, log: bool, repetition: int, rate: float, seconds: fl
     )
 
 
+def writer_cost(row: dict[str, float], rows_per_file: int, files: int = FILES) -> tuple[float, float]:
+    """CPU µs per record of the log's two halves: the request path's append, the writer's flush.
+
+    The writer thread is not started: ``flush()`` runs here, so the process's CPU time over
+    it is the flush's (polars' own threads included).
+    """
+    output = {"predictions": [1], "probabilities": [[0.3, 0.7]]}
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-writer-") as tmp:
+        log = RequestLog(Path(tmp), flush_rows=10**9, flush_seconds=3600.0)
+
+        def append() -> None:
+            for i in range(rows_per_file):
+                log.log_prediction(
+                    request_id=f"r{i:08d}", env="bench", model_version="1", variant="primary",
+                    endpoint="/predict", user_id=None, features=[dict(row)], output=output,
+                    latency_ms=2.5, status=200, warnings=[],
+                )  # fmt: skip
+
+        append()
+        log.flush()  # warm-up: imports, the first file
+        appended = flushed = 0.0
+        for _ in range(files):
+            start = time.process_time()
+            append()
+            appended += time.process_time() - start
+            start = time.process_time()
+            log.flush()
+            flushed += time.process_time() - start
+    records = files * rows_per_file
+    return appended / records * 1e6, flushed / records * 1e6
+
+
+def writer_table(row: dict[str, float], rate: float, off_median_us: float) -> str:
+    defaults = RequestLogSection()
+    at_rate = max(1, min(defaults.flush_rows, round(rate * defaults.flush_seconds)))
+    lines = [
+        f"Where the log's CPU goes: the RequestLog code alone, in this process, {FILES} files per row",
+        "",
+        "| rows per file | when | request path: append (µs per request) | writer: JSON, Parquet, fsync, "
+        "rename (µs per request) | total (µs per request) | share of the log-off CPU per request (median) |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for rows, when in (
+        (at_rate, f"{rate:g} req/s, a file every flush_seconds ({defaults.flush_seconds:g} s)"),
+        (defaults.flush_rows, f"≥ {defaults.flush_rows / defaults.flush_seconds:,.0f} req/s: a file every "
+                              f"flush_rows ({defaults.flush_rows:,})"),
+    ):  # fmt: skip
+        append, flush = writer_cost(row, rows)
+        lines.append(
+            f"| {rows:,} | {when} | {append:.1f} | {flush:.1f} | {append + flush:.1f} "
+            f"| {(append + flush) / off_median_us:.1%} |"
+        )
+    return "\n".join(lines)
+
+
 def upper_bound(differences: list[float], level: float = 0.95) -> float:
     """One-sided upper confidence bound on the mean of paired differences (Student t);
     infinite with fewer than two pairs (no spread to go on)."""
@@ -238,6 +304,8 @@ def main(argv: list[str] | None = None) -> None:
         f"failed requests: {failed}; log-on windows whose logged rows differ from the answers: "
         f"{len(unlogged)}"
     )
+    print()
+    print(writer_table(clf.row, args.rate, off_med), flush=True)
     print()
     summary = {
         "benchmark": "request_log",

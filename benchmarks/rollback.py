@@ -132,6 +132,17 @@ def _primary(url: str) -> str:
     return str(httpx.get(url + "/version", timeout=5).json()["primary"])
 
 
+def alias_syncs(root: Path) -> int:
+    """The detached ``conveyor sync-aliases`` processes of this project still running."""
+    import psutil
+
+    count = 0
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        count += "sync-aliases" in cmdline and str(root) in cmdline
+    return count
+
+
 def measure_rollbacks(root: Path, url: str, n: int) -> list[dict[str, float]]:
     watcher = VersionWatcher(url)
     runs = []
@@ -140,6 +151,7 @@ def measure_rollbacks(root: Path, url: str, n: int) -> list[dict[str, float]]:
             before = _primary(url)
             watcher.watch(before)
             time.sleep(0.2)
+            syncs = alias_syncs(root)
             start = time.perf_counter()
             done = conveyor(root, "rollback", "--env", "production", "--json")
             returned = time.perf_counter()
@@ -154,6 +166,7 @@ def measure_rollbacks(root: Path, url: str, n: int) -> list[dict[str, float]]:
                 "to_traffic_back_s": round(watcher.changed_at - start, 3),
                 "to_return_s": round(returned - start, 3),
                 "switch_ms": round(json.loads(done.stdout)["switch_ms"], 1),
+                "alias_syncs_running": syncs,
             })  # fmt: skip
             time.sleep(1.0)  # let the detached alias update finish before the next flip
     finally:
@@ -330,10 +343,15 @@ def table(result: dict[str, Any]) -> str:
         "|---|---:|---:|",
     ]
     lines += [f"| {name} | {median} | {worst} |" for name, median, worst in rows]
-    lines += ["", "Each rollback:", "", "| run | to traffic back | to return | switch |"]
-    lines.append("|---:|---:|---:|---:|")
+    lines += ["", "Each rollback (alias syncs: detached `conveyor sync-aliases` processes of earlier", ""]
+    lines[-2] += " rollbacks still running when it started):"
     lines += [
-        f"| {i} | {r['to_traffic_back_s']:.2f} s | {r['to_return_s']:.2f} s | {r['switch_ms']:.1f} ms |"
+        "| run | to traffic back | to return | switch | alias syncs running |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {i} | {r['to_traffic_back_s']:.2f} s | {r['to_return_s']:.2f} s | {r['switch_ms']:.1f} ms "
+        f"| {r['alias_syncs_running']} |"
         for i, r in enumerate(rollback["each"], start=1)
     ]
     return "\n".join(lines) + "\n"

@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from benchmarks._machine import stamp
+from benchmarks._env import environment_header, load_line
 from conveyor.data import infer_schema, validate_table
 
 SIZES = (200, 1_000, 5_000, 20_000)
@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     runs = args.runs
     kinds = list(EXPECTED_RULE)
+    print(
+        environment_header("schema inference", command=f"python -m benchmarks.schema_inference --runs {runs}")
+    )
     print(f"\n### Inferred schemas on fresh clean batches and planted violations ({runs} runs per cell)\n")
     print(
         "| distribution | N | clean batches failed (95 % upper bound) | "
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         dashes = " | ".join("–" for _ in kinds)
         rate = f"{k / total:.1%} (≤ {upper95(k, total):.1%})"
         print(f"| **all six columns in one table** | {n:,} | {rate} | {dashes} |")
-    print(f"\n{stamp()}")
+    print(f"\n{load_line('after')}")
 
 
 if __name__ == "__main__":

@@ -266,6 +266,9 @@ class EnvironmentSettings(_Section):
     supervise: bool = True
     restart_limit: int = Field(5, ge=0)  # restarts within 10 minutes before the watchdog gives up
     restart_backoff_seconds: float = Field(1.0, ge=0)  # first wait before a restart, doubled each time
+    # a live but hung server: this many consecutive failed GET /health probes (0: no probe) → kill -9, restart
+    liveness_failures: int = Field(3, ge=0)
+    liveness_timeout_seconds: float = Field(5.0, gt=0)  # one probe's timeout
 
 
 class CanarySection(_Section):

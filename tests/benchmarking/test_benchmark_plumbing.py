@@ -3,8 +3,12 @@ the micro-batching switch and the fixed-rate client (against a real loopback ser
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
+import re
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -162,3 +166,77 @@ def test_request_log_verdict_rests_on_an_upper_bound_of_the_paired_cost():
     # mean -37.5, sd 205.2, n 4: -37.5 + t(0.95, 3) 2.3534 * 205.2 / 2
     assert upper_bound([130.0, -270.0, -150.0, 140.0]) == pytest.approx(203.91, abs=0.01)
     assert upper_bound([5.0]) == float("inf")  # one pair: no spread, no verdict
+
+
+def _outside_blocks(text: str) -> str:
+    """The text of a page with every recorder block cut out."""
+    return re.sub(r"^<!-- output: (\S+) -->\n.*?^<!-- /output: \1 -->$", "", text, flags=re.S | re.M)
+
+
+def test_every_output_block_names_a_benchmark_module_and_is_closed():
+    names = set(runner.benchmark_names())
+    seen: dict[str, list[str]] = {}
+    for doc in runner.documents():
+        text = doc.read_text()
+        for key in runner.markers(doc):
+            seen.setdefault(key, []).append(doc.name)
+            assert text.count(f"\n<!-- /output: {key} -->\n") == 1, (
+                f"{doc.name}: block {key} is not closed once"
+            )
+            if key != runner.RUNNER:
+                assert key.removeprefix("benchmarks.") in names, (
+                    f"{doc.name}: {key} names no module of benchmarks/"
+                )
+    assert all(len(docs) == 1 for docs in seen.values()), f"a block recorded in two places: {seen}"
+    # the timings and every statistics table are recorded by make bench
+    for name in ("serving", "drift_validation", "drift_sampling", "request_log", "rollback", "training"):
+        assert seen[f"benchmarks.{name}"] == ["benchmarks.md"]
+    for name in ("drift_calibration", "schema_inference", "ab_calibration", "gate_calibration"):
+        assert seen[f"benchmarks.{name}"] == ["statistics.md"]
+    assert seen[runner.RUNNER] == ["benchmarks.md"]
+
+
+def test_no_environment_line_outside_a_block():
+    """A date, a load or a machine printed by a script sits in that script's block, never pasted in prose."""
+    for doc in runner.documents():
+        prose = _outside_blocks(doc.read_text())
+        pasted = [
+            line for line in prose.splitlines() if re.match(r"(Measured|Run|run) 20\d\d-|load average", line)
+        ]
+        assert not pasted, f"{doc.name}: {pasted}"
+
+
+def test_list_names_every_module_and_the_page_it_is_recorded_in():
+    listed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--list"],
+        cwd=runner.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    rows = dict(line.split("\t") for line in listed.splitlines())
+    assert sorted(rows) == runner.benchmark_names()
+    for doc in runner.documents():
+        for key in runner.markers(doc):
+            if key != runner.RUNNER:
+                assert rows[key.removeprefix("benchmarks.")] == str(doc.relative_to(runner.ROOT))
+    for name in runner.benchmark_names():  # each has the entry point the runner calls
+        tree = ast.parse((runner.FOLDER / f"{name}.py").read_text())
+        assert any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body), name
+
+
+def test_a_full_run_summary_names_each_module_its_exit_and_the_total(tmp_path):
+    summary = runner._summary([("serving", 0, 75.4), ("training", 1, 3725.0)], started=0.0)
+    assert "| serving | 0 | 0:01:15 |" in summary
+    assert "| training | 1 | 1:02:05 |" in summary
+    assert summary.splitlines()[-1].startswith("total wall time: ")
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(
+        "see <!-- output: benchmarks.NAME --> inline\n"
+        "<!-- output: benchmarks -->\nold\n<!-- /output: benchmarks -->\n"
+    )
+    assert runner.record(doc, runner.RUNNER, summary)
+    assert "old" not in doc.read_text()
+    assert "inline\n" in doc.read_text()
+    assert runner.markers(doc) == ["benchmarks"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -77,6 +78,36 @@ def test_killed_server_is_restarted_by_its_watchdog_and_rollback_still_works(cli
     assert back.exit_code == 0, back.stderr  # ... and the ledger knows it: rollback works
     assert back.json()["reason"] == "switched back from 2 to 1"
     assert _state(deploy_project)["primary"] == "1"
+
+
+def test_hung_server_is_killed_and_restarted_by_its_watchdog(cli, deploy_project):
+    config = deploy_project / "conveyor.yaml"
+    text = config.read_text()
+    line = next(x for x in text.splitlines() if x.strip().startswith("production:"))
+    probe = line.replace("}", ", liveness_failures: 2, liveness_timeout_seconds: 1}")
+    config.write_text(text.replace(line, probe))
+    first = cli("--project", deploy_project, "deploy", "--env", "production", "--strategy", "direct",
+                "--version", "1", "--json")  # fmt: skip
+    assert first.exit_code == 0, first.stderr
+    hung = _process(deploy_project).record()
+    assert hung is not None
+    os.kill(hung.pid, signal.SIGSTOP)  # a real hang: the process lives, nothing answers
+    try:
+        ledger = Ledger.of(Project.load(deploy_project))
+        _wait_for(lambda: any(e.action == "restart" for e in ledger.entries()), "the watchdog's restart")
+        restart = next(e for e in ledger.entries() if e.action == "restart")
+        assert (restart.outcome, restart.version, restart.details["dead_pid"]) == ("ok", "1", hung.pid)
+        assert restart.details["hung"] is True
+        assert restart.details["failed_probes"] == 2
+        assert "hung (2 /health probes failed) and was killed" in restart.reason
+        assert not hung.process.alive()  # killed, not left stopped beside its successor
+        fresh = _process(deploy_project).record()
+        assert fresh is not None
+        assert fresh.pid == restart.details["new_pid"] != hung.pid
+        assert _state(deploy_project)["primary"] == "1"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung.pid, signal.SIGKILL)
 
 
 class _Hook(BaseHTTPRequestHandler):

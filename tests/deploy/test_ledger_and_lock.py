@@ -10,10 +10,20 @@ import sys
 import textwrap
 from pathlib import Path
 
+import psutil
 import pytest
+from filelock import FileLock
 
-from conveyor.deploy import EnvironmentLock, Ledger, LedgerEntry, serving_versions
+from conveyor.deploy import (
+    EnvironmentLock,
+    Ledger,
+    LedgerEntry,
+    serving_versions,
+    spawn_alias_sync,
+    sync_aliases,
+)
 from conveyor.errors import DeployConflict
+from conveyor.project import Project
 
 
 def test_ledger_appends_and_reads(tmp_path, monkeypatch):
@@ -155,3 +165,21 @@ def test_the_lock_record_follows_the_rollout_and_outlives_a_killed_holder(tmp_pa
     lock.release()
     assert seen.holder() is None  # a clean release leaves no record
     assert seen.interrupted() is None
+
+
+def test_one_waiting_alias_sync_absorbs_the_rollbacks_behind_it(make_project):
+    """Back-to-back rollbacks leave one detached sync waiting, not one each (they competed for the CPU)."""
+    project = Project.load(make_project("project: {name: shop}\n"))
+    pid = spawn_alias_sync(project, "production")  # nothing waits: a sync is spawned ...
+    assert pid is not None
+    assert psutil.Process(pid).wait(120) == 0  # ... and finds nothing deployed
+    ledger = Ledger.of(project)
+    ledger.append(_entry("rollback", "ok", "1", previous="2"))
+    waiting = FileLock(str(project.state_dir / "envs" / "production" / "aliases-queued.lock"))
+    waiting.acquire(timeout=0)  # a sync waits its turn: it will read the ledger, this line included
+    try:
+        assert spawn_alias_sync(project, "production") is None  # no second process
+        assert sync_aliases(project, "production", queue=True) is None  # a late one leaves at once
+    finally:
+        waiting.release()
+    assert [e.action for e in ledger.entries()] == ["rollback"]  # the registry was not touched

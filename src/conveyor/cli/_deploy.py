@@ -7,7 +7,9 @@ registry aliases to what the ledger says, after a rollback).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from typing import Annotated, Any
 
 import typer
@@ -281,7 +283,9 @@ def sync_aliases(env: EnvOpt = "production", project: ProjectOpt = None) -> None
     """Set the environment's registry aliases to the ledger's versions (retried; started by rollback)."""
     from conveyor.deploy import sync_aliases as run_sync
 
-    entry = run_sync(load_project(project), env)
+    with contextlib.suppress(OSError):
+        os.nice(10)  # bookkeeping in the background: the servers and the operator's next command go first
+    entry = run_sync(load_project(project), env, queue=True)
     if entry is not None and entry.outcome != "ok":
         raise typer.Exit(1)
 

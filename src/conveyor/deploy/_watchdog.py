@@ -18,7 +18,14 @@ each restart up to :data:`MAX_BACKOFF_SECONDS`, back to the start after
 :data:`RESTART_WINDOW_SECONDS` of uptime), starts the version the ledger
 says the environment serves, preloads the ledger's previous version (so
 ``conveyor rollback`` stays an instant switch after a restart), and writes a
-``restart`` ledger line. After ``restart_limit`` restarts within the window
+``restart`` ledger line.
+
+A server can also hang alive (a deadlock, a stopped process, a model call that never
+returns): every :data:`LIVENESS_INTERVAL_SECONDS` the watchdog sends ``GET /health``
+with ``liveness_timeout_seconds``; ``liveness_failures`` consecutive failures (0 turns
+the probe off) and it kills the server with SIGKILL and restarts it like a dead one —
+the same back-off, the same limit, a ``restart`` ledger line that says it hung. After
+``restart_limit`` restarts within the window
 it gives up: a ``restart gave-up`` ledger line, an alert, and it exits —
 ``conveyor monitor`` reports the environment down from then on.
 
@@ -37,16 +44,18 @@ import time
 from collections import deque
 from types import FrameType
 
+import psutil
 from filelock import FileLock, Timeout
 
 from conveyor.deploy._controller import ServerClient
 from conveyor.deploy._ledger import Ledger, LedgerEntry
 from conveyor.deploy._processes import ProcessRecord, write_record
-from conveyor.deploy._supervisor import EnvironmentProcess
+from conveyor.deploy._supervisor import STOP_GRACE_SECONDS, EnvironmentProcess, ServerRecord
 from conveyor.errors import ConveyorError
 from conveyor.project import Project
 
 POLL_SECONDS = 0.2
+LIVENESS_INTERVAL_SECONDS = 1.0
 RESTART_WINDOW_SECONDS = 600.0
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -92,12 +101,17 @@ def _loop(project: Project, process: EnvironmentProcess, stop: _Stop) -> int:
     restarts: deque[float] = deque()
     backoff = settings.restart_backoff_seconds
     up_since = time.monotonic()
+    probe = _Liveness(process)
     while not stop.requested and not process.stopped_marker.exists():
-        if process.record() is not None:
+        alive = process.record()
+        hung = probe.hung(alive)
+        if alive is not None and not hung:
             if time.monotonic() - up_since > RESTART_WINDOW_SECONDS:
                 backoff = settings.restart_backoff_seconds
             stop.sleep(POLL_SECONDS)
             continue
+        if hung and alive is not None:
+            _kill(alive.process)
         lost = process.recorded()
         detected = time.monotonic()
         while restarts and detected - restarts[0] > RESTART_WINDOW_SECONDS:
@@ -118,8 +132,9 @@ def _loop(project: Project, process: EnvironmentProcess, stop: _Stop) -> int:
             continue
         preloaded = _preload_previous(process, expected.previous if expected else None)
         took = time.monotonic() - detected
+        what = f"hung ({hung} /health probes failed) and was killed" if hung else "was gone"
         reason = (
-            f"server pid {lost.pid if lost else '?'} was gone; restarted as pid {record.pid} "
+            f"server pid {lost.pid if lost else '?'} {what}; restarted as pid {record.pid} "
             f"serving {expected.primary if expected else 'its alias'} after a {backoff:g} s back-off "
             f"(restart {len(restarts)} of {settings.restart_limit} in {RESTART_WINDOW_SECONDS / 60:g} min)"
         )
@@ -129,12 +144,49 @@ def _loop(project: Project, process: EnvironmentProcess, stop: _Stop) -> int:
             "backoff_seconds": backoff,
             "restart_seconds": round(took, 3),
             "previous_preloaded": preloaded,
+            "hung": bool(hung),
+            "failed_probes": hung,
         }
         version = expected.primary if expected else None
         ledger.append(LedgerEntry(process.name, "restart", "ok", version, None, reason, details=details))
         backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         up_since = time.monotonic()
     return 0
+
+
+class _Liveness:
+    """Consecutive failed ``GET /health`` probes of a live server, one per interval."""
+
+    def __init__(self, process: EnvironmentProcess) -> None:
+        self.process = process
+        self.failures = 0
+        self.next_probe = 0.0
+
+    def hung(self, alive: ServerRecord | None) -> int:
+        """The failed probes in a row once they reach the limit (the server hangs), else 0."""
+        settings = self.process.settings
+        if alive is None or not settings.liveness_failures:
+            self.failures = 0
+            return 0
+        if time.monotonic() < self.next_probe:
+            return 0
+        ok = self.process.healthy("/health", timeout=settings.liveness_timeout_seconds)
+        self.next_probe = time.monotonic() + LIVENESS_INTERVAL_SECONDS
+        self.failures = 0 if ok else self.failures + 1
+        if self.failures < settings.liveness_failures:
+            return 0
+        failed, self.failures = self.failures, 0
+        return failed
+
+
+def _kill(server: ProcessRecord) -> None:
+    """SIGKILL a hung server (a stopped one too) and wait until it is gone."""
+    proc = server.process()
+    if proc is None:
+        return
+    with contextlib.suppress(psutil.Error):
+        proc.kill()
+        proc.wait(STOP_GRACE_SECONDS)
 
 
 def _preload_previous(process: EnvironmentProcess, previous: str | None) -> str | None:
