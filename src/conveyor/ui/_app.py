@@ -21,7 +21,7 @@ from conveyor.project import Project
 from conveyor.ui import _panels
 
 _HERE = Path(__file__).parent
-PAGES = {"environments": "Environments", "models": "Models", "ab": "A/B test"}
+PAGES = {"environments": "Environments", "rollouts": "Rollouts", "models": "Models", "data": "Data"}
 
 
 def _share_pct(value: Any) -> str:
@@ -45,6 +45,14 @@ def _num(value: Any, digits: int = 4) -> str:
     return "-" if math.isnan(number) else f"{number:.{digits}g}"  # NaN: no value yet
 
 
+def _interval(pair: Any, digits: int = 3) -> str:
+    """``[low, high]`` as text; an open bound (None) is shown as ``?``."""
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        return ""
+    low, high = (("?" if v is None else _num(v, digits)) for v in pair)
+    return f"[{low}, {high}]"
+
+
 def create_ui_app(project: Project) -> FastAPI:
     """The operations page of ``project`` (read-only)."""
     app = FastAPI(title="Conveyor operations", version=__version__, docs_url=None, redoc_url=None,
@@ -53,6 +61,7 @@ def create_ui_app(project: Project) -> FastAPI:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.filters["pct"] = _share_pct
     templates.env.filters["num"] = _num
+    templates.env.filters["interval"] = _interval
 
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(
@@ -73,8 +82,16 @@ def create_ui_app(project: Project) -> FastAPI:
     def models(request: Request) -> HTMLResponse:
         return page(request, "models", **_panels.models(project))
 
-    @app.get("/ab", response_class=HTMLResponse)
-    def ab(request: Request) -> HTMLResponse:
-        return page(request, "ab", ab=_panels.ab_test(project))
+    @app.get("/rollouts", response_class=HTMLResponse)
+    def rollouts(request: Request) -> HTMLResponse:
+        return page(request, "rollouts", canaries=_panels.canaries(project), ab=_panels.ab_test(project))
+
+    @app.get("/data", response_class=HTMLResponse)
+    def data(request: Request) -> HTMLResponse:
+        return page(request, "data", **_panels.data(project))
+
+    @app.get("/ab", include_in_schema=False)
+    async def ab() -> Response:
+        return RedirectResponse("/rollouts#ab")  # the A/B test is a part of the rollouts page
 
     return app

@@ -18,6 +18,7 @@ from conveyor.project import Project
 
 READY_TIMEOUT_SECONDS = 2.0
 LAST_DEPLOYMENTS = 10
+LAST_CANARIES = 5
 
 
 @dataclass(frozen=True)
@@ -137,3 +138,36 @@ def ab_test(project: Project) -> Panel:
     from conveyor.deploy import ab_status
 
     return read_panel("A/B test", lambda: ab_status(project))
+
+
+def canaries(project: Project) -> dict[str, Panel]:
+    """Per environment: its last canary rollouts from the ledger, newest first, step by step."""
+    from conveyor.deploy import Ledger
+    from conveyor.ui._rollouts import canary_rollouts
+
+    def read(name: str) -> list[Any]:
+        return canary_rollouts(Ledger.of(project).entries(name))[:LAST_CANARIES]
+
+    names = project.settings.deploy.environments
+    return {name: read_panel("canary rollouts", partial(read, name)) for name in names}
+
+
+def data(project: Project) -> dict[str, Any]:
+    """The monitor's view of each environment, the latest validation and ``conveyor drift``."""
+    from conveyor.ui._data import latest_stage, monitor_view
+
+    def pipeline_drift() -> dict[str, Any] | None:
+        found = latest_stage(project, "drift")
+        if found is None:
+            return None
+        columns = [{"name": k, **v} for k, v in (found.get("columns") or {}).items()]
+        return {**found, "columns": columns}
+
+    return {
+        "monitor": {
+            name: read_panel("monitor reports", partial(monitor_view, project, name))
+            for name in project.settings.deploy.environments
+        },
+        "validation": read_panel("validation", partial(latest_stage, project, "validate")),
+        "pipeline_drift": read_panel("drift", pipeline_drift),
+    }
