@@ -107,7 +107,7 @@ def environments(project: Project) -> dict[str, Any]:
     return out
 
 
-def models(project: Project) -> dict[str, Panel]:
+def models(project: Project) -> dict[str, Any]:
     """Registered versions with aliases and lineage; the latest evaluation's metrics and gates."""
     from conveyor.registry import Lineage, list_versions, tracking_client
     from conveyor.reports import load_stage_results
