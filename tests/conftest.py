@@ -53,3 +53,16 @@ def make_project(tmp_path: Path) -> Callable[[str], Path]:
         return root
 
     return write
+
+
+@pytest.fixture(scope="session")
+def demo_summary(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The quick recommender demo, run once per session (per xdist worker: tests that use it are
+    in the ``demo`` xdist group), shared by the demo's own test and the operations page's test."""
+    from rich.console import Console
+
+    from conveyor.config import Template
+    from conveyor.demo import Demo
+
+    workdir = tmp_path_factory.mktemp("demo")
+    return Demo(workdir, Template.RECOMMENDER, "quick", Console(stderr=True), keep=False).run()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 
@@ -26,4 +29,43 @@ def cells(page: str, attr: str, key: str) -> list[str]:
     return [
         " ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split())
         for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)
+    ]
+
+
+# -- Debian's Chromium driven by Playwright ---------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AXE = Path(__file__).parent / "fixtures" / "axe-core" / "axe.min.js"  # axe-core 4.14.1 (MPL-2.0), npm
+SEVERE = ("serious", "critical")
+UI_TOKEN = "browser-admin-token"  # the admin token of the `conveyor ui` process ui_url starts
+
+
+def sync_playwright() -> Any:
+    """Playwright's sync API, or a skip that says what is missing (`make test` installs both)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing (Debian package chromium; make test installs it as root)")
+    return sync_api.sync_playwright()
+
+
+def launch(pw: Any) -> Any:
+    return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+
+
+def severe_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical accessibility violations of the page as loaded."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {v['nodes'][0]['target']}"
+        for v in result["violations"]
+        if v.get("impact") in SEVERE
     ]

@@ -171,3 +171,24 @@ def data(project: Project) -> dict[str, Any]:
         "validation": read_panel("validation", partial(latest_stage, project, "validate")),
         "pipeline_drift": read_panel("drift", pipeline_drift),
     }
+
+
+def ab_history(project: Project) -> Panel:
+    """The concluded A/B tests (every environment), newest first: the ledger's ``ab-conclude`` lines."""
+    from conveyor.deploy import Ledger
+
+    def read() -> list[dict[str, Any]]:
+        rows = []
+        for e in Ledger.of(project).entries():
+            if e.action != "ab-conclude":
+                continue
+            test = e.details.get("test") or {}
+            rows.append({
+                "time": e.time, "environment": e.environment, "experiment": e.details.get("experiment"),
+                "outcome": e.outcome, "serving": e.version, "who": e.who, "reason": e.reason,
+                "lift": test.get("lift"), "lift_ci": test.get("lift_ci"), "p_value": test.get("p_value"),
+                "users": [test.get("control_users"), test.get("variant_users")],
+            })  # fmt: skip
+        return rows[::-1]
+
+    return read_panel("A/B history", read)
