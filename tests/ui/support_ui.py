@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +71,26 @@ def severe_violations(page: Any) -> list[str]:
         for v in result["violations"]
         if v.get("impact") in SEVERE
     ]
+
+
+def start_ui(project: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`conveyor ui --port 0` on ``project`` in its own process; the process and its address."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "--project", str(project), "ui", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    found = None
+    while found is None and len(lines) < 50:  # bounded: the address line comes first
+        lines.append(process.stderr.readline())
+        found = re.search(r"on (http://127\.0\.0\.1:\d+)", lines[-1])
+        if not lines[-1]:
+            break  # the process ended
+    if found is None:
+        process.terminate()
+        process.wait(timeout=30)
+    assert found, "".join(lines)
+    return process, found[1]

@@ -7,6 +7,8 @@ in tests/ui/fixtures/axe-core): no serious or critical violation.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,9 +57,16 @@ def test_environments_page_in_chromium(cli, deploy_project: Path, ui_url: str, t
             for path in PAGES:
                 page.goto(ui_url + path)
                 assert severe_violations(page) == [], path
+            page.goto(f"{ui_url}/environments")
+            shot = tmp_path / "ui-environments.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
         finally:
             browser.close()
     assert outside == [], f"requests outside the application: {outside}"
+    keep = os.environ.get("CONVEYOR_UI_SCREENSHOTS")
+    if keep:  # docs/ui-environments.png: live servers, so readiness and the split show
+        shutil.copy(shot, Path(keep) / shot.name)
 
 
 def test_click_rollback_without_then_with_the_token(cli, deploy_project: Path, ui_url: str) -> None:

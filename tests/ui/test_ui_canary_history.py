@@ -12,7 +12,8 @@ def _step(version: str, pct: int, t: str) -> LedgerEntry:
 
 def _analysis(version: str, pct: int, verdict: str) -> LedgerEntry:
     return LedgerEntry("production", "canary-analysis", verdict, version, "canary", "r",
-                       details={"step": pct, "verdict": verdict})  # fmt: skip
+                       details={"step": pct, "verdict": verdict, "metrics": [],
+                                "arms": {"stable": {}, "candidate": {}}})  # fmt: skip
 
 
 def test_rollouts_are_grouped_newest_first_with_their_outcome() -> None:
@@ -28,6 +29,12 @@ def test_rollouts_are_grouped_newest_first_with_their_outcome() -> None:
     assert [(r.version, r.outcome) for r in found] == [("4", None), ("3", "rolled-back"), ("2", "promoted")]
     assert [s.percent for s in found[2].steps] == ["10", "50"]
     assert [s.analysis["verdict"] for s in found[2].steps if s.analysis] == ["pass", "pass"]
-    assert found[1].steps[0].analysis == {"step": 10, "verdict": "fail"}
+    assert found[1].steps[0].analysis["verdict"] == "fail"
     assert found[0].steps[0].analysis is None  # in progress: the step has no verdict yet
     assert found[1].ended == "t5"
+
+
+def test_a_malformed_analysis_line_is_left_out() -> None:
+    broken = LedgerEntry("production", "canary-analysis", "pass", "2", "canary", "r", details={"arms": "x"})
+    found = canary_rollouts([_step("2", 10, "t1"), broken])
+    assert found[0].steps[0].analysis is None

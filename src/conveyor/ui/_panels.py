@@ -29,7 +29,7 @@ class Panel:
     problem: str | None = None
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -44,7 +44,7 @@ def read_panel(what: str, read: Callable[[], Any]) -> Panel:
     try:
         return Panel(data=read())
     except Exception as exc:
-        return Panel(problem=f"{what}: {_one_line(exc)}")
+        return Panel(problem=f"{what}: {one_line(exc)}")
 
 
 def _ledger_rows(project: Project, env: str) -> dict[str, Any]:

@@ -49,6 +49,14 @@ class CanaryRollout:
         return None
 
 
+def _well_formed(details: Any) -> bool:
+    """A step record the page can draw (a hand-edited or foreign line is left out, not a 500)."""
+    if not isinstance(details, dict) or not isinstance(details.get("metrics"), list):
+        return False
+    arms = details.get("arms")
+    return isinstance(arms, dict) and all(isinstance(arms.get(k), dict) for k in ("stable", "candidate"))
+
+
 def _percent(entry: LedgerEntry) -> str:
     # the step entry's reason reads "<step> % to <version>"
     return entry.reason.split(" ", 1)[0] if entry.reason else "?"
@@ -66,7 +74,7 @@ def canary_rollouts(entries: Iterable[LedgerEntry]) -> list[CanaryRollout]:
                 open_ = CanaryRollout(str(entry.version), entry.time, who=entry.who)
             open_.steps.append(CanaryStep(_percent(entry), entry.time))
         elif entry.action == "canary-analysis" and open_ is not None and open_.version == entry.version:
-            if open_.steps and open_.steps[-1].analysis is None:
+            if open_.steps and open_.steps[-1].analysis is None and _well_formed(entry.details):
                 last = open_.steps[-1]
                 open_.steps[-1] = CanaryStep(last.percent, last.since, dict(entry.details))
         elif (
