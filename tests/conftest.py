@@ -87,3 +87,16 @@ def mlflow_server(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
     destination = s3.create_bucket("mlflow") + "/artifacts"
     with running_mlflow_server(backend, destination, s3.env) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def demo_summary(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The quick recommender demo, run once per session (per xdist worker: tests that use it are
+    in the ``demo`` xdist group), shared by the demo's own test and the operations page's test."""
+    from rich.console import Console
+
+    from conveyor.config import Template
+    from conveyor.demo import Demo
+
+    workdir = tmp_path_factory.mktemp("demo")
+    return Demo(workdir, Template.RECOMMENDER, "quick", Console(stderr=True), keep=False).run()

@@ -32,12 +32,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 
 @pytest.fixture(scope="session")
-def summary(tmp_path_factory):
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    workdir = tmp_path_factory.mktemp("demo")
-    return Demo(workdir, Template.RECOMMENDER, "quick", console, keep=False).run()
+def summary(demo_summary):
+    """The session's quick demo (tests/conftest.py), shared with the operations page's test."""
+    return demo_summary
 
 
 def _step(summary, phase, name):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import re
-import subprocess
-import sys
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support_ui import UI_TOKEN, start_ui
 
 _spec = importlib.util.spec_from_file_location(
     "deploy_fixtures", Path(__file__).parents[1] / "deploy" / "conftest.py"
@@ -25,23 +24,10 @@ deploy_project = _deploy.deploy_project
 
 @pytest.fixture
 def ui_url(deploy_project: Path) -> Iterator[str]:
-    """`conveyor ui --port 0` on the project, in its own process; its address."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "--project", str(deploy_project), "ui", "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """`conveyor ui` on the deploy project, its actions on (CONVEYOR_ADMIN_TOKEN is UI_TOKEN)."""
+    process, url = start_ui(deploy_project, {**os.environ, "CONVEYOR_ADMIN_TOKEN": UI_TOKEN})
     try:
-        assert process.stderr is not None
-        lines: list[str] = []
-        found = None
-        while found is None and len(lines) < 50:  # bounded: the address line comes first
-            lines.append(process.stderr.readline())
-            found = re.search(r"on (http://127\.0\.0\.1:\d+)", lines[-1])
-            if not lines[-1]:
-                break  # the process ended
-        assert found, "".join(lines)
-        yield found[1]
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from support_ui import cells, get, problems
 
 from conveyor.project import Project
 from conveyor.registry import get_version_by_alias, list_versions
@@ -22,27 +23,6 @@ def _client(root: Path) -> TestClient:
     return TestClient(create_ui_app(Project.load(root)), raise_server_exceptions=True)
 
 
-def _get(client: TestClient, page: str) -> str:
-    answer = client.get(page)
-    assert answer.status_code == 200, answer.text
-    assert "Traceback" not in answer.text
-    return answer.text
-
-
-def _problems(page: str) -> list[str]:
-    return [html.unescape(p) for p in re.findall(r"<p [^>]*data-problem>([^<]*)</p>", page)]
-
-
-def _cells(page: str, attr: str, key: str) -> list[str]:
-    """The cells of the table row marked ``attr="key"``, as text."""
-    row = re.search(rf'<tr {attr}="{re.escape(key)}">(.*?)</tr>', page, re.S)
-    assert row, f"no row {attr}={key}"
-    return [
-        html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-        for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)
-    ]
-
-
 def _production_alias(project: Project) -> str | None:
     found = get_version_by_alias(project, "production")
     return None if found is None else found.version
@@ -50,28 +30,32 @@ def _production_alias(project: Project) -> str | None:
 
 def test_a_project_with_nothing_deployed_says_so_and_lists_the_registry(deploy_project: Path) -> None:
     client = _client(deploy_project)
-    page = _get(client, "/environments")
-    problems = _problems(page)
+    page = get(client, "/environments")
+    found = problems(page)
     for env in ("staging", "production"):
-        assert f"nothing deployed yet (the ledger has no entry for {env})" in problems
-    assert problems.count("not running (nothing deployed, or the server was stopped)") == 2
+        assert f"nothing deployed yet (the ledger has no entry for {env})" in found
+    assert found.count("not running (nothing deployed, or the server was stopped)") == 2
     assert page.count("unreachable: ConnectError") == 2
 
-    models = _get(client, "/models")
+    models = get(client, "/models")
     registered = list_versions(Project.load(deploy_project))
     assert {v.version for v in registered} == {"1", "2", "3", "4"}
     candidate = get_version_by_alias(Project.load(deploy_project), "candidate")
     assert candidate is not None
     for version in registered:
-        cells = _cells(models, "data-version", version.version)
-        assert cells[1] == ("candidate" if version.version == candidate.version else "-")
-        assert cells[2] == "als"
-        assert cells[5] == version.run_id
-    assert "no evaluation recorded yet (conveyor evaluate)" in _problems(models)
+        row = cells(models, "data-version", version.version)
+        assert row[1] == ("candidate" if version.version == candidate.version else "-")
+        assert row[2] == "als"
+        assert row[5] == version.run_id
+    assert "no evaluation recorded yet (conveyor evaluate)" in problems(models)
 
-    ab = _get(client, "/ab")
-    assert len(_problems(ab)) == 1
-    assert _problems(ab)[0].startswith("A/B test: ")
+    rollouts = get(client, "/rollouts")
+    assert problems(rollouts) == [
+        "no canary rollout in staging yet (conveyor deploy --strategy canary)",
+        "no canary rollout in production yet (conveyor deploy --strategy canary)",
+        "A/B test: no A/B test runs in 'production': start one with `conveyor ab start`",
+    ]
+    assert client.get("/ab", follow_redirects=False).headers["location"] == "/rollouts#ab"
     assert client.get("/").headers.get("location") in (None, "/environments")
     assert client.get("/nowhere").status_code == 404
 
@@ -88,12 +72,12 @@ def test_pages_show_the_numbers_of_the_cli_json(cli, deploy_project: Path) -> No
 
     status = cli("--project", root, "status", "--json").json()["environments"]["production"]
     client = _client(deploy_project)
-    page = _get(client, "/environments")
+    page = get(client, "/environments")
     production = page.split('id="env-production"')[1]
     for served in status["server"]["versions"]:
-        cells = _cells(production, "data-version", served["version"])
-        assert cells[1] == served["variant"]
-        assert float(cells[2]) == pytest.approx(served["share"] * 100)
+        row = cells(production, "data-version", served["version"])
+        assert row[1] == served["variant"]
+        assert float(row[2]) == pytest.approx(served["share"] * 100)
     assert sorted(v["share"] for v in status["server"]["versions"] if v["share"]) == [0.5, 0.5]
     assert re.search(r"<span class=\"badge ok\">ready</span>", production)
     assert f"<strong data-expected>{status['expected']['primary']}</strong>" in production
@@ -102,7 +86,7 @@ def test_pages_show_the_numbers_of_the_cli_json(cli, deploy_project: Path) -> No
     for entry in status["last_deployments"]:
         assert f"<td>{entry['time']}</td><td>{entry['action']}</td>" in production
     assert "deploy-test" in production  # who
-    assert "nothing deployed yet (the ledger has no entry for staging)" in _problems(page)
+    assert "nothing deployed yet (the ledger has no entry for staging)" in problems(page)
 
     # real traffic through the A/B split; the page's arms equal `conveyor ab status --json`
     with httpx.Client(base_url=status["url"], timeout=10) as http:
@@ -118,13 +102,21 @@ def test_pages_show_the_numbers_of_the_cli_json(cli, deploy_project: Path) -> No
         time.sleep(0.5)
         ab = cli("--project", root, "ab", "status", "--json").json()
     assert sum(a["users"] for a in ab["arms"].values()) == 60
-    ab_page = _get(client, "/ab")
-    assert _problems(ab_page) == []
+    ab_page = get(client, "/rollouts").split('id="ab"')[1]
+    assert problems(ab_page) == []
     for name, arm in ab["arms"].items():
-        cells = _cells(ab_page, "data-arm", name)
-        assert [int(c) for c in cells[1:4]] == [arm["users"], arm["impressions"], arm["clicks"]]
-        assert float(cells[4]) == pytest.approx(arm["ctr"], rel=1e-3)
+        row = cells(ab_page, "data-arm", name)
+        assert [int(c) for c in row[1:4]] == [arm["users"], arm["impressions"], arm["clicks"]]
+        assert float(row[4]) == pytest.approx(arm["ctr"], rel=1e-3)
     assert f"{ab['always_valid_p']:.3g}" in ab_page
+    # the interim estimates: each arm's CTR interval, the lift with its interval, the stopping rule
+    for name, (low, high) in ab["ctr_ci"].items():
+        assert cells(ab_page, "data-arm", name)[5] == f"[{low:.4g}, {high:.4g}]"
+    lift = ab["lift"]
+    assert re.search(r"<strong data-lift>([^<]*) %</strong>", ab_page)[1] == f"{lift['lift'] * 100:.4g}"
+    assert f"<span data-fixed-p>{lift['p_value']:.3g}</span>" in ab_page
+    assert ab["stopping_rule"].startswith("fixed horizon: `conveyor ab conclude` decides once")
+    assert html.escape(ab["stopping_rule"], quote=False) in ab_page
 
     # the rollback sets the registry aliases from the ledger in the background: once they
     # settle, the models page shows the registry's aliases
@@ -139,9 +131,9 @@ def test_pages_show_the_numbers_of_the_cli_json(cli, deploy_project: Path) -> No
         if found is not None:
             expected.setdefault(found.version, []).append(alias)
     assert expected["1"] == ["production"]
-    models = _get(client, "/models")
+    models = get(client, "/models")
     for version in ("1", "2", "3", "4"):
-        assert _cells(models, "data-version", version)[1] == (", ".join(expected.get(version, [])) or "-")
+        assert cells(models, "data-version", version)[1] == (", ".join(expected.get(version, [])) or "-")
 
 
 def test_broken_state_gives_one_line_per_broken_part_and_the_rest_still_shows(
@@ -164,26 +156,25 @@ def test_broken_state_gives_one_line_per_broken_part_and_the_rest_still_shows(
     (results / "evaluate.json").write_text("[1, 2")
 
     client = _client(deploy_project)
-    page = _get(client, "/environments")
-    problems = _problems(page)
-    assert any(p.startswith("status: ") for p in problems), problems
+    page = get(client, "/environments")
+    found = problems(page)
+    assert any(p.startswith("status: ") for p in found), found
     assert "1" in re.findall(r'data-served="(\w+)"', page)  # the ledger part still shows
     assert re.search(r'<span class="badge ok">ready</span>', page)  # staging still answers /ready
 
-    models = _get(client, "/models")
-    lines = _problems(models)
+    models = get(client, "/models")
+    lines = problems(models)
     assert len(lines) == 2
     assert lines[0].startswith("model registry: ")
     assert lines[1].startswith("stage results: ")
     assert all("\n" not in line for line in lines)
 
-    ab = _problems(_get(client, "/ab"))
+    ab = [p for p in problems(get(client, "/rollouts")) if p.startswith("A/B test: ")]
     assert len(ab) == 1
-    assert ab[0].startswith("A/B test: ")
 
 
 def test_conveyor_ui_serves_the_pages_on_a_free_port(ui_url: str) -> None:
-    for page in ("/environments", "/models", "/ab", "/static/style.css"):
+    for page in ("/environments", "/rollouts", "/models", "/data", "/static/style.css"):
         assert httpx.get(ui_url + page, timeout=30).status_code == 200
 
 

@@ -87,6 +87,8 @@ def publish(project: Project | None, stage: str, payload: dict[str, Any]) -> Non
         shaped = {k: payload[k] for k in ("dataset_drift", "drift_share", "columns") if k in payload}
         if not shaped:
             shaped = _flat(payload)
+    elif stage == "validate":  # the operations page lists the failures (docs/ui.md)
+        shaped = {**_flat(payload), "failures": list(payload.get("failures") or [])}
     else:
         shaped = _flat(payload)
     try:

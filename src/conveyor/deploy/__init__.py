@@ -28,7 +28,15 @@ if TYPE_CHECKING:
         two_proportion_test,
     )
     from conveyor.deploy._aliases import spawn_alias_sync, sync_aliases
-    from conveyor.deploy._canary import ArmSample, CanaryResult, CanaryVerdict, MetricResult, analyse
+    from conveyor.deploy._canary import (
+        ArmSample,
+        CanaryResult,
+        CanaryVerdict,
+        MetricResult,
+        analyse,
+        arm_summary,
+        step_record,
+    )
     from conveyor.deploy._controller import ServerClient, ServerState
     from conveyor.deploy._drill import FaultyRecommender
     from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
         Ledger,
         LedgerEntry,
         Serving,
+        acting_as,
         current_actor,
         deployed_versions,
         serving_versions,
@@ -87,8 +96,10 @@ _EXPORTS = {
     "ab_conclude": "_experiment",
     "ab_start": "_experiment",
     "ab_status": "_experiment",
+    "acting_as": "_ledger",
     "always_valid_p": "_abtest",
     "analyse": "_canary",
+    "arm_summary": "_canary",
     "current_actor": "_ledger",
     "decide": "_abtest",
     "deploy": "_strategies",
@@ -103,6 +114,7 @@ _EXPORTS = {
     "serving_versions": "_ledger",
     "smoke_test": "_smoke",
     "spawn_alias_sync": "_aliases",
+    "step_record": "_canary",
     "status": "_status",
     "sync_aliases": "_aliases",
     "two_proportion_test": "_abtest",
@@ -152,8 +164,10 @@ __all__ = [
     "ab_conclude",
     "ab_start",
     "ab_status",
+    "acting_as",
     "always_valid_p",
     "analyse",
+    "arm_summary",
     "current_actor",
     "decide",
     "deploy",
@@ -171,6 +185,7 @@ __all__ = [
     "smoke_test",
     "spawn_alias_sync",
     "status",
+    "step_record",
     "sync_aliases",
     "two_proportion_test",
     "watch",

@@ -210,3 +210,57 @@ def analyse(
         f"shared by {tested} metric{'s' if tested > 1 else ''})",
         metrics,
     )
+
+
+# -- the record of one step (ledger entry ``canary-analysis``, ``conveyor deploy --json``'s steps) --
+def _latency_summary(latencies: Sequence[float], confidence: float) -> dict[str, Any]:
+    if not len(latencies):
+        return {"p50_ms": None, "p99_ms": None, "p99_ci_ms": [None, None]}
+    values = np.asarray(latencies, dtype=float)
+    # a distribution-free interval of the 99th percentile from the order statistics
+    # (scipy's quantile test); a bound the sample is too small to give is None
+    ci = stats.quantile_test(values, q=float(np.percentile(values, 99)), p=0.99).confidence_interval(
+        confidence
+    )
+    return {
+        "p50_ms": float(np.percentile(values, 50)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "p99_ci_ms": [_finite_or_none(ci.low), _finite_or_none(ci.high)],
+    }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def arm_summary(sample: ArmSample, confidence: float) -> dict[str, Any]:
+    """One arm over one window: requests, error rate with its Wilson interval, p50/p99 latency
+    with the interval of the p99, feedback counts — the numbers the operations page draws."""
+    error_ci: list[float | None] = [None, None]
+    if sample.requests:
+        ci = stats.binomtest(sample.errors, sample.requests).proportion_ci(confidence, method="wilson")
+        error_ci = [float(ci.low), float(ci.high)]
+    return {
+        "version": sample.version,
+        "requests": sample.requests,
+        "errors": sample.errors,
+        "error_rate": _finite_or_none(sample.error_rate),
+        "error_rate_ci": error_ci,
+        **_latency_summary(sample.latencies_ms, confidence),
+        "impressions": sample.impressions,
+        "clicks": sample.clicks,
+    }
+
+
+def step_record(
+    step: int, stable: ArmSample, candidate: ArmSample, result: CanaryResult, settings: CanarySection
+) -> dict[str, Any]:
+    """What one canary step found: the verdict, each metric, and both arms with their intervals
+    (at ``1 - alpha``). Written to the ledger as a ``canary-analysis`` entry's details."""
+    confidence = 1 - settings.alpha
+    return {
+        "step": step,
+        **result.to_dict(),
+        "confidence": confidence,
+        "arms": {"stable": arm_summary(stable, confidence), "candidate": arm_summary(candidate, confidence)},
+    }

@@ -24,9 +24,21 @@ import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
+from statistics import NormalDist
 from typing import Any
 
-from conveyor.deploy._abtest import UNIT, Arm, Verdict, always_valid_p, decide, plan_from_baseline
+from conveyor.deploy._abtest import (
+    MIN_USERS_PER_ARM,
+    SRM_ALPHA,
+    UNIT,
+    Arm,
+    Verdict,
+    always_valid_p,
+    decide,
+    plan_from_baseline,
+    ratio_test,
+    sample_ratio_test,
+)
 from conveyor.deploy._ledger import LedgerEntry
 from conveyor.deploy._observations import ab_arms, baseline_users
 from conveyor.deploy._strategies import (
@@ -177,6 +189,57 @@ def ab_status(project: Project, *, env_name: str = PRODUCTION) -> dict[str, Any]
         "always_valid_p": valid_p,
         "decision": None,
         "note": INTERIM_NOTE,
+        **_interim_estimates(control, variant, plan, required),
+    }
+
+
+def _interim_estimates(
+    control: Arm, variant: Arm, plan: dict[str, Any], required: dict[str, int] | None
+) -> dict[str, Any]:
+    """Each arm's CTR interval, the lift with its interval, the split check and the stopping rule.
+
+    The intervals are the fixed-horizon ones ``ab conclude`` uses (delta method, users as the
+    unit, at ``1 - alpha``): read before the planned users are reached they are estimates, not
+    a decision — the stopping rule says so.
+    """
+    alpha = float(plan.get("alpha") or 0.05)
+    z = float(NormalDist().inv_cdf(1 - alpha / 2))
+    intervals: dict[str, list[float] | None] = {}
+    for key, arm in (("control", control), ("variant", variant)):
+        half = z * math.sqrt(arm.ctr_variance) if math.isfinite(arm.ctr_variance) else math.nan
+        intervals[key] = [arm.ctr - half, arm.ctr + half] if math.isfinite(half) else None
+    lift = None
+    if min(control.users, variant.users) >= 2 and control.impressions and variant.impressions:
+        test = ratio_test(control, variant, alpha=alpha)
+        lift = {
+            "lift": _finite(test.lift),
+            "ci": [_finite(test.lift_ci[0]), _finite(test.lift_ci[1])],
+            "difference": test.difference,
+            "p_value": test.p_value,
+            "alpha": alpha,
+        }
+    srm = sample_ratio_test(control.users, variant.users, variant_ratio=float(plan["variant_ratio"]))
+    planned = (
+        f"control {required['control']} and variant {required['variant']} users"
+        if required
+        else "the users the plan needs (no baseline traffic yet to size it)"
+    )
+    rule = (
+        f"fixed horizon: `conveyor ab conclude` decides once, after {planned}; it promotes the variant "
+        f"only when it wins a two-sided test at alpha {alpha:g} (delta method, users as the unit), with "
+        f"at least {MIN_USERS_PER_ARM} users per arm and no sample ratio mismatch (p < {SRM_ALPHA:g}); "
+        "otherwise the control keeps all traffic. Only the always-valid p-value may be read at every look"
+    )
+    return {
+        "ctr_ci": intervals,
+        "lift": lift,
+        "sample_ratio": {
+            "expected": srm.expected_ratio,
+            "observed": _finite(srm.observed_ratio),
+            "p_value": srm.p_value,
+            "mismatch": srm.mismatch,
+        },
+        "stopping_rule": rule,
     }
 
 

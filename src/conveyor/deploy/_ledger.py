@@ -15,6 +15,8 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,21 @@ from conveyor.errors import InputError, OperationError
 from conveyor.project import Project
 
 LEDGER_FILENAME = "ledger.jsonl"
+_ACTING: ContextVar[tuple[str, str] | None] = ContextVar("conveyor_ledger_acting", default=None)
+
+
+@contextmanager
+def acting_as(who: str, why: str) -> Iterator[None]:
+    """Entries written inside (in this thread or task) are by ``who``, with the operator's ``why``.
+
+    For callers that act for someone else, e.g. ``conveyor ui``'s actions: the same
+    deploy functions as the CLI, the ledger naming who asked and why.
+    """
+    token = _ACTING.set((who, why))
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
 
 
 @dataclass(frozen=True)
@@ -111,11 +128,14 @@ class Ledger:
 
     def append(self, entry: LedgerEntry) -> LedgerEntry:
         """Append ``entry`` (time and who filled in when empty) durably; return what was written."""
+        acting = _ACTING.get()
+        reason = f"{entry.reason}; why: {acting[1]}" if acting and acting[1] else entry.reason
         filled = LedgerEntry(
             **{
                 **asdict(entry),
                 "time": entry.time or datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "who": entry.who or current_actor(),
+                "who": entry.who or (acting[0] if acting else current_actor()),
+                "reason": reason,
             }
         )
         line = (json.dumps(asdict(filled), default=str, sort_keys=True) + "\n").encode()

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from conveyor.deploy._canary import CanaryResult, CanaryVerdict, analyse
+from conveyor.deploy._canary import CanaryResult, CanaryVerdict, analyse, step_record
 from conveyor.deploy._controller import ServerState
 from conveyor.deploy._environment import Environment, Progress, record, switch
 from conveyor.deploy._ledger import LedgerEntry
@@ -102,7 +102,20 @@ def canary_rollout(
             progress(f"inconclusive ({result.reason}); waiting another interval")
         if result is None:  # pragma: no cover — the loop runs at least once
             continue
-        analyses.append({"step": step, **result.to_dict()})
+        analysis = step_record(step, *samples, result, settings)
+        analyses.append(analysis)
+        record(
+            env.project,
+            LedgerEntry(
+                env.name,
+                "canary-analysis",
+                result.verdict.value,
+                candidate,
+                "canary",
+                f"{step} %: {result.reason}",
+                details=analysis,
+            ),
+        )
         if result.verdict is not CanaryVerdict.PASS:
             _abort_canary(env, candidate, step, result, report)
     if not analyses:  # pragma: no cover — deploy refuses steps without one below 100 %

@@ -18,6 +18,7 @@ from conveyor.monitoring._dispatch import (
     dispatch_path,
     dispatch_workflow,
 )
+from conveyor.monitoring._history import MonitorHistory, monitor_history
 from conveyor.monitoring._monitor import MonitorResult, parse_duration, run_monitor
 from conveyor.monitoring._outbox import outbox_size
 from conveyor.monitoring._policy import (
@@ -39,6 +40,7 @@ __all__ = [
     "CheckResult",
     "DeliveryResult",
     "DispatchResult",
+    "MonitorHistory",
     "MonitorResult",
     "PayloadChannel",
     "PolicySignals",
@@ -48,6 +50,7 @@ __all__ = [
     "dispatch_path",
     "dispatch_workflow",
     "local_commands",
+    "monitor_history",
     "outbox_size",
     "parse_duration",
     "retrain_reasons",

@@ -1,5 +1,6 @@
 """Reports: the stage results store, Markdown / HTML rendering, the job summary."""
 
+from conveyor.reports._plots import distribution_svg, trend_svg
 from conveyor.reports._render import headline, render_html, render_markdown
 from conveyor.reports._store import (
     PIPELINE_RUN_VAR,
@@ -17,6 +18,7 @@ __all__ = [
     "STEP_SUMMARY_VAR",
     "append_step_summary",
     "current_pipeline_run",
+    "distribution_svg",
     "headline",
     "latest_pipeline_run",
     "load_history",
@@ -25,4 +27,5 @@ __all__ = [
     "render_html",
     "render_markdown",
     "results_dir",
+    "trend_svg",
 ]

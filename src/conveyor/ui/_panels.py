@@ -18,6 +18,7 @@ from conveyor.project import Project
 
 READY_TIMEOUT_SECONDS = 2.0
 LAST_DEPLOYMENTS = 10
+LAST_CANARIES = 5
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Panel:
     problem: str | None = None
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -43,7 +44,7 @@ def read_panel(what: str, read: Callable[[], Any]) -> Panel:
     try:
         return Panel(data=read())
     except Exception as exc:
-        return Panel(problem=f"{what}: {_one_line(exc)}")
+        return Panel(problem=f"{what}: {one_line(exc)}")
 
 
 def _ledger_rows(project: Project, env: str) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def environments(project: Project) -> dict[str, Any]:
     return out
 
 
-def models(project: Project) -> dict[str, Panel]:
+def models(project: Project) -> dict[str, Any]:
     """Registered versions with aliases and lineage; the latest evaluation's metrics and gates."""
     from conveyor.registry import Lineage, list_versions, tracking_client
     from conveyor.reports import load_stage_results
@@ -137,3 +138,57 @@ def ab_test(project: Project) -> Panel:
     from conveyor.deploy import ab_status
 
     return read_panel("A/B test", lambda: ab_status(project))
+
+
+def canaries(project: Project) -> dict[str, Panel]:
+    """Per environment: its last canary rollouts from the ledger, newest first, step by step."""
+    from conveyor.deploy import Ledger
+    from conveyor.ui._rollouts import canary_rollouts
+
+    def read(name: str) -> list[Any]:
+        return canary_rollouts(Ledger.of(project).entries(name))[:LAST_CANARIES]
+
+    names = project.settings.deploy.environments
+    return {name: read_panel("canary rollouts", partial(read, name)) for name in names}
+
+
+def data(project: Project) -> dict[str, Any]:
+    """The monitor's view of each environment, the latest validation and ``conveyor drift``."""
+    from conveyor.ui._data import latest_stage, monitor_view
+
+    def pipeline_drift() -> dict[str, Any] | None:
+        found = latest_stage(project, "drift")
+        if found is None:
+            return None
+        columns = [{"name": k, **v} for k, v in (found.get("columns") or {}).items()]
+        return {**found, "columns": columns}
+
+    return {
+        "monitor": {
+            name: read_panel("monitor reports", partial(monitor_view, project, name))
+            for name in project.settings.deploy.environments
+        },
+        "validation": read_panel("validation", partial(latest_stage, project, "validate")),
+        "pipeline_drift": read_panel("drift", pipeline_drift),
+    }
+
+
+def ab_history(project: Project) -> Panel:
+    """The concluded A/B tests (every environment), newest first: the ledger's ``ab-conclude`` lines."""
+    from conveyor.deploy import Ledger
+
+    def read() -> list[dict[str, Any]]:
+        rows = []
+        for e in Ledger.of(project).entries():
+            if e.action != "ab-conclude":
+                continue
+            test = e.details.get("test") or {}
+            rows.append({
+                "time": e.time, "environment": e.environment, "experiment": e.details.get("experiment"),
+                "outcome": e.outcome, "serving": e.version, "who": e.who, "reason": e.reason,
+                "lift": test.get("lift"), "lift_ci": test.get("lift_ci"), "p_value": test.get("p_value"),
+                "users": [test.get("control_users"), test.get("variant_users")],
+            })  # fmt: skip
+        return rows[::-1]
+
+    return read_panel("A/B history", read)
