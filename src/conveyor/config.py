@@ -250,6 +250,8 @@ class RequestLogSection(_Section):
     dir: str | None = None  # None: .conveyor/requests/<env>
     flush_rows: int = Field(1000, gt=0)
     flush_seconds: float = Field(1.0, gt=0)
+    # object storage for the request log (s3://bucket/prefix; shared-stores engineer's key, issue 14.3)
+    uri: str | None = None
 
 
 class ServingSection(_Section):
@@ -271,6 +273,9 @@ class EnvironmentSettings(_Section):
     supervise: bool = True
     restart_limit: int = Field(5, ge=0)  # restarts within 10 minutes before the watchdog gives up
     restart_backoff_seconds: float = Field(1.0, ge=0)  # first wait before a restart, doubled each time
+    # remote environments (issue 15.1): long-running replicas by URL, the admin token from this variable
+    replicas: list[str] = Field(default_factory=list)
+    admin_token_env: str | None = None
 
 
 class CanarySection(_Section):
@@ -419,6 +424,13 @@ class WorkflowsSection(_Section):
         return value
 
 
+# -- state -----------------------------------------------------------------------
+class StateSection(_Section):
+    """Conveyor's own state (ledger, locks, …): the local folder, or a shared store (issue 14.2)."""
+
+    uri_env: str | None = None  # the environment variable holding postgresql://… (unset: the local folder)
+
+
 # -- the whole file ---------------------------------------------------------------
 class Settings(_Section):
     """The typed content of one ``conveyor.yaml``."""
@@ -435,6 +447,7 @@ class Settings(_Section):
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     workflows: WorkflowsSection = Field(default_factory=WorkflowsSection)
+    state: StateSection = Field(default_factory=StateSection)
 
     @model_validator(mode="after")
     def _model_fits_template(self) -> Settings:

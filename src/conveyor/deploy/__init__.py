@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         serving_versions,
     )
     from conveyor.deploy._lock import EnvironmentLock, LockHolder
+    from conveyor.deploy._observations import canary_samples
     from conveyor.deploy._processes import ProcessRecord, read_record
     from conveyor.deploy._rollback import rollback
     from conveyor.deploy._smoke import SmokeCheck, SmokeReport, smoke_test
@@ -89,6 +90,7 @@ _EXPORTS = {
     "ab_status": "_experiment",
     "always_valid_p": "_abtest",
     "analyse": "_canary",
+    "canary_samples": "_observations",
     "current_actor": "_ledger",
     "decide": "_abtest",
     "deploy": "_strategies",
@@ -154,6 +156,7 @@ __all__ = [
     "ab_status",
     "always_valid_p",
     "analyse",
+    "canary_samples",
     "current_actor",
     "decide",
     "deploy",
