@@ -328,3 +328,23 @@ def test_zizmor_passes_a_fresh_team_project_and_catches_a_planted_unpinned_actio
         f["message"].split(": ")[1].split(" ")[0] for f in result.json()["findings"] if f["tool"] == "zizmor"
     }
     assert found == {"unpinned-uses", "artipacked"}, result.json()["findings"]
+
+
+def test_check_catches_a_cache_that_carries_the_state_folder(make_project, cli):
+    root = make_project(TEAM)
+    assert cli("--project", root, "workflows", "generate").exit_code == 0
+    path = root / ".github" / "workflows" / MONITORING
+    doc = yaml.safe_load(path.read_text())
+    steps = doc["jobs"]["monitor"]["steps"]
+    steps.insert(
+        2, {"name": "state", "uses": "actions/cache@v5", "with": {"path": ".conveyor", "key": "state"}}
+    )
+    path.write_text(render_workflow(doc))
+    result = cli("--project", root, "workflows", "check", "--json")
+    assert result.exit_code == 1
+    ours = [f["message"] for f in result.json()["findings"] if f["tool"] == "conveyor"]
+    assert ours == [
+        ".github/workflows/monitoring.yml: actions/cache carries the state folder .conveyor/ "
+        "between runners; a cache is evicted, immutable per key and raced by concurrent runs: "
+        "use the shared stores (registry.tracking_uri, state.uri_env, serving.request_log.uri)"
+    ]

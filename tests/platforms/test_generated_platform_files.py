@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate.utils")
+dockerfile = pytest.importorskip("dockerfile")
 
 K8S_VERSION = "1.33.0"
 TOKEN_VALUE = "s3cr3t-admin-token-value-never-written"
@@ -82,7 +83,7 @@ def test_kubernetes_manifests_validate_and_follow_the_config(cli, project):
     assert state == {"name": "shop-recs-production-secrets", "key": "state-uri"}
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["optional"] is True
     plain = {e["name"] for e in container["env"] if "value" in e}
-    assert plain == {"MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "DVC_NO_ANALYTICS"}
+    assert plain == {"MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK", "DVC_NO_ANALYTICS", "HOME"}
 
     service = objects["Service"]["spec"]
     assert service["ports"][0]["port"] == 9100

@@ -154,6 +154,31 @@ def _injection(files: Sequence[Path], root: Path) -> list[Finding]:
     return findings
 
 
+def _steps(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    jobs = (doc or {}).get("jobs") or {}
+    steps = [step for job in jobs.values() if isinstance(job, dict) for step in job.get("steps") or []]
+    return [step for step in steps if isinstance(step, dict)]
+
+
+def _state_cache(files: Sequence[Path], root: Path, settings: Settings) -> list[Finding]:
+    """No ``actions/cache`` step may carry Conveyor's state folder: a cache is evicted after 7 days
+    unused, immutable per key and raced by concurrent runs — two runners would see two registries."""
+    state = settings.project.state_dir.strip("/")
+    findings: list[Finding] = []
+    for path in files:
+        rel = path.relative_to(root) if path.is_relative_to(root) else path
+        for step in _steps(_load(path)):
+            action = str(step.get("uses", "")).partition("@")[0]
+            if action == "actions/cache" and state in str((step.get("with") or {}).get("path", "")):
+                message = (
+                    f"{rel}: {action} carries the state folder {state}/ between runners; a cache is evicted, "
+                    "immutable per key and raced by concurrent runs: use the shared stores "
+                    "(registry.tracking_uri, state.uri_env, serving.request_log.uri)"
+                )
+                findings.append(Finding("conveyor", str(rel), message))
+    return findings
+
+
 def _load(path: Path) -> dict[str, Any] | None:
     try:
         doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -222,6 +247,7 @@ def check_workflows(
         *_zizmor(paths, root),
         *_injection(paths, root),
         *_dispatch_inputs(paths, root, settings),
+        *_state_cache(paths, root, settings),
         *_pins(root),
     ]
     return paths, findings

@@ -58,6 +58,7 @@ def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
 
 def _env(target: ServedEnvironment) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in TELEMETRY_OPT_OUT.items()]
+    env.append({"name": "HOME", "value": "/tmp"})  # noqa: S108 — the root is read-only; libraries' caches go to the emptyDir
     for secret in target.secrets:
         ref: dict[str, Any] = {"name": secret_name(target), "key": secret.key}
         if not secret.required:
