@@ -7,7 +7,6 @@ candidate is worse, with the very analysis its own canary uses
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,11 +45,9 @@ class Judgement:
 
 def _busiest_other(project: Project, env: str, since: datetime, candidate: str) -> str | None:
     """The version that answered most of the window's requests other than the candidate's."""
-    from conveyor.requestlog import read_request_log, request_log_dir
+    from conveyor.deploy import served_versions
 
-    predictions, _ = read_request_log(request_log_dir(project, env), since)
-    counts = Counter(v for v in predictions.get_column("model_version").to_list() if v and v != candidate)
-    return counts.most_common(1)[0][0] if counts else None
+    return next((v for v in served_versions(project, env, since) if v != candidate), None)
 
 
 def judge_canary(
