@@ -51,10 +51,6 @@ class ServedEnvironment:
     request_log_uri: str | None
     secrets: tuple[SecretVar, ...]
 
-    @property
-    def admin_token(self) -> SecretVar | None:
-        return next((s for s in self.secrets if s.key == "admin-token"), None)
-
     def serve_argv(self, host: str, model_version: str | None = None) -> list[str]:
         argv = ["conveyor", "serve", "--env", self.env, "--host", host, "--port", str(self.port)]
         return argv + (["--model-version", model_version] if model_version else [])
