@@ -245,6 +245,8 @@ class RequestLogSection(_Section):
     dir: str | None = None  # None: .conveyor/requests/<env>
     flush_rows: int = Field(1000, gt=0)
     flush_seconds: float = Field(1.0, gt=0)
+    # object storage for the request log (s3://bucket/prefix; shared-stores engineer's key, issue 14.3)
+    uri: str | None = None
 
 
 class ServingSection(_Section):
@@ -269,6 +271,9 @@ class EnvironmentSettings(_Section):
     # a live but hung server: this many consecutive failed GET /health probes (0: no probe) → kill -9, restart
     liveness_failures: int = Field(3, ge=0)
     liveness_timeout_seconds: float = Field(5.0, gt=0)  # one probe's timeout
+    # remote environments (issue 15.1): long-running replicas by URL, the admin token from this variable
+    replicas: list[str] = Field(default_factory=list)
+    admin_token_env: str | None = None
 
 
 class CanarySection(_Section):
@@ -431,6 +436,13 @@ class WorkflowsSection(_Section):
         return value
 
 
+# -- state -----------------------------------------------------------------------
+class StateSection(_Section):
+    """Conveyor's own state (ledger, locks, …): the local folder, or a shared store (issue 14.2)."""
+
+    uri_env: str | None = None  # the environment variable holding postgresql://… (unset: the local folder)
+
+
 # -- the whole file ---------------------------------------------------------------
 class Settings(_Section):
     """The typed content of one ``conveyor.yaml``."""
@@ -447,6 +459,7 @@ class Settings(_Section):
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     workflows: WorkflowsSection = Field(default_factory=WorkflowsSection)
+    state: StateSection = Field(default_factory=StateSection)
 
     @model_validator(mode="after")
     def _model_fits_template(self) -> Settings:

@@ -9,9 +9,10 @@ import yaml
 
 from conveyor.config import Template, defaults_for, dump_settings
 from conveyor.pipeline import PIPELINE, generate_workflows, run_scripts
+from conveyor.pipeline._workflow_steps import PR_COMMENT_SCRIPT, S3_SETTINGS_SCRIPT
 from conveyor.pipeline._workflows import CI_CD, MONITORING, REUSABLE, WEEKLY, render_workflow
 
-SETUP_RUNS = {"python -m pip install -r requirements.lock", "dvc pull"}
+SETUP_RUNS = {"python -m pip install -r requirements.lock", "dvc pull", S3_SETTINGS_SCRIPT, PR_COMMENT_SCRIPT}
 
 
 def _docs(template: Template):
@@ -152,16 +153,22 @@ def test_deployments_share_one_concurrency_group_per_environment_across_workflow
     assert all(len(g) == 1 for g in groups.values())
 
 
-def test_pip_cache_is_keyed_on_the_lock_and_actions_are_current():
-    text = "\n".join(yaml.safe_dump(d) for d in _docs(Template.CLASSIFIER).values())
-    assert "hashFiles('requirements.lock')" in text
-    uses = set(re.findall(r"uses: (actions/[\w-]+@v\d+)", text))
+def test_actions_are_pinned_by_sha_with_the_release_beside_and_pip_is_cached_on_the_lock():
+    text = "\n".join(render_workflow(d) for d in _docs(Template.CLASSIFIER).values())
+    uses = set(re.findall(r"uses: (actions/[\w-]+@\S+.*)", text))
     assert uses == {
-        "actions/checkout@v5",
-        "actions/setup-python@v6",
-        "actions/cache@v5",
-        "actions/upload-artifact@v6",
+        "actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8 # v5.0.0",
+        "actions/setup-python@e797f83bcb11b83ae66e0230d6156d7c80228e7c # v6.0.0",
+        "actions/upload-artifact@b7c566a772e6b6bfb58ed0dc250532a479d7789f # v6.0.0",
     }
+    for doc in _docs(Template.CLASSIFIER).values():
+        for job in doc["jobs"].values():
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("actions/setup-python@"):
+                    assert step["with"]["cache"] == "pip"
+                    assert step["with"]["cache-dependency-path"] == "requirements.lock"
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"] == {"persist-credentials": False}
 
 
 def test_every_pipeline_stage_runs_in_the_workflows_with_its_own_command():
@@ -206,3 +213,138 @@ def test_weekly_monitoring_and_reusable_workflows():
     )
     assert train["run"] == 'conveyor train --model-type "$MODEL_TYPE"'
     assert train["env"] == {"MODEL_TYPE": "${{ inputs.model-type }}"}
+
+
+TEAM = """
+project: {name: shop}
+registry: {tracking_uri: "http://mlflow.internal:5000"}
+serving: {request_log: {uri: "s3://shop-logs/requests"}}
+state: {uri_env: CONVEYOR_STATE_URI}
+alerts: {channels: [{name: ops, kind: slack, url_env: SLACK_URL}]}
+deploy:
+  environments:
+    staging: {port: 9101, replicas: ["http://10.0.0.9:9101"], admin_token_env: STAGING_ADMIN_TOKEN}
+    production:
+      port: 9100
+      replicas: ["http://10.0.0.1:9100", "http://10.0.0.2:9100"]
+      admin_token_env: PROD_ADMIN_TOKEN
+"""
+
+
+def _team_docs():
+    from conveyor.config import parse_settings
+
+    return generate_workflows(parse_settings(yaml.safe_load(TEAM)))
+
+
+def _jobs(docs):
+    return [(name, job_id, job) for name, doc in docs.items() for job_id, job in doc["jobs"].items()]
+
+
+@pytest.mark.parametrize("docs", [_docs(Template.RECOMMENDER), _team_docs()], ids=["laptop", "team"])
+def test_no_cache_holds_state_and_no_secret_is_inherited(docs):
+    for name, doc in docs.items():
+        text = render_workflow(doc)
+        assert "actions/cache" not in text, name
+        assert ".conveyor" not in text, name  # nothing of the state folder is carried between runners
+        assert "inherit" not in text, name
+
+
+@pytest.mark.parametrize("docs", [_docs(Template.CLASSIFIER), _team_docs()], ids=["laptop", "team"])
+def test_only_the_comment_job_writes_to_pull_requests(docs):
+    writers = []
+    for name, job_id, job in _jobs(docs):
+        permissions = job.get("permissions")
+        assert permissions is not None, (name, job_id)  # every job states its own
+        if permissions.get("pull-requests") == "write":
+            writers.append((name, job_id))
+        elif name == MONITORING:
+            assert permissions in ({"contents": "read"}, {"contents": "read", "actions": "write"})
+        else:
+            assert permissions == {"contents": "read"}, (name, job_id)
+    assert writers == [(CI_CD, "pr-report")]
+    comment = docs[CI_CD]["jobs"]["pr-report"]
+    assert comment["permissions"] == {"pull-requests": "write", "actions": "read"}
+    assert comment["needs"] == "model-training"
+    assert "github.event_name == 'pull_request'" in comment["if"]
+    assert all("uses" not in step for step in comment["steps"])  # runs no code from the pull request
+    assert "--method PATCH" in comment["steps"][0]["run"]
+    assert "<!-- conveyor-report -->" in PR_COMMENT_SCRIPT
+
+
+def test_team_jobs_read_the_shared_stores_from_github_secrets_and_variables():
+    docs = _team_docs()
+    ci = docs[CI_CD]["jobs"]
+    production = ci["production-deployment"]
+    assert production["environment"] == "production"
+    assert production["env"]["PROD_ADMIN_TOKEN"] == "${{ secrets.PROD_ADMIN_TOKEN }}"
+    assert "STAGING_ADMIN_TOKEN" not in production["env"]
+    assert ci["model-deployment"]["env"]["STAGING_ADMIN_TOKEN"] == "${{ secrets.STAGING_ADMIN_TOKEN }}"
+    for job in (production, ci["data-validation"]):
+        assert job["env"]["CONVEYOR_STATE_URI"] == "${{ secrets.CONVEYOR_STATE_URI }}"
+        assert job["env"]["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.AWS_SECRET_ACCESS_KEY }}"
+        s3 = next(step for step in job["steps"] if step.get("run") == S3_SETTINGS_SCRIPT)
+        assert s3["env"]["AWS_ENDPOINT_URL_S3"] == "${{ vars.AWS_ENDPOINT_URL_S3 }}"
+    # the deploy job drives the replicas over HTTP: it starts no server on the runner
+    assert [s["run"] for s in production["steps"] if s.get("run", "").startswith("conveyor ")] == [
+        "conveyor deploy --env production"
+    ]
+    # the training call passes each secret by name, and the called workflow declares them
+    call = ci["model-training"]
+    assert call["secrets"]["CONVEYOR_STATE_URI"] == "${{ secrets.CONVEYOR_STATE_URI }}"
+    declared = docs[REUSABLE]["on"]["workflow_call"]["secrets"]
+    assert set(declared) == set(call["secrets"])
+    assert docs[REUSABLE]["jobs"]["train"]["env"]["CONVEYOR_STATE_URI"] == "${{ secrets.CONVEYOR_STATE_URI }}"
+    monitor = docs[MONITORING]["jobs"]["monitor"]
+    assert monitor["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
+    assert "s3://shop-logs/requests" in monitor["steps"][-2]["name"]
+
+
+def test_generate_warns_when_runners_would_start_empty(make_project, cli):
+    result = cli("--project", make_project(""), "workflows", "generate", "--json")
+    assert result.exit_code == 0
+    warnings = result.json()["warnings"]
+    assert any("no shared store is configured" in w for w in warnings)
+    assert any("deploy.environments.production has no replicas" in w for w in warnings)
+    team = cli("--project", make_project(TEAM, name="team"), "workflows", "generate", "--json")
+    assert team.json()["warnings"] == []
+
+
+def test_zizmor_passes_a_fresh_team_project_and_catches_a_planted_unpinned_action(make_project, cli):
+    root = make_project(TEAM)
+    assert cli("--project", root, "workflows", "generate").exit_code == 0
+    result = cli("--project", root, "workflows", "check", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "zizmor" in result.json()["tools"]
+    path = root / ".github" / "workflows" / MONITORING
+    text = path.read_text()
+    planted = re.sub(r"actions/setup-python@\S+ # v6.0.0", "actions/setup-python@v6", text)
+    planted = planted.replace("        persist-credentials: false\n", "        fetch-depth: 1\n")
+    assert planted != text
+    path.write_text(planted)
+    result = cli("--project", root, "workflows", "check", "--json")
+    assert result.exit_code == 1
+    found = {
+        f["message"].split(": ")[1].split(" ")[0] for f in result.json()["findings"] if f["tool"] == "zizmor"
+    }
+    assert found == {"unpinned-uses", "artipacked"}, result.json()["findings"]
+
+
+def test_check_catches_a_cache_that_carries_the_state_folder(make_project, cli):
+    root = make_project(TEAM)
+    assert cli("--project", root, "workflows", "generate").exit_code == 0
+    path = root / ".github" / "workflows" / MONITORING
+    doc = yaml.safe_load(path.read_text())
+    steps = doc["jobs"]["monitor"]["steps"]
+    steps.insert(
+        2, {"name": "state", "uses": "actions/cache@v5", "with": {"path": ".conveyor", "key": "state"}}
+    )
+    path.write_text(render_workflow(doc))
+    result = cli("--project", root, "workflows", "check", "--json")
+    assert result.exit_code == 1
+    ours = [f["message"] for f in result.json()["findings"] if f["tool"] == "conveyor"]
+    assert ours == [
+        ".github/workflows/monitoring.yml: actions/cache carries the state folder .conveyor/ "
+        "between runners; a cache is evicted, immutable per key and raced by concurrent runs: "
+        "use the shared stores (registry.tracking_uri, state.uri_env, serving.request_log.uri)"
+    ]

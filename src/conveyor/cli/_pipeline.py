@@ -127,24 +127,27 @@ def run(
 def workflows_generate(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Write the GitHub Actions workflows from conveyor.yaml."""
     start(json_out)
-    from conveyor.pipeline import conveyor_pin, write_workflows
+    from conveyor.pipeline import conveyor_pin, workflow_warnings, write_workflows
 
     proj = load_project(project)
     paths = [str(p.relative_to(proj.root)) for p in write_workflows(proj)]
     pin = conveyor_pin(proj.settings)
     if pin.warning and (proj.root / "requirements.lock").is_file():
         note(f"warning: requirements.lock: {pin.warning}")
+    warnings = workflow_warnings(proj.settings)
+    for warning in warnings:
+        note(f"warning: {warning}")
 
     def human(console: Console) -> None:
         for path in paths:
             console.print(f"wrote {path}")
 
-    emit({"ok": True, "workflows": paths}, human)
+    emit({"ok": True, "workflows": paths, "warnings": warnings}, human)
 
 
 @workflows_app.command("check")
 def workflows_check(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
-    """Check the workflows with actionlint and the GitHub workflow JSON schema."""
+    """Check the workflows with actionlint, the GitHub workflow JSON schema and zizmor."""
     start(json_out)
     from conveyor.pipeline import check_workflows
 
@@ -153,15 +156,15 @@ def workflows_check(project: ProjectOpt = None, json_out: JsonOpt = False) -> No
     payload = {
         "ok": not findings,
         "files": [str(f.relative_to(proj.root)) for f in files],
-        "tools": ["actionlint", "check-jsonschema", "conveyor", "pip"],
+        "tools": ["actionlint", "check-jsonschema", "zizmor", "conveyor", "pip"],
         "findings": [f.to_dict() for f in findings],
     }
 
     def human(console: Console) -> None:
         if not findings:
             console.print(
-                f"{len(files)} workflows pass actionlint and the GitHub workflow schema; "
-                "their dispatch inputs and pins check out"
+                f"{len(files)} workflows pass actionlint, the GitHub workflow schema and zizmor "
+                "(nothing above low); their dispatch inputs and pins check out"
             )
         for f in findings:
             console.print(f"[bold]{f.tool}[/]: {f.message}", markup=True, highlight=False)

@@ -7,7 +7,7 @@ import gc
 import os
 import socket
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -105,6 +105,15 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def serve_app(app: Any, host: str, port: int, what: str, path: str = "") -> None:
+    """Bind ``host:port`` (one-line errors), say where ``what`` listens, and serve ``app`` until stopped."""
+    from conveyor.serving import run_server
+
+    sock = _bind(host, port)
+    note(f"{what} on http://{host}:{sock.getsockname()[1]}{path}")
+    run_server(app, sock)
 
 
 def register(app: typer.Typer) -> None:

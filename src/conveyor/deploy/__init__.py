@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         serving_versions,
     )
     from conveyor.deploy._lock import EnvironmentLock, LockHolder
+    from conveyor.deploy._observations import canary_samples, served_versions
     from conveyor.deploy._processes import ProcessRecord, read_record
     from conveyor.deploy._rollback import rollback
     from conveyor.deploy._smoke import SmokeCheck, SmokeReport, smoke_test
@@ -100,6 +101,7 @@ _EXPORTS = {
     "always_valid_p": "_abtest",
     "analyse": "_canary",
     "arm_summary": "_canary",
+    "canary_samples": "_observations",
     "current_actor": "_ledger",
     "decide": "_abtest",
     "deploy": "_strategies",
@@ -111,6 +113,7 @@ _EXPORTS = {
     "rollback": "_rollback",
     "sample_ratio_test": "_abtest",
     "sample_size_per_arm": "_abtest",
+    "served_versions": "_observations",
     "serving_versions": "_ledger",
     "smoke_test": "_smoke",
     "spawn_alias_sync": "_aliases",
@@ -168,6 +171,7 @@ __all__ = [
     "always_valid_p",
     "analyse",
     "arm_summary",
+    "canary_samples",
     "current_actor",
     "decide",
     "deploy",
@@ -181,6 +185,7 @@ __all__ = [
     "rollback",
     "sample_ratio_test",
     "sample_size_per_arm",
+    "served_versions",
     "serving_versions",
     "smoke_test",
     "spawn_alias_sync",

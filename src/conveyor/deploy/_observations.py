@@ -41,6 +41,17 @@ def _clicks(feedback: pl.DataFrame, impressions: pl.DataFrame, version: str) -> 
     return len(by_request) + by_user_only
 
 
+def served_versions(project: Project, env: str, since: datetime) -> dict[str, int]:
+    """How many logged requests each version answered in ``env`` since ``since``, most first."""
+    predictions, _ = _read(project, env, since)
+    counts = (
+        predictions.drop_nulls("model_version").group_by("model_version").len().sort("len", descending=True)
+    )
+    return dict(
+        zip(counts.get_column("model_version").to_list(), counts.get_column("len").to_list(), strict=True)
+    )
+
+
 def canary_samples(
     project: Project, env: str, since: datetime, stable: str, candidate: str
 ) -> tuple[ArmSample, ArmSample]:

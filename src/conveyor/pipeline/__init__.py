@@ -11,6 +11,7 @@ from conveyor.pipeline._lint import Finding, check_workflows, find_tool, workflo
 from conveyor.pipeline._requirements import ConveyorPin, conveyor_pin, requirements_lock
 from conveyor.pipeline._runner import Runner, RunReport, StageOutcome, conveyor_program, stage_keys
 from conveyor.pipeline._user_data import ColumnMapping
+from conveyor.pipeline._workflow_steps import workflow_warnings
 from conveyor.pipeline._workflows import (
     WORKFLOW_FILES,
     generate_workflows,
@@ -86,5 +87,6 @@ __all__ = [
     "train",
     "validate_pipeline",
     "workflow_files",
+    "workflow_warnings",
     "write_workflows",
 ]

