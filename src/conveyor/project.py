@@ -15,6 +15,8 @@ from pathlib import Path
 from conveyor.config import CONFIG_FILENAME, Settings, load_settings
 from conveyor.errors import ProjectNotFoundError
 
+REMOTE_TRACKING_SCHEMES = frozenset({"http", "https"})
+
 
 def find_project_root(start: Path) -> Path:
     """The nearest folder at or above ``start`` holding ``conveyor.yaml``."""
@@ -74,10 +76,20 @@ class Project:
         return f"sqlite:///{self.state_dir / 'mlflow.db'}"
 
     @property
-    def artifact_location(self) -> str:
+    def tracking_is_remote(self) -> bool:
+        """True when the tracking URI names an MLflow server (``http(s)://…``), not a local store."""
+        return self.tracking_uri.split("://", 1)[0].lower() in REMOTE_TRACKING_SCHEMES
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Where new experiments keep their artifacts: the configured location; with an MLflow
+        server, None — the server's own artifact store (``--artifacts-destination``, proxied),
+        never this machine; else ``mlartifacts/`` under the state folder."""
         configured = self.settings.registry.artifact_location
         if configured:
             return configured
+        if self.tracking_is_remote:
+            return None
         return (self.state_dir / "mlartifacts").as_uri()
 
     @property

@@ -83,8 +83,31 @@ def _local_model_dir(project: Project, mv: Any) -> Path:
     else:
         root = project.state_dir / "registry-cache" / mv.name / str(mv.version)
         if not (root / "MLmodel").is_file():
-            mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(root))
+            _download(location, root, mlflow.artifacts.download_artifacts)
     return root / _model_artifact_path(root)
+
+
+def _download(location: str, root: Path, download: Any) -> None:
+    """The artifacts at ``location`` (a server's ``mlflow-artifacts:/…``, ``s3://…``) into ``root``.
+
+    MLflow puts a folder's files under ``dst_path/<last path part>`` and returns that path:
+    the files are fetched into a fresh folder beside ``root`` and moved into place whole, so
+    an interrupted download never leaves a half cache that looks complete. The checksum is
+    verified on every load (:func:`load_verified`), not trusted from the cache.
+    """
+    import shutil
+    import tempfile
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        fetched = Path(download(artifact_uri=location, dst_path=str(staging)))
+        if not (fetched / "MLmodel").is_file():
+            raise InputError(f"{location}: no MLmodel in the downloaded artifacts", path=location)
+        shutil.rmtree(root, ignore_errors=True)  # a stale folder without MLmodel
+        os.replace(fetched, root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _model_artifact_path(root: Path) -> str:
@@ -120,18 +143,20 @@ def register_version(
     description: str = "",
     alias: str | None = CANDIDATE,
     input_example: Any = None,
+    pip_requirements: tuple[str, ...] = (),
 ) -> ModelVersion:
     """Register the model files in ``model_dir`` (trained by ``run_id``) as a new version.
 
     ``input_example`` (a pandas frame of a few model inputs) is stored with the version,
     with the signature MLflow infers from it and the model's own answer to it.
+    ``pip_requirements`` are what the pyfunc needs installed (default: ``conveyor-ml==<version>``;
+    the pipeline passes the project's installable pin).
     """
     import mlflow
     import mlflow.pyfunc
 
     from conveyor.registry import _pyfunc_code
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     sha = directory_sha256(model_dir)
     lineage = replace(lineage, run_id=run_id, sha256=sha)
     ensure_experiment(project)
@@ -149,7 +174,7 @@ def register_version(
                 python_model=str(Path(_pyfunc_code.__file__)),
                 artifacts={MODEL_ARTIFACT: str(model_dir)},
                 model_config={"sha256": sha},
-                pip_requirements=[f"conveyor-ml=={__version__}"],
+                pip_requirements=list(pip_requirements) or [f"conveyor-ml=={__version__}"],
                 registered_model_name=name,
                 tags=lineage.to_tags(),
             )
