@@ -163,8 +163,19 @@ class DataSection(_Section):
         default_factory=lambda: {"view": 1.0, "add_to_cart": 4.0, "purchase": 10.0}
     )
     drift: DriftSection = Field(default_factory=DriftSection)
+    # the DVC remote: None, the project's own .dvc-remote folder (one laptop); s3://bucket/prefix (a team)
+    remote: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("remote")
+    @classmethod
+    def _s3_remote(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith("s3://") or not value.removeprefix("s3://").split("/", 1)[0]:
+            raise ValueError(f"{value!r}: expected s3://bucket/prefix (a shared DVC remote is S3 only)")
+        return value.rstrip("/")
 
     @model_validator(mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from conveyor.requestlog._log import (
     read_request_log,
     scan_request_log,
 )
+from conveyor.requestlog._reports import PIPELINE_REPORTS, publish_reports
 
 __all__ = [
     "CLIENT_ERROR",
@@ -34,12 +35,14 @@ __all__ = [
     "MODEL_ERROR",
     "OK",
     "OUTCOMES",
+    "PIPELINE_REPORTS",
     "PREDICTIONS",
     "PREDICTION_SCHEMA",
     "SERVER_ERROR",
     "RequestLog",
     "RequestLogLocation",
     "S3Location",
+    "publish_reports",
     "read_request_log",
     "request_log_dir",
     "request_log_location",
