@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from conveyor.config import CONFIG_FILENAME, Settings, load_settings
 from conveyor.errors import ProjectNotFoundError
@@ -74,6 +75,16 @@ class Project:
         if configured:
             return configured
         return f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    @property
+    def tracking_uri_shown(self) -> str:
+        """The tracking URI as messages show it: a password in it (``https://user:pw@host``) masked."""
+        return self.redact(self.tracking_uri)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the tracking URI's password, if it has one, masked as ``***``."""
+        password = urlsplit(self.tracking_uri).password
+        return text.replace(password, "***") if password else text
 
     @property
     def tracking_is_remote(self) -> bool:

@@ -87,8 +87,10 @@ class TrackingOpener:
             raise
         except Exception as exc:  # an import or store failure on the worker thread
             raise ServiceError(
-                f"MLflow tracking store {self.project.tracking_uri!r}: opening it failed: "
-                f"{type(exc).__name__}: {exc}"
+                self.project.redact(
+                    f"MLflow tracking store {self.project.tracking_uri!r}: opening it failed: "
+                    f"{type(exc).__name__}: {exc}"
+                )
             ) from exc
 
 
@@ -181,8 +183,10 @@ def log_run(
             client.log_artifact(run_id, str(folder / PROFILE_FILE), "data")
     except Exception as exc:  # MLflow raises MlflowException and store errors alike
         raise ServiceError(
-            f"MLflow tracking store {project.tracking_uri!r}: logging the run failed: "
-            f"{type(exc).__name__}: {exc}"
+            project.redact(
+                f"MLflow tracking store {project.tracking_uri!r}: logging the run failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
         ) from exc
     return run_id
 

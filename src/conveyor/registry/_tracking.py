@@ -43,6 +43,6 @@ def ensure_experiment(project: Project) -> str:
         return str(client.create_experiment(name, artifact_location=project.artifact_location))
     except Exception as exc:  # MLflow raises MlflowException and driver errors alike
         raise ServiceError(
-            f"MLflow tracking store {project.tracking_uri!r} failed: {type(exc).__name__}",
-            tracking_uri=project.tracking_uri,
+            f"MLflow tracking store {project.tracking_uri_shown!r} failed: {type(exc).__name__}",
+            tracking_uri=project.tracking_uri_shown,
         ) from exc

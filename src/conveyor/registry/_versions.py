@@ -60,8 +60,10 @@ class ModelVersion:
 
 def _service_error(project: Project, action: str, exc: Exception) -> ServiceError:
     return ServiceError(
-        f"model registry {project.tracking_uri!r}: {action} failed: {type(exc).__name__}: {exc}",
-        tracking_uri=project.tracking_uri,
+        project.redact(
+            f"model registry {project.tracking_uri!r}: {action} failed: {type(exc).__name__}: {exc}"
+        ),
+        tracking_uri=project.tracking_uri_shown,
     )
 
 
@@ -242,9 +244,18 @@ def list_versions(project: Project) -> list[ModelVersion]:
     client = tracking_client(project)
     try:
         found = client.search_model_versions(filter_string=f"name = '{project.model_name}'")
+        # a server's search leaves the versions' aliases out: the registered model has them all
+        aliases: dict[str, list[str]] = {}
+        if found:
+            for alias, number in (client.get_registered_model(project.model_name).aliases or {}).items():
+                aliases.setdefault(str(number), []).append(str(alias))
     except Exception as exc:
         raise _service_error(project, "listing versions", exc) from exc
-    return sorted((_to_version(project, mv) for mv in found), key=lambda v: -int(v.version))
+    versions = (
+        replace(_to_version(project, mv), aliases=tuple(sorted(aliases.get(str(mv.version), []))))
+        for mv in found
+    )
+    return sorted(versions, key=lambda v: -int(v.version))
 
 
 def set_alias(project: Project, alias: str, version: str | int) -> None:
