@@ -32,6 +32,7 @@ from support import free_environment_ports, free_port, stop_process, wait_ready
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.xdist_group("services")]
 
 _SKIP_COPY = {".conveyor", ".git", ".dvc-remote"}
+_SECRETS: list[str] = []  # the S3 secret key and the PostgreSQL password, once the services run
 
 
 def _env(s3: S3) -> dict[str, str]:
@@ -53,6 +54,8 @@ def _conveyor(
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         pytest.fail(f"conveyor {' '.join(args)} did not finish in {timeout} s")
+    for secret in _SECRETS:  # every command's output, whatever order the tests run in
+        assert secret not in out + err, f"conveyor {' '.join(args)} printed a secret"
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
@@ -63,8 +66,9 @@ def _copy(root: Path, to: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runner_a(tmp_path_factory, mlflow_server: MlflowServer, s3: S3):
+def runner_a(tmp_path_factory, mlflow_server: MlflowServer, s3: S3, postgres: Postgres):
     """A recommender project naming the server, run to production by `conveyor run`."""
+    _SECRETS[:] = [s3.secret_key, postgres.password]
     tmp = tmp_path_factory.mktemp("team")
     root = tmp / "runner-a"
     env = _env(s3)
@@ -158,14 +162,6 @@ def test_a_corrupted_s3_object_is_refused_in_one_line(runner_a, s3: S3, tmp_path
         client.put_object(Bucket="mlflow", Key=target, Body=original)
 
 
-def test_no_secret_appears_in_any_output(runner_a, s3: S3, postgres: Postgres) -> None:
-    root, _, outputs, _ = runner_a
-    logs = [p.read_text(errors="replace") for p in (root / ".conveyor").rglob("*.log")]
-    for text in [*outputs, *logs]:
-        assert s3.secret_key not in text
-        assert postgres.password not in text
-
-
 def _serve(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     process = subprocess.Popen(
@@ -211,3 +207,26 @@ def test_two_servers_write_to_s3_and_the_monitor_of_another_runner_counts_every_
     uploaded = report["files"]["uploaded"]
     assert sorted(u.rsplit("/", 1)[1] for u in uploaded) == ["report.html", "report.json", "report.md"]
     assert {f"s3://request-logs/{k}" for k in _keys(s3, "request-logs")} >= set(uploaded)
+
+
+def test_the_pipeline_report_is_uploaded_beside_the_request_log(runner_a, s3: S3) -> None:
+    root, env, outputs, _ = runner_a
+    done = _conveyor(root, env, "report", "--json", timeout=300)
+    outputs += [done.stdout, done.stderr]
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    [uploaded] = payload["uploaded"]
+    name = Project.load(root).model_name
+    assert uploaded.startswith(f"s3://request-logs/{name}/pipeline/reports/")
+    assert uploaded.endswith("/report.md")
+    body = s3.client().get_object(Bucket="request-logs", Key=uploaded.removeprefix("s3://request-logs/"))
+    assert body["Body"].read().decode().startswith("#")
+
+
+def test_no_secret_appears_in_any_output_or_log(runner_a, s3: S3, postgres: Postgres) -> None:
+    root, _, outputs, _ = runner_a  # each command's output is also checked as it returns (_conveyor)
+    logs = [p.read_text(errors="replace") for p in (root / ".conveyor").rglob("*.log")]
+    assert logs  # the stages' and the servers' logs
+    for text in [*outputs, *logs]:
+        assert s3.secret_key not in text
+        assert postgres.password not in text
