@@ -95,12 +95,14 @@ class S3Sink:
         self._seq += 1
         now = datetime.now(UTC)
         key = f"{partition_key(self.location, now)}/{kind}-{self.replica}-{self._seq:06d}.parquet"
+        import pyarrow as pa
+
         try:
             with fs.open_output_stream(key) as stream:  # one PUT: the object appears whole
                 frame.write_parquet(stream)
-        except OSError:
-            raise
-        except Exception as exc:  # PyArrow's S3 errors are ArrowException subclasses too
+        except pa.ArrowException as exc:  # S3's refusals are ArrowIOError (an OSError) or kin
+            if isinstance(exc, OSError):
+                raise
             raise OSError(f"{self.location.bucket}: {type(exc).__name__}: {exc}") from exc
 
 
