@@ -86,6 +86,10 @@ BROKEN = [
     ("data:\n  sql: SELECT 1\n", "data.sql", "CSV or Parquet"),
     ("monitoring:\n  schedule: '0 * * * *'\n", "monitoring.schedule", "workflows.monitor_cron"),
     ("deploy:\n  ab:\n    metric: ctr\n", "deploy.ab.metric", "click-through rate"),
+    ("serving:\n  request_log:\n    uri: gs://logs/x\n", "serving.request_log.uri", "S3 only"),
+    ("serving:\n  request_log:\n    uri: 's3://'\n", "serving.request_log.uri", "s3://bucket/prefix"),
+    ("serving:\n  request_log:\n    uri: s3://b/p\n    dir: logs\n", "serving.request_log", "not both"),
+    ("data:\n  remote: /mnt/dvc\n", "data.remote", "s3://bucket/prefix"),
 ]
 
 

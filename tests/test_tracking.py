@@ -31,3 +31,23 @@ def test_a_remote_tracking_uri_is_used_as_given(make_project):
     project = Project.load(root)
     assert project.tracking_uri == "http://127.0.0.1:5999"
     assert not (root / ".conveyor" / "mlflow.db").exists()
+
+
+def test_a_password_in_the_tracking_uri_never_shows_in_an_error(make_project, monkeypatch):
+    import pytest
+
+    from conveyor.errors import ServiceError
+    from conveyor.registry import get_version
+    from support import free_port
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    uri = f"http://ada:pw-7f3a9c@127.0.0.1:{free_port()}"  # nothing listens there
+    project = Project.load(make_project(f"registry:\n  tracking_uri: {uri}\n"))
+    assert project.tracking_uri_shown == uri.replace("pw-7f3a9c", "***")
+    for action in (lambda: ensure_experiment(project), lambda: get_version(project, 1)):
+        with pytest.raises(ServiceError) as info:
+            action()
+        assert "pw-7f3a9c" not in str(info.value)
+        assert "pw-7f3a9c" not in repr(vars(info.value))
+        assert "127.0.0.1" in str(info.value)

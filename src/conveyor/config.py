@@ -158,8 +158,19 @@ class DataSection(_Section):
         default_factory=lambda: {"view": 1.0, "add_to_cart": 4.0, "purchase": 10.0}
     )
     drift: DriftSection = Field(default_factory=DriftSection)
+    # the DVC remote: None, the project's own .dvc-remote folder (one laptop); s3://bucket/prefix (a team)
+    remote: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("remote")
+    @classmethod
+    def _s3_remote(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith("s3://") or not value.removeprefix("s3://").split("/", 1)[0]:
+            raise ValueError(f"{value!r}: expected s3://bucket/prefix (a shared DVC remote is S3 only)")
+        return value.rstrip("/")
 
     @model_validator(mode="before")
     @classmethod
@@ -234,7 +245,7 @@ class GatesSection(_Section):
 # -- registry ------------------------------------------------------------------
 class RegistrySection(_Section):
     tracking_uri: str | None = None  # None: sqlite:///<project>/.conveyor/mlflow.db
-    artifact_location: str | None = None  # None: <project>/.conveyor/mlartifacts
+    artifact_location: str | None = None  # None: <project>/.conveyor/mlartifacts; with a server: its store
     experiment: str | None = None  # None: the project name
     model_name: str | None = None  # None: the project name
 
@@ -243,10 +254,28 @@ class RegistrySection(_Section):
 class RequestLogSection(_Section):
     enabled: bool = True
     dir: str | None = None  # None: .conveyor/requests/<env>
+    # s3://bucket/prefix: every replica writes its parts under <uri>/<env>/date=…/hour=…/ (a team)
+    uri: str | None = None
     flush_rows: int = Field(1000, gt=0)
     flush_seconds: float = Field(1.0, gt=0)
     # object storage for the request log (s3://bucket/prefix; shared-stores engineer's key, issue 14.3)
     uri: str | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _s3_only(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bucket = value.removeprefix("s3://").split("/", 1)[0]
+        if not value.startswith("s3://") or not bucket:
+            raise ValueError(f"{value!r}: expected s3://bucket/prefix (object storage is S3 only)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> RequestLogSection:
+        if self.uri is not None and self.dir is not None:
+            raise ValueError("set dir (a local folder) or uri (S3), not both")
+        return self
 
 
 class ServingSection(_Section):
@@ -581,6 +610,13 @@ def env_flag(var: str) -> str | None:
     return os.environ.get(var)
 
 
+def s3_endpoint_url() -> str | None:
+    """The S3 endpoint of a store other than AWS (MinIO, Ceph, moto): ``AWS_ENDPOINT_URL_S3``, else
+    ``AWS_ENDPOINT_URL`` (the variables boto3 and the AWS CLI read); None: AWS itself. The keys stay
+    in the environment, where each S3 client reads them: Conveyor never holds them."""
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 __all__ = [
     "CONFIG_FILENAME",
     "DEPLOY_STRATEGIES",
@@ -599,5 +635,6 @@ __all__ = [
     "json_schema",
     "load_settings",
     "parse_settings",
+    "s3_endpoint_url",
     "secret_from_env",
 ]

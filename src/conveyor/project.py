@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from conveyor.config import CONFIG_FILENAME, Settings, load_settings
 from conveyor.errors import ProjectNotFoundError
+
+REMOTE_TRACKING_SCHEMES = frozenset({"http", "https"})
 
 
 def find_project_root(start: Path) -> Path:
@@ -74,10 +77,30 @@ class Project:
         return f"sqlite:///{self.state_dir / 'mlflow.db'}"
 
     @property
-    def artifact_location(self) -> str:
+    def tracking_uri_shown(self) -> str:
+        """The tracking URI as messages show it: a password in it (``https://user:pw@host``) masked."""
+        return self.redact(self.tracking_uri)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the tracking URI's password, if it has one, masked as ``***``."""
+        password = urlsplit(self.tracking_uri).password
+        return text.replace(password, "***") if password else text
+
+    @property
+    def tracking_is_remote(self) -> bool:
+        """True when the tracking URI names an MLflow server (``http(s)://…``), not a local store."""
+        return self.tracking_uri.split("://", 1)[0].lower() in REMOTE_TRACKING_SCHEMES
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Where new experiments keep their artifacts: the configured location; with an MLflow
+        server, None — the server's own artifact store (``--artifacts-destination``, proxied),
+        never this machine; else ``mlartifacts/`` under the state folder."""
         configured = self.settings.registry.artifact_location
         if configured:
             return configured
+        if self.tracking_is_remote:
+            return None
         return (self.state_dir / "mlartifacts").as_uri()
 
     @property

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import polars as pl
 import pytest
 
+from conveyor.pipeline import conveyor_pin
 from conveyor.project import Project
-from conveyor.registry import get_version_by_alias, set_alias
+from conveyor.registry import get_version_by_alias, set_alias, tracking_client
 
 
 @pytest.mark.xdist_group("models-cli")
@@ -60,6 +64,13 @@ def test_recommender_train_reuse_evaluate_register(cli, recommender_project):
     assert version["version"] == "1"
     assert version["tags"]["conveyor.data_fingerprint"] == changed.json()["best"]["data_fingerprint"]
     assert len(version["sha256"]) == 64
+    # the version's pip requirements install Conveyor from the project's resolvable pin (the
+    # line the generated requirements.lock holds), not a conveyor-ml==<version> no index serves
+    pyfunc_root = next(p for p in Path(version["source_dir"]).parents if (p / "MLmodel").is_file())
+    requirements = (pyfunc_root / "requirements.txt").read_text().splitlines()
+    pin = conveyor_pin(Project.load(root).settings)
+    assert pin.requirement in requirements
+    assert [line for line in requirements if line.startswith("conveyor-ml")] == [pin.requirement]
 
     # a deliberately worse model must fail against production
     project = Project.load(root)
@@ -87,6 +98,24 @@ def test_classifier_matrix_picks_the_best_and_validation_stops_training(cli, cla
     best = max(payload["runs"], key=lambda r: r["metrics"]["roc_auc"])
     assert payload["run_id"] == best["run_id"]
     assert best["metrics"]["roc_auc"] > best["baseline_metrics"]["roc_auc"] == 0.5
+    # the parent run is started with MLflow's run API (its user and source tags), named readably,
+    # finished, and the three runs are its nested children
+    project = Project.load(root)
+    client = tracking_client(project)
+    child = client.get_run(best["run_id"])
+    parent = client.get_run(child.data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["conveyor.matrix"] == "true"
+    assert parent.data.tags["mlflow.user"]
+    assert parent.data.tags["mlflow.source.type"] == "LOCAL"
+    assert re.fullmatch(r"matrix-\d{4}-\d{2}-\d{2}-\d{6}", parent.info.run_name)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["conveyor.best_run_id"] == best["run_id"]
+    assert sorted(parent.data.tags["conveyor.runs"].split(",")) == sorted(
+        r["run_id"] for r in payload["runs"]
+    )
+    assert {client.get_run(r["run_id"]).data.tags["mlflow.parentRunId"] for r in payload["runs"]} == {
+        parent.info.run_id
+    }
 
     (root / "schema.yaml").write_text(
         "version: 1\ncolumns:\n  x: {type: float}\n  colour: {type: string, categories: [red, green]}\n"

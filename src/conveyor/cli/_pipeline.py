@@ -56,6 +56,14 @@ def init(
     weight: Annotated[
         str | None, typer.Option("--weight", help="Recommender: a numeric confidence-weight column.")
     ] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            "--remote",
+            help="The DVC remote in S3 (s3://bucket/prefix; endpoint from AWS_ENDPOINT_URL_S3): "
+            "data.remote. Default: the project's own .dvc-remote folder.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing project.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -67,7 +75,9 @@ def init(
         user=user, item=item, timestamp=timestamp, event=event, weight=weight
     )
     note(f"writing a {template.value} project into {directory} …")
-    result = init_project(directory, template, data=data, target=target, force=force, columns=columns)
+    result = init_project(
+        directory, template, data=data, target=target, force=force, columns=columns, remote=remote
+    )
     for warning in result.warnings:  # on stderr in both modes: --json keeps them in its payload too
         note(f"warning: {warning}")
 
@@ -218,12 +228,20 @@ def report(
         except OSError as exc:
             raise UsageError(f"--out {out}: cannot write: {exc.strerror}") from exc
     line = headline(proj, results)
+    pipeline_run = run if run is not None else latest_pipeline_run(proj)
+    from conveyor.requestlog import PIPELINE_REPORTS, publish_reports
+
+    # a team's request log is in S3: the report goes beside it, under the pipeline run's name
+    uploaded = publish_reports(
+        proj, PIPELINE_REPORTS, str(pipeline_run or "latest"), {f"report.{fmt.value}": text.encode()}
+    )
     payload: dict[str, object] = {
         "ok": True,
         "format": fmt.value,
         "out": str(out) if out else None,
+        "uploaded": uploaded,
         "stages": sorted(results),
-        "pipeline_run": run if run is not None else latest_pipeline_run(proj),
+        "pipeline_run": pipeline_run,
         "headline": line,
         "step_summary": summary,
     }

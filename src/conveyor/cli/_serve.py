@@ -62,7 +62,7 @@ def serve(
     # thread; docs/benchmarks.md). Set before polars is imported; a user's own value wins.
     if "polars" not in sys.modules:
         os.environ.setdefault("POLARS_MAX_THREADS", "1")
-    from conveyor.requestlog import request_log_dir
+    from conveyor.requestlog import request_log_location
     from conveyor.serving import RegistryLoader, create_app, run_server
 
     loader = RegistryLoader(proj, alias=env, pinned=model_version)
@@ -76,7 +76,7 @@ def serve(
     request_log = settings.serving.request_log
     log_dir = None
     if request_log.enabled:
-        log_dir = request_log_dir(proj, env)
+        log_dir = request_log_location(proj, env)
     app = create_app(settings, loader=loader, env=env, log_dir=log_dir, preloaded=preloaded)
 
     # everything loaded so far (MLflow, the models) lives for the whole process: keep it out

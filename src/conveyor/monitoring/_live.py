@@ -24,7 +24,7 @@ import polars as pl
 
 from conveyor.errors import InputError
 from conveyor.project import Project
-from conveyor.requestlog import request_log_dir
+from conveyor.requestlog import request_log_location
 
 MAX_DRIFT_REQUESTS = 200_000
 MAX_RECOMMENDATIONS = 50_000  # requests; each holds k items (500,000 items at k = 10)
@@ -59,7 +59,7 @@ def load_window(project: Project, env: str, since: datetime | None, until: datet
     # columns down into the Parquet scan (imported here: polars only, no web framework)
     from conveyor.requestlog import FEEDBACK, PREDICTIONS, scan_request_log
 
-    directory = request_log_dir(project, env)
+    directory = request_log_location(project, env)
     since = _utc(since) if since is not None else None
     until = _utc(until)
     return LiveWindow(

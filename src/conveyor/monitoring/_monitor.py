@@ -49,6 +49,7 @@ from conveyor.monitoring._state import (
     write_state,
 )
 from conveyor.project import Project
+from conveyor.requestlog import publish_reports
 
 if TYPE_CHECKING:
     from conveyor.data import DriftReport, ReferenceProfile
@@ -291,6 +292,12 @@ def run_monitor(
     report["files"] = {"json": str(folder / "report.json"), "md": str(folder / "report.md"),
                        "html": str(folder / "report.html"), "prometheus": str(prom)}  # fmt: skip
     files = write_reports(report, folder)
+    # a team's request log is in S3: the reports go beside it (the runner is disposable)
+    uploaded = publish_reports(
+        project, env, stamp, {Path(f).name: Path(f).read_bytes() for f in files.values()}
+    )
+    if uploaded:
+        report["files"]["uploaded"] = uploaded
     env_state.update({"until": now.isoformat(), "metric_baselines": baselines, "last_report": files["json"]})
     state[env] = env_state
     write_state(state_path, state)

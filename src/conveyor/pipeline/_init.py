@@ -14,8 +14,10 @@ sub-folder of an existing repository, DVC is initialised with ``--subdir``;
 without ``git``, with ``--no-scm``. The local DVC remote is ``.dvc-remote``
 inside the project, written as a path relative to ``.dvc/`` so a clone
 works anywhere: committing it lets the workflows ``dvc pull`` the sample
-data with no credentials; for real data point the remote elsewhere
-(``dvc remote add -d storage s3://…``).
+data with no credentials. A team's data goes to S3: ``init --remote s3://bucket/prefix``
+(``data.remote``) runs the equivalent of ``dvc remote add -d storage s3://…`` and ``dvc remote
+modify storage endpointurl …`` (the endpoint from ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
+when set), then pushes there; the keys stay in the environment.
 
 Your own data (``--data FILE``): the recommender's columns are mapped with
 ``--user/--item/--timestamp/--event/--weight`` and timestamps converted as
@@ -42,7 +44,14 @@ from string import Template as TextTemplate
 from typing import Any
 
 from conveyor import __version__
-from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settings, parse_settings
+from conveyor.config import (
+    CONFIG_FILENAME,
+    Template,
+    defaults_for,
+    dump_settings,
+    parse_settings,
+    s3_endpoint_url,
+)
 from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
 from conveyor.pipeline._requirements import requirements_lock
 from conveyor.pipeline._user_data import ColumnMapping, PreparedData, prepare_interactions
@@ -59,6 +68,7 @@ SAMPLE_ROWS = 2000
 SAMPLE_SEED = 7
 DVC_REMOTE_NAME = "local"
 DVC_REMOTE_DIR = ".dvc-remote"
+DVC_S3_REMOTE_NAME = "storage"  # `dvc remote add -d storage s3://…` (data.remote)
 _DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
@@ -75,6 +85,7 @@ class InitResult:
     columns: dict[str, str | None] | None = None  # recommender: data.columns written
     timestamps: str | None = None  # recommender: the form the timestamps were in
     conveyor_requirement: str = ""  # how requirements.lock installs Conveyor
+    dvc_remote: str = DVC_REMOTE_DIR  # the local folder, or data.remote in S3
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,7 +95,7 @@ class InitResult:
             "data": self.data,
             "rows": self.rows,
             "scm": self.scm,
-            "dvc_remote": DVC_REMOTE_DIR,
+            "dvc_remote": self.dvc_remote,
             "files": list(self.files),
             "columns": self.columns,
             "timestamps": self.timestamps,
@@ -133,11 +144,19 @@ def _project_name(root: Path) -> str:
 
 
 def _settings_text(
-    root: Path, template: Template, source: str, frame: Any, target: str | None, prepared: PreparedData | None
+    root: Path,
+    template: Template,
+    source: str,
+    frame: Any,
+    target: str | None,
+    prepared: PreparedData | None,
+    remote: str | None = None,
 ) -> str:
     raw = defaults_for(template).model_dump(mode="json", by_alias=True, exclude_none=True)
     raw["project"]["name"] = _project_name(root)
     raw["data"]["source"] = source
+    if remote is not None:
+        raw["data"]["remote"] = remote
     if template is Template.CLASSIFIER:
         raw["data"]["target"] = target
     elif prepared is not None:
@@ -212,14 +231,26 @@ def _git_state(root: Path, branch: str) -> str:
     return "git"
 
 
-def _dvc_track(root: Path, scm: str) -> None:
-    """``dvc init`` (once), the local remote, ``dvc add`` the data folders, ``dvc push``."""
+def _dvc_remote(root: Path, remote: str | None) -> tuple[str, dict[str, Any]]:
+    """The DVC remote's name and section: the project's ``.dvc-remote`` folder, or ``data.remote``
+    in S3 with the endpoint of a store other than AWS (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
+    written as ``endpointurl``). No key is ever written: DVC's S3 client reads them from the
+    environment (the workflows pass them as secrets)."""
+    if remote is None:
+        from dvc.config_schema import RelPath
+
+        return DVC_REMOTE_NAME, {"url": RelPath(str(root / DVC_REMOTE_DIR))}
+    endpoint = s3_endpoint_url()
+    return DVC_S3_REMOTE_NAME, {"url": remote, **({"endpointurl": endpoint} if endpoint else {})}
+
+
+def _dvc_track(root: Path, scm: str, remote: str | None = None) -> None:
+    """``dvc init`` (once), the remote (local folder or S3), ``dvc add`` the data folders, ``dvc push``."""
     disable_telemetry()
     sink = io.StringIO()  # DVC's hints go to stdout; --json must keep it clean
     # DVC binds its log handlers to the streams of the moment it is imported:
     # import it inside the redirection.
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        from dvc.config_schema import RelPath
         from dvc.exceptions import DvcException
         from dvc.repo import Repo
     dvc_logger = logging.getLogger("dvc")  # its handlers may hold the real stdout
@@ -232,9 +263,10 @@ def _dvc_track(root: Path, scm: str) -> None:
             else:
                 repo = Repo.init(str(root), no_scm=scm == "none", subdir=scm == "git-subdir")
             try:
+                name, section = _dvc_remote(root, remote)
                 with repo.config.edit() as conf:
-                    conf["remote"][DVC_REMOTE_NAME] = {"url": RelPath(str(root / DVC_REMOTE_DIR))}
-                    conf["core"]["remote"] = DVC_REMOTE_NAME
+                    conf["remote"][name] = section
+                    conf["core"]["remote"] = name
                 repo.add([str(root / "data" / "raw"), str(root / "data" / "processed")])
                 repo.push()
             finally:
@@ -254,6 +286,7 @@ def init_project(
     target: str | None = None,
     force: bool = False,
     columns: ColumnMapping | None = None,
+    remote: str | None = None,
 ) -> InitResult:
     """Write a ready project into ``directory``; refuse an existing one unless ``force``.
 
@@ -298,7 +331,7 @@ def init_project(
     from conveyor.data import infer_schema
 
     schema = infer_schema(frame, timestamp=timestamp)
-    settings_text = _settings_text(root, template, source, frame, target, prepared)
+    settings_text = _settings_text(root, template, source, frame, target, prepared, remote)
     lock_text, pin = requirements_lock()  # a new conveyor.yaml: no workflows.conveyor_requirement yet
 
     with _undo_on_failure(root):
@@ -327,7 +360,7 @@ def init_project(
         project = Project.load(root)
         written += [str(p.relative_to(root)) for p in write_workflows(project)]
         scm = _git_state(root, project.settings.workflows.branch)
-        _dvc_track(root, scm)
+        _dvc_track(root, scm, project.settings.data.remote)
         written += ["data/raw.dvc", "data/processed.dvc", ".dvc/config"]
     return InitResult(
         root,
@@ -339,6 +372,7 @@ def init_project(
         columns=dict(prepared.columns) if prepared is not None else None,
         timestamps=prepared.timestamp_format if prepared is not None else None,
         conveyor_requirement=pin.requirement,
+        dvc_remote=remote or DVC_REMOTE_DIR,
         warnings=(pin.warning,) if pin.warning else (),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conveyor.errors import GateFailed, IntegrityError
+from conveyor.pipeline._requirements import conveyor_pin
 from conveyor.pipeline._runs import INPUT_EXAMPLE_FILE, RunIndex, run_dir
 from conveyor.project import Project
 from conveyor.registry import (
@@ -69,8 +70,18 @@ def register_latest(project: Project) -> tuple[ModelVersion, bool]:
         import pandas as pd
 
         example = pd.read_json(example_file, orient="split")
+    # the version's pip requirement for Conveyor is the generated project's installable pin
+    # (workflows.conveyor_requirement, else how this Conveyor was installed): the same line
+    # requirements.lock holds, so `mlflow models serve` can install what it names
+    requirement = conveyor_pin(project.settings).requirement
     version = register_version(
-        project, record.run_id, model_dir, lineage=lineage, description=description, input_example=example
+        project,
+        record.run_id,
+        model_dir,
+        lineage=lineage,
+        description=description,
+        input_example=example,
+        pip_requirements=(requirement,),
     )
     index.update(record.run_id, registered_version=version.version)
     return version, False

@@ -87,8 +87,10 @@ class TrackingOpener:
             raise
         except Exception as exc:  # an import or store failure on the worker thread
             raise ServiceError(
-                f"MLflow tracking store {self.project.tracking_uri!r}: opening it failed: "
-                f"{type(exc).__name__}: {exc}"
+                self.project.redact(
+                    f"MLflow tracking store {self.project.tracking_uri!r}: opening it failed: "
+                    f"{type(exc).__name__}: {exc}"
+                )
             ) from exc
 
 
@@ -152,7 +154,10 @@ def log_run(
         tags["mlflow.parentRunId"] = parent_run_id
     try:
         with mlflow.start_run(
-            experiment_id=experiment_id, run_name=run_name(record.model_type), tags=tags
+            experiment_id=experiment_id,
+            run_name=run_name(record.model_type),
+            tags=tags,
+            nested=bool(parent_run_id),  # a matrix run: a child of the active parent (start_parent)
         ) as run:
             run_id = str(run.info.run_id)
             now = int(time.time() * 1000)
@@ -178,19 +183,28 @@ def log_run(
             client.log_artifact(run_id, str(folder / PROFILE_FILE), "data")
     except Exception as exc:  # MLflow raises MlflowException and store errors alike
         raise ServiceError(
-            f"MLflow tracking store {project.tracking_uri!r}: logging the run failed: "
-            f"{type(exc).__name__}: {exc}"
+            project.redact(
+                f"MLflow tracking store {project.tracking_uri!r}: logging the run failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
         ) from exc
     return run_id
 
 
 def start_parent(project: Project, experiment_id: str) -> str:
-    """The parent run that groups a matrix's runs."""
+    """The parent run that groups a matrix's runs, started with MLflow's run API (so it carries
+    MLflow's user, source and git tags like the single runs) and left active: the matrix's runs
+    start nested under it, and :func:`finish_parent` ends it."""
+    import mlflow
+
     from conveyor.registry import tracking_client
 
-    client = tracking_client(project)
+    tracking_client(project)  # points MLflow's fluent API at the project's store
     try:
-        run = client.create_run(experiment_id, run_name="matrix", tags={"conveyor.matrix": "true"})
+        run = mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"matrix-{datetime.now(UTC):%Y-%m-%d-%H%M%S}"
+        )
+        mlflow.set_tag("conveyor.matrix", "true")
     except Exception as exc:
         raise ServiceError(f"MLflow tracking store failed: {type(exc).__name__}: {exc}") from exc
     return str(run.info.run_id)
@@ -208,7 +222,13 @@ def finish_parent(
             best = max(done, key=key)
             client.set_tag(parent, "conveyor.best_run_id", best.record.run_id)
             client.set_tag(parent, "conveyor.runs", ",".join(o.record.run_id for o in done))
-        client.set_terminated(parent, status="FINISHED" if done else "FAILED")
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None and active.info.run_id == parent:
+            mlflow.end_run(status="FINISHED" if done else "FAILED")
+        else:
+            client.set_terminated(parent, status="FINISHED" if done else "FAILED")
     except ConveyorError:
         raise
     except Exception as exc:

@@ -7,6 +7,7 @@ must not pay for it.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from conveyor.errors import ServiceError
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 def tracking_client(project: Project) -> MlflowClient:
     """A real MLflow client on the project's tracking URI (created on first use)."""
     disable_telemetry()
+    # downloads from a server's artifact store draw a progress bar on stderr: keep it quiet
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -40,6 +43,6 @@ def ensure_experiment(project: Project) -> str:
         return str(client.create_experiment(name, artifact_location=project.artifact_location))
     except Exception as exc:  # MLflow raises MlflowException and driver errors alike
         raise ServiceError(
-            f"MLflow tracking store {project.tracking_uri!r} failed: {type(exc).__name__}",
-            tracking_uri=project.tracking_uri,
+            f"MLflow tracking store {project.tracking_uri_shown!r} failed: {type(exc).__name__}",
+            tracking_uri=project.tracking_uri_shown,
         ) from exc

@@ -41,6 +41,7 @@ class ModelVersion:
     sha256: str
     aliases: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    artifact_uri: str = ""  # a server's store: fetched into source_dir's cache on first load
 
     @property
     def lineage(self) -> Lineage:
@@ -60,13 +61,16 @@ class ModelVersion:
 
 def _service_error(project: Project, action: str, exc: Exception) -> ServiceError:
     return ServiceError(
-        f"model registry {project.tracking_uri!r}: {action} failed: {type(exc).__name__}: {exc}",
-        tracking_uri=project.tracking_uri,
+        project.redact(
+            f"model registry {project.tracking_uri!r}: {action} failed: {type(exc).__name__}: {exc}"
+        ),
+        tracking_uri=project.tracking_uri_shown,
     )
 
 
-def _local_model_dir(project: Project, mv: Any) -> Path:
-    """The Conveyor model files of a version, downloaded once when the store is remote."""
+def _local_model_dir(project: Project, mv: Any) -> tuple[Path, str]:
+    """Where the Conveyor model files of a version are (or will be, once fetched) on this machine,
+    and the remote location to fetch them from ("" for a local store)."""
     from urllib.parse import unquote, urlparse
 
     import mlflow
@@ -80,31 +84,73 @@ def _local_model_dir(project: Project, mv: Any) -> Path:
     parsed = urlparse(location)
     if parsed.scheme in ("", "file"):
         root = Path(unquote(parsed.path))
-    else:
-        root = project.state_dir / "registry-cache" / mv.name / str(mv.version)
-        if not (root / "MLmodel").is_file():
-            mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(root))
-    return root / _model_artifact_path(root)
+        return root / _model_artifact_path(root / "MLmodel"), ""
+    # a server's store: only the small MLmodel now (listing versions must not fetch every
+    # model); the files come with the first load (load_verified)
+    root = project.state_dir / "registry-cache" / mv.name / str(mv.version)
+    if (root / "MLmodel").is_file():
+        return root / _model_artifact_path(root / "MLmodel"), location
+    meta = root.parent / f"{root.name}.MLmodel"
+    if not meta.is_file():
+        _download(f"{location.rstrip('/')}/MLmodel", meta, mlflow.artifacts.download_artifacts)
+    return root / _model_artifact_path(meta), location
 
 
-def _model_artifact_path(root: Path) -> str:
-    """Where the pyfunc package keeps the Conveyor model files (read from its MLmodel)."""
+def _fetch(version: ModelVersion) -> None:
+    """The whole version from the server's store into its cache folder (``source_dir``'s root)."""
+    import mlflow
+
+    root = version.source_dir  # <state>/registry-cache/<name>/<version>/<artifact path>
+    while root != root.parent and (root.name, root.parent.name) != (version.version, version.name):
+        root = root.parent
+    _download(version.artifact_uri, root, mlflow.artifacts.download_artifacts)
+
+
+def _download(location: str, root: Path, download: Any) -> None:
+    """The artifacts at ``location`` (a server's ``mlflow-artifacts:/…``, ``s3://…``) into ``root``.
+
+    MLflow puts a folder's files under ``dst_path/<last path part>`` and returns that path:
+    the files are fetched into a fresh folder beside ``root`` and moved into place whole, so
+    an interrupted download never leaves a half cache that looks complete. The checksum is
+    verified on every load (:func:`load_verified`), not trusted from the cache.
+    """
+    import shutil
+    import tempfile
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        fetched = Path(download(artifact_uri=location, dst_path=str(staging)))
+        if fetched.is_dir() and not (fetched / "MLmodel").is_file():
+            raise InputError(f"{location}: no MLmodel in the downloaded artifacts", path=location)
+        shutil.rmtree(root, ignore_errors=True)  # a stale folder without MLmodel
+        os.replace(fetched, root)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _model_artifact_path(mlmodel: Path) -> str:
+    """Where the pyfunc package keeps the Conveyor model files (read from its MLmodel file)."""
     import yaml
 
     try:
-        meta = yaml.safe_load((root / "MLmodel").read_text())
+        meta = yaml.safe_load(mlmodel.read_text())
         return str(meta["flavors"]["python_function"]["artifacts"][MODEL_ARTIFACT]["path"])
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise InputError(f"{root}: not a Conveyor pyfunc model ({exc})", path=str(root)) from exc
+        raise InputError(
+            f"{mlmodel.parent}: not a Conveyor pyfunc model ({exc})", path=str(mlmodel.parent)
+        ) from exc
 
 
 def _to_version(project: Project, mv: Any) -> ModelVersion:
     tags = dict(mv.tags or {})
+    source_dir, remote = _local_model_dir(project, mv)
     return ModelVersion(
         name=str(mv.name),
         version=str(mv.version),
         run_id=str(mv.run_id or tags.get(PREFIX + "run_id", "")),
-        source_dir=_local_model_dir(project, mv),
+        source_dir=source_dir,
+        artifact_uri=remote,
         sha256=tags.get(SHA_TAG, ""),
         aliases=tuple(sorted(getattr(mv, "aliases", []) or [])),
         tags=tags,
@@ -120,18 +166,20 @@ def register_version(
     description: str = "",
     alias: str | None = CANDIDATE,
     input_example: Any = None,
+    pip_requirements: tuple[str, ...] = (),
 ) -> ModelVersion:
     """Register the model files in ``model_dir`` (trained by ``run_id``) as a new version.
 
     ``input_example`` (a pandas frame of a few model inputs) is stored with the version,
     with the signature MLflow infers from it and the model's own answer to it.
+    ``pip_requirements`` are what the pyfunc needs installed (default: ``conveyor-ml==<version>``;
+    the pipeline passes the project's installable pin).
     """
     import mlflow
     import mlflow.pyfunc
 
     from conveyor.registry import _pyfunc_code
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     sha = directory_sha256(model_dir)
     lineage = replace(lineage, run_id=run_id, sha256=sha)
     ensure_experiment(project)
@@ -149,7 +197,7 @@ def register_version(
                 python_model=str(Path(_pyfunc_code.__file__)),
                 artifacts={MODEL_ARTIFACT: str(model_dir)},
                 model_config={"sha256": sha},
-                pip_requirements=[f"conveyor-ml=={__version__}"],
+                pip_requirements=list(pip_requirements) or [f"conveyor-ml=={__version__}"],
                 registered_model_name=name,
                 tags=lineage.to_tags(),
             )
@@ -217,9 +265,18 @@ def list_versions(project: Project) -> list[ModelVersion]:
     client = tracking_client(project)
     try:
         found = client.search_model_versions(filter_string=f"name = '{project.model_name}'")
+        # a server's search leaves the versions' aliases out: the registered model has them all
+        aliases: dict[str, list[str]] = {}
+        if found:
+            for alias, number in (client.get_registered_model(project.model_name).aliases or {}).items():
+                aliases.setdefault(str(number), []).append(str(alias))
     except Exception as exc:
         raise _service_error(project, "listing versions", exc) from exc
-    return sorted((_to_version(project, mv) for mv in found), key=lambda v: -int(v.version))
+    versions = (
+        replace(_to_version(project, mv), aliases=tuple(sorted(aliases.get(str(mv.version), []))))
+        for mv in found
+    )
+    return sorted(versions, key=lambda v: -int(v.version))
 
 
 def set_alias(project: Project, alias: str, version: str | int) -> None:
@@ -243,7 +300,10 @@ def delete_alias(project: Project, alias: str) -> None:
 
 
 def load_verified(version: ModelVersion) -> Model:
-    """Load a version's model after checking its files against the registered sha256."""
+    """Load a version's model after checking its files against the registered sha256 (a version in
+    a server's store is fetched whole into the local cache first, then verified like any other)."""
+    if not version.source_dir.is_dir() and version.artifact_uri:
+        _fetch(version)
     if not version.source_dir.is_dir():
         raise InputError(
             f"model {version.name} v{version.version}: files not found at {version.source_dir}",

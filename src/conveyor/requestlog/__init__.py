@@ -2,10 +2,16 @@
 
 One owner for the format: the server writes it (``conveyor.serving``), the deploy
 controller reads canary and A/B samples from it (``conveyor.deploy``) and the monitor
-reads its windows (``conveyor.monitoring``) — none of them imports another for it.
+reads its windows (``conveyor.monitoring``) — none of them imports another for it. The log
+lives in a local folder (one laptop) or under an S3 prefix (a team): ``_location``, ``_sink``.
 """
 
-from conveyor.requestlog._location import request_log_dir
+from conveyor.requestlog._location import (
+    RequestLogLocation,
+    S3Location,
+    request_log_dir,
+    request_log_location,
+)
 from conveyor.requestlog._log import (
     CLIENT_ERROR,
     FEEDBACK,
@@ -20,6 +26,7 @@ from conveyor.requestlog._log import (
     read_request_log,
     scan_request_log,
 )
+from conveyor.requestlog._reports import PIPELINE_REPORTS, publish_reports
 
 __all__ = [
     "CLIENT_ERROR",
@@ -28,11 +35,16 @@ __all__ = [
     "MODEL_ERROR",
     "OK",
     "OUTCOMES",
+    "PIPELINE_REPORTS",
     "PREDICTIONS",
     "PREDICTION_SCHEMA",
     "SERVER_ERROR",
     "RequestLog",
+    "RequestLogLocation",
+    "S3Location",
+    "publish_reports",
     "read_request_log",
     "request_log_dir",
+    "request_log_location",
     "scan_request_log",
 ]

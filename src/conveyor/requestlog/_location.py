@@ -1,10 +1,47 @@
-"""Where an environment's request log lives: the one answer serving, deploy and monitoring share."""
+"""Where an environment's request log lives: the one answer serving, deploy and monitoring share.
+
+A local folder (the default, one laptop) or an S3 prefix (``serving.request_log.uri``, a team):
+:func:`request_log_location` gives either; every reader and writer of :mod:`._log` takes both.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from conveyor.config import s3_endpoint_url
 from conveyor.project import Project
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """An environment's request log in S3: ``uri`` is ``s3://bucket/prefix/<env>``.
+
+    ``endpoint_url`` is the S3 endpoint when it is not AWS (from ``AWS_ENDPOINT_URL_S3`` or
+    ``AWS_ENDPOINT_URL``); the keys are read from the environment by the S3 clients themselves.
+    """
+
+    uri: str
+    endpoint_url: str | None = None
+
+    @property
+    def bucket(self) -> str:
+        return self.uri.removeprefix("s3://").split("/", 1)[0]
+
+    @property
+    def key(self) -> str:
+        """The prefix inside the bucket (no leading or trailing slash)."""
+        parts = self.uri.removeprefix("s3://").split("/", 1)
+        return parts[1].strip("/") if len(parts) > 1 else ""
+
+    def child(self, name: str) -> S3Location:
+        return S3Location(f"{self.uri.rstrip('/')}/{name.strip('/')}", self.endpoint_url)
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+RequestLogLocation = Path | S3Location
 
 
 def request_log_dir(project: Project, env: str) -> Path:
@@ -13,3 +50,12 @@ def request_log_dir(project: Project, env: str) -> Path:
     if configured:
         return project.path(configured)
     return project.state_dir / "requests" / env
+
+
+def request_log_location(project: Project, env: str) -> RequestLogLocation:
+    """Where ``env``'s request log lives: ``<serving.request_log.uri>/<env>`` in S3, else the folder
+    of :func:`request_log_dir`."""
+    uri = project.settings.serving.request_log.uri
+    if uri:
+        return S3Location(f"{uri}/{env}", s3_endpoint_url())
+    return request_log_dir(project, env)

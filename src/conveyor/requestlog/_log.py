@@ -18,7 +18,6 @@ column existed read with it filled in (``outcome`` from the status, ``warnings``
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +29,8 @@ import orjson
 import polars as pl
 
 from conveyor.errors import InputError
+from conveyor.requestlog._location import RequestLogLocation, S3Location
+from conveyor.requestlog._sink import PartSink, list_parts, sink_for
 
 _log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class RequestLog:
 
     def __init__(
         self,
-        directory: Path,
+        directory: RequestLogLocation,
         *,
         flush_rows: int,
         flush_seconds: float,
@@ -110,6 +111,7 @@ class RequestLog:
         on_dropped: Callable[[str, int], None] | None = None,
     ) -> None:
         self.directory = directory
+        self.sink: PartSink = sink_for(directory)  # where finished parts go (a folder or S3)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.max_pending = max_pending if max_pending is not None else 100 * flush_rows
@@ -121,7 +123,6 @@ class RequestLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._seq = 0
 
     # -- request path (cheap) ------------------------------------------------------------
     def log_prediction(
@@ -194,7 +195,7 @@ class RequestLog:
         """Start the background writer (idempotent)."""
         if self._thread is not None:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.sink.prepare()
         self._thread = threading.Thread(target=self._run, name="conveyor-request-log", daemon=True)
         self._thread.start()
 
@@ -225,20 +226,9 @@ class RequestLog:
     def _write(self, kind: str, records: list[tuple[Any, ...]]) -> None:
         schema = PREDICTION_SCHEMA if kind == PREDICTIONS else FEEDBACK_SCHEMA
         try:
-            frame = _frame(records, schema)
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._seq += 1
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            name = f"{kind}-{stamp}-{os.getpid()}-{self._seq:06d}.parquet"
-            temp = self.directory / f".{name}.tmp"
-            with temp.open("wb") as handle:
-                frame.write_parquet(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.directory / name)
-            _fsync_dir(self.directory)
+            self.sink.write(kind, _frame(records, schema))
         except OSError as exc:
-            # the disk failed: the records are lost, counted, and serving goes on
+            # the disk or the object store failed: the records are lost, counted, and serving goes on
             _log.error("request log: cannot write %d %s records: %s", len(records), kind, exc)
             if self.on_dropped is not None:
                 self.on_dropped(kind, len(records))
@@ -284,21 +274,14 @@ def _no_big_ints(value: Any) -> Any:
     return value
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_request_log(directory: Path, since: datetime | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_request_log(
+    directory: RequestLogLocation, since: datetime | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The logged predictions and feedback events under ``directory`` (rows with ``ts >= since``).
 
     Both frames have the documented columns even when no file exists yet; a naive
-    ``since`` is taken as UTC.
+    ``since`` is taken as UTC. ``directory`` is a folder or an :class:`S3Location`.
     """
-    directory = Path(directory)
     return (
         scan_request_log(directory, PREDICTIONS, since=since, left_open=False),
         scan_request_log(directory, FEEDBACK, since=since, left_open=False),
@@ -306,7 +289,7 @@ def read_request_log(directory: Path, since: datetime | None = None) -> tuple[pl
 
 
 def scan_request_log(
-    directory: Path,
+    directory: RequestLogLocation,
     kind: str,
     columns: tuple[str, ...] | None = None,
     *,
@@ -326,10 +309,24 @@ def scan_request_log(
     unknown = [c for c in columns if c not in schema]
     if unknown:
         raise ValueError(f"not {kind} columns: {unknown}")
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise InputError(f"{directory}: request log is not a directory", path=str(directory))
-    files = sorted(directory.glob(f"{kind}-*.parquet")) if directory.is_dir() else []
+    files: list[Path] | list[str]
+    storage: dict[str, str] | None = None
+    if isinstance(directory, S3Location):
+        try:
+            keys = list_parts(
+                directory,
+                kind,
+                _utc(since) if since is not None else None,
+                _utc(until) if until is not None else None,
+            )
+        except OSError as exc:
+            raise InputError(f"{directory}: unreadable request log ({exc})", path=str(directory)) from exc
+        files, storage = [f"s3://{key}" for key in keys], _storage_options(directory)
+    else:
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"{directory}: request log is not a directory", path=str(directory))
+        files = sorted(directory.glob(f"{kind}-*.parquet")) if directory.is_dir() else []
     if not files:
         return pl.DataFrame(schema={c: schema[c] for c in columns})
     ts = pl.col("ts").cast(_TS)
@@ -342,7 +339,7 @@ def scan_request_log(
     needed = list(dict.fromkeys([*columns, *(["status"] if "outcome" in columns else [])]))
     try:
         # the full schema: a file written before a column existed gets it as nulls
-        frame = pl.scan_parquet(files, schema=schema, missing_columns="insert")
+        frame = pl.scan_parquet(files, schema=schema, missing_columns="insert", storage_options=storage)
         for condition in conditions:  # filtered before the selection: ``ts`` need not be asked for
             frame = frame.filter(condition)
         frame = frame.select(needed)
@@ -357,3 +354,14 @@ def scan_request_log(
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _storage_options(location: S3Location) -> dict[str, str] | None:
+    """Polars' object-store options for ``location``: its endpoint (plain HTTP allowed for a
+    local one); the keys and the region come from the environment, as for every AWS client."""
+    if not location.endpoint_url:
+        return None
+    return {
+        "aws_endpoint_url": location.endpoint_url,
+        "aws_allow_http": str(location.endpoint_url.startswith("http://")).lower(),
+    }

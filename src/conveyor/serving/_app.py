@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,7 +28,7 @@ from conveyor import __version__
 from conveyor.config import Settings, secret_from_env
 from conveyor.errors import UsageError
 from conveyor.models import Model
-from conveyor.requestlog import MODEL_ERROR, RequestLog
+from conveyor.requestlog import MODEL_ERROR, RequestLog, RequestLogLocation
 from conveyor.serving._admin import admin_router
 from conveyor.serving._batcher import BatcherClosed
 from conveyor.serving._docs import install_offline_docs
@@ -113,7 +112,7 @@ def create_app(
     *,
     loader: ModelLoader,
     env: str = "production",
-    log_dir: Path | None = None,
+    log_dir: RequestLogLocation | None = None,
     preloaded: Mapping[str, Model] | None = None,
 ) -> FastAPI:
     """The model server of environment ``env``.
@@ -121,8 +120,8 @@ def create_app(
     ``loader`` turns version ids into models (the registry for ``conveyor serve``);
     the versions in ``preloaded`` serve from the start (the first one is primary) and
     ``loader.initial_versions()`` not among them are loaded at startup. ``log_dir``
-    holds the request log (None: no request log). The admin token is read once, here,
-    from the environment variable named by ``serving.admin_token_env``.
+    holds the request log, a folder or an S3 location (None: no request log). The admin
+    token is read once, here, from the environment variable named by ``serving.admin_token_env``.
     """
     serving = settings.serving
     metrics = ServerMetrics()
