@@ -244,6 +244,29 @@ class RegistrySection(_Section):
     model_name: str | None = None  # None: the project name
 
 
+# -- Conveyor's own state ----------------------------------------------------------
+class StateSection(_Section):
+    """Where Conveyor keeps its ledger, locks, experiments and monitoring state (conveyor.state).
+
+    ``uri_env`` names the environment variable holding a ``postgresql://user:password@host/db``
+    URI (a secret: read from the environment only, never printed); when it is empty or the
+    variable is unset, the state stays in the project's local folder (``project.state_dir``).
+    """
+
+    uri_env: str | None = "CONVEYOR_STATE_URI"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_uri(cls, data: Any) -> Any:
+        return _refuse_removed(
+            data,
+            {
+                "uri": "not accepted: a URI carries the database password; put it in an environment "
+                "variable and name that variable in state.uri_env"
+            },
+        )
+
+
 # -- serving -------------------------------------------------------------------
 class RequestLogSection(_Section):
     enabled: bool = True
@@ -430,6 +453,7 @@ class Settings(_Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     gates: GatesSection = Field(default_factory=GatesSection)
     registry: RegistrySection = Field(default_factory=RegistrySection)
+    state: StateSection = Field(default_factory=StateSection)
     serving: ServingSection = Field(default_factory=ServingSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)

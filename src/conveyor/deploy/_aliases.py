@@ -8,7 +8,8 @@ brings the aliases to what the ledger says (:func:`sync_aliases`): each alias
 is set only when it differs (running it twice changes nothing), a failure is
 retried with a doubling wait, and the outcome is one ``aliases`` ledger line
 (``ok`` or ``failed`` with the registry's error). Two syncs of one environment
-take turns (a file lock) and each reads the ledger afresh, so the last switch
+take turns (the state store's lock ``envs/<env>/aliases``, shared by a team's
+runners) and each reads the ledger afresh, so the last switch
 always wins.
 """
 
@@ -19,16 +20,16 @@ import subprocess
 import sys
 import time
 
-from filelock import FileLock
-
 from conveyor.deploy._ledger import Ledger, LedgerEntry
 from conveyor.deploy._versions import alias_version, set_alias
 from conveyor.errors import ConveyorError
 from conveyor.project import Project
+from conveyor.state import open_store
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 ALIAS_ATTEMPTS = 5
 FIRST_RETRY_SECONDS = 1.0  # then 2, 4, 8 s: about 15 s of MLflow trouble is ridden out
+ALIAS_LOCK_WAIT_SECONDS = 120.0  # another sync of this environment runs: about 15 s of retries, then ours
 PRODUCTION = "production"
 PREVIOUS_ALIAS = "previous"
 
@@ -41,10 +42,8 @@ def sync_aliases(
     first_retry: float = FIRST_RETRY_SECONDS,
 ) -> LedgerEntry | None:
     """Set ``env``'s aliases to the ledger's versions; the ``aliases`` ledger entry (None: never deployed)."""
-    folder = project.state_dir / "envs" / env
-    folder.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.of(project)
-    with FileLock(str(folder / "aliases.lock")):
+    with open_store(project).lock(f"envs/{env}/aliases", wait=ALIAS_LOCK_WAIT_SECONDS):
         delay, problem = first_retry, ""
         for attempt in range(1, attempts + 1):
             serving = ledger.serving(env)
