@@ -97,6 +97,15 @@ def test_documents_are_replaced_whole_and_compared_and_set(store: StateStore):
     assert not store.delete("envs/production/ab-1.concluded")
 
 
+def test_documents_and_records_read_back_with_their_keys_in_written_order(store: StateStore):
+    written = {"version": 3, "model_name": "shop", "a": {"z": 1, "b": 2}}
+    store.put("results/register", written)
+    store.append("results/history", written)
+    assert list(store.get("results/register").data) == ["version", "model_name", "a"]
+    assert list(store.get("results/register").data["a"]) == ["z", "b"]
+    assert list(store.read("results/history")[0].data) == ["version", "model_name", "a"]
+
+
 def test_keys_lists_the_documents_directly_below_a_prefix(store: StateStore):
     for key in ("results/evaluate", "results/drift", "results/deep/er", "resultsx/no", "other"):
         store.put(key, {"k": key})

@@ -122,7 +122,7 @@ class Ledger:
                 "who": entry.who or current_actor(),
             }
         )
-        self.store.append(self.log, asdict(filled))
+        self.store.append(self.log, dict(sorted(asdict(filled).items())))
         return filled
 
     def __iter__(self) -> Iterator[LedgerEntry]:

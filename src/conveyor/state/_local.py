@@ -61,7 +61,7 @@ def _write_atomic(path: Path, raw: bytes) -> None:
 
 
 def _encode(data: Mapping[str, Any]) -> bytes:
-    return json.dumps(dict(data), indent=2, sort_keys=True, default=str).encode()
+    return json.dumps(dict(data), indent=2, default=str).encode()  # keys keep their order
 
 
 def _read_object(path: Path) -> tuple[dict[str, Any], bytes] | None:
@@ -154,7 +154,7 @@ class LocalStore:
     # -- logs --------------------------------------------------------------------------
     def append(self, log: str, data: Mapping[str, Any]) -> LogRecord:
         path = self.log_path(log)
-        line = (json.dumps(dict(data), default=str, sort_keys=True) + "\n").encode()
+        line = (json.dumps(dict(data), default=str) + "\n").encode()
         with _file_lock(self._guard_path("logs", log)):
             try:
                 fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)

@@ -5,13 +5,14 @@ advisory lock, so two processes starting at once do not race), with a schema
 version that a newer Conveyor may migrate and an older one refuses:
 
 - ``conveyor_state_schema(version)``;
-- ``conveyor_log(id bigserial, log, data jsonb, written_at)`` — an append takes
+- ``conveyor_log(id bigserial, log, data json, written_at)`` (``json``, not
+  ``jsonb``: a record reads back with its keys in the order they were written) — an append takes
   the log's transaction-level advisory lock first, so ids are handed out in
   the order appends commit and a reader resuming after id ``n`` misses nothing;
-- ``conveyor_documents(key, version, data jsonb, updated_at)`` — ``version``
+- ``conveyor_documents(key, version, data json, updated_at)`` — ``version``
   counts writes; a compare-and-set is one ``UPDATE … WHERE version = …``
   (or ``INSERT … ON CONFLICT DO NOTHING`` for "must not exist");
-- ``conveyor_locks(name, record jsonb, updated_at)`` — each lock's record.
+- ``conveyor_locks(name, record json, updated_at)`` — each lock's record.
 
 **Locks are PostgreSQL session advisory locks**, not lease rows: the holder
 keeps one dedicated connection open (outside the pool) for as long as it holds
@@ -52,14 +53,14 @@ _SETUP_KEY = 0x636F6E76_65796F72  # "conveyor": the advisory lock that serialise
 _DDL = (
     "CREATE TABLE IF NOT EXISTS conveyor_state_schema (version integer NOT NULL)",
     """CREATE TABLE IF NOT EXISTS conveyor_log (
-        id bigserial PRIMARY KEY, log text NOT NULL, data jsonb NOT NULL,
+        id bigserial PRIMARY KEY, log text NOT NULL, data json NOT NULL,
         written_at timestamptz NOT NULL DEFAULT now())""",
     "CREATE INDEX IF NOT EXISTS conveyor_log_by_log ON conveyor_log (log, id)",
     """CREATE TABLE IF NOT EXISTS conveyor_documents (
-        key text PRIMARY KEY, version bigint NOT NULL, data jsonb NOT NULL,
+        key text PRIMARY KEY, version bigint NOT NULL, data json NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now())""",
     """CREATE TABLE IF NOT EXISTS conveyor_locks (
-        name text PRIMARY KEY, record jsonb, updated_at timestamptz NOT NULL DEFAULT now())""",
+        name text PRIMARY KEY, record json, updated_at timestamptz NOT NULL DEFAULT now())""",
 )
 
 
@@ -215,11 +216,11 @@ class PostgresStore:
     # -- logs --------------------------------------------------------------------------
     def append(self, log: str, data: Mapping[str, Any]) -> LogRecord:
         check_name(log)
-        payload = json.dumps(dict(data), default=str, sort_keys=True)
+        payload = json.dumps(dict(data), default=str)
         with self._begin("append to a log") as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("log:" + log)})
             row_id = conn.execute(
-                text("INSERT INTO conveyor_log (log, data) VALUES (:log, CAST(:data AS jsonb)) RETURNING id"),
+                text("INSERT INTO conveyor_log (log, data) VALUES (:log, CAST(:data AS json)) RETURNING id"),
                 {"log": log, "data": payload},
             ).scalar_one()
         return LogRecord(int(row_id), json.loads(payload))
@@ -244,16 +245,16 @@ class PostgresStore:
 
     def put(self, key: str, data: Mapping[str, Any], *, expected: Expected = ANY) -> Document:
         check_name(key)
-        params: dict[str, Any] = {"k": key, "d": json.dumps(dict(data), default=str, sort_keys=True)}
+        params: dict[str, Any] = {"k": key, "d": json.dumps(dict(data), default=str)}
         if expected is ANY:
-            sql = """INSERT INTO conveyor_documents (key, version, data) VALUES (:k, 1, CAST(:d AS jsonb))
+            sql = """INSERT INTO conveyor_documents (key, version, data) VALUES (:k, 1, CAST(:d AS json))
                      ON CONFLICT (key) DO UPDATE SET data = excluded.data,
                      version = conveyor_documents.version + 1, updated_at = now() RETURNING version"""
         elif expected is None:
-            sql = """INSERT INTO conveyor_documents (key, version, data) VALUES (:k, 1, CAST(:d AS jsonb))
+            sql = """INSERT INTO conveyor_documents (key, version, data) VALUES (:k, 1, CAST(:d AS json))
                      ON CONFLICT (key) DO NOTHING RETURNING version"""
         else:
-            sql = """UPDATE conveyor_documents SET data = CAST(:d AS jsonb), version = version + 1,
+            sql = """UPDATE conveyor_documents SET data = CAST(:d AS json), version = version + 1,
                      updated_at = now() WHERE key = :k AND version = :v RETURNING version"""
             params["v"] = _as_version(expected)
         with self._begin("write a document") as conn:
@@ -296,7 +297,7 @@ class PostgresStore:
                 return False
             conn.execute(
                 text(
-                    """INSERT INTO conveyor_documents (key, version, data) VALUES (:k, 1, CAST(:d AS jsonb))
+                    """INSERT INTO conveyor_documents (key, version, data) VALUES (:k, 1, CAST(:d AS json))
                        ON CONFLICT (key) DO UPDATE SET data = excluded.data,
                        version = conveyor_documents.version + 1, updated_at = now()"""
                 ),
@@ -351,7 +352,7 @@ class PostgresStore:
         with self._errors("write a lock's record"):
             conn.execute(
                 text(
-                    """INSERT INTO conveyor_locks (name, record) VALUES (:n, CAST(:r AS jsonb))
+                    """INSERT INTO conveyor_locks (name, record) VALUES (:n, CAST(:r AS json))
                        ON CONFLICT (name) DO UPDATE SET record = excluded.record, updated_at = now()"""
                 ),
                 {"n": name, "r": json.dumps(dict(record), default=str)},
