@@ -106,6 +106,18 @@ def test_documents_and_records_read_back_with_their_keys_in_written_order(store:
     assert list(store.read("results/history")[0].data) == ["version", "model_name", "a"]
 
 
+def test_numbers_json_cannot_hold_are_stored_as_null(store: StateStore):
+    data = {"p_value": float("nan"), "lift": [1.0, float("inf")], "arms": {"ratio": -float("inf")}}
+    assert store.put("ab/decision", data).data == {
+        "p_value": None,
+        "lift": [1.0, None],
+        "arms": {"ratio": None},
+    }
+    assert store.get("ab/decision").data == {"p_value": None, "lift": [1.0, None], "arms": {"ratio": None}}
+    assert store.append("ledger", data).data["p_value"] is None
+    assert store.read("ledger")[0].data == {"p_value": None, "lift": [1.0, None], "arms": {"ratio": None}}
+
+
 def test_keys_lists_the_documents_directly_below_a_prefix(store: StateStore):
     for key in ("results/evaluate", "results/drift", "results/deep/er", "resultsx/no", "other"):
         store.put(key, {"k": key})

@@ -31,7 +31,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from conveyor.errors import InputError, LockBusy, OperationError, StateConflict
-from conveyor.state._types import ANY, Document, Expected, LockState, LogRecord, check_name
+from conveyor.state._types import ANY, Document, Expected, LockState, LogRecord, check_name, to_json
 
 LOCKS_DIRNAME = "locks"
 
@@ -61,7 +61,7 @@ def _write_atomic(path: Path, raw: bytes) -> None:
 
 
 def _encode(data: Mapping[str, Any]) -> bytes:
-    return json.dumps(dict(data), indent=2, default=str).encode()  # keys keep their order
+    return to_json(data, indent=2).encode()  # keys keep their order
 
 
 def _read_object(path: Path) -> tuple[dict[str, Any], bytes] | None:
@@ -154,7 +154,7 @@ class LocalStore:
     # -- logs --------------------------------------------------------------------------
     def append(self, log: str, data: Mapping[str, Any]) -> LogRecord:
         path = self.log_path(log)
-        line = (json.dumps(dict(data), default=str) + "\n").encode()
+        line = (to_json(data) + "\n").encode()
         with _file_lock(self._guard_path("logs", log)):
             try:
                 fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -171,7 +171,7 @@ class LocalStore:
                 raise OperationError(f"cannot write the log {path}: {exc.strerror}") from exc
             finally:
                 os.close(fd)
-        return LogRecord(existing.count(b"\n") + line.count(b"\n"), dict(data))
+        return LogRecord(existing.count(b"\n") + line.count(b"\n"), json.loads(line))
 
     def read(self, log: str, *, after: int = 0) -> list[LogRecord]:
         return list(self._records(self.log_path(log), after))

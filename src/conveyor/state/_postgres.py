@@ -43,7 +43,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import NullPool
 
 from conveyor.errors import LockBusy, OperationError, StateConflict, StateStoreError, UsageError
-from conveyor.state._types import ANY, Document, Expected, LockState, LogRecord, check_name
+from conveyor.state._types import ANY, Document, Expected, LockState, LogRecord, check_name, to_json
 
 SCHEMA_VERSION = 1
 POLL_SECONDS = 0.1  # how often a waiting lock asks again
@@ -216,7 +216,7 @@ class PostgresStore:
     # -- logs --------------------------------------------------------------------------
     def append(self, log: str, data: Mapping[str, Any]) -> LogRecord:
         check_name(log)
-        payload = json.dumps(dict(data), default=str)
+        payload = to_json(data)
         with self._begin("append to a log") as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("log:" + log)})
             row_id = conn.execute(
@@ -245,7 +245,7 @@ class PostgresStore:
 
     def put(self, key: str, data: Mapping[str, Any], *, expected: Expected = ANY) -> Document:
         check_name(key)
-        params: dict[str, Any] = {"k": key, "d": json.dumps(dict(data), default=str)}
+        params: dict[str, Any] = {"k": key, "d": to_json(data)}
         if expected is ANY:
             sql = """INSERT INTO conveyor_documents (key, version, data) VALUES (:k, 1, CAST(:d AS json))
                      ON CONFLICT (key) DO UPDATE SET data = excluded.data,
@@ -355,7 +355,7 @@ class PostgresStore:
                     """INSERT INTO conveyor_locks (name, record) VALUES (:n, CAST(:r AS json))
                        ON CONFLICT (name) DO UPDATE SET record = excluded.record, updated_at = now()"""
                 ),
-                {"n": name, "r": json.dumps(dict(record), default=str)},
+                {"n": name, "r": to_json(record)},
             )
 
     def lock_state(self, name: str) -> LockState:

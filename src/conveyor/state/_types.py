@@ -25,6 +25,8 @@ folder can map them to files.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +54,22 @@ def check_name(name: str) -> str:
     if not _NAME.fullmatch(name) or ".." in name:
         raise UsageError(f"state key {name!r}: use words of letters, digits, '_', '-', '.' separated by '/'")
     return name
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def to_json(data: Mapping[str, Any], *, indent: int | None = None) -> str:
+    """The JSON text both stores write: keys in their order, NaN and ±inf as ``null``
+    (JSON has no such numbers; PostgreSQL refuses them), other objects as their ``str``."""
+    return json.dumps(_finite(json.loads(json.dumps(dict(data), default=str))), indent=indent)
 
 
 @dataclass(frozen=True)
