@@ -44,11 +44,20 @@ def test_unknown_option_is_a_usage_error(cli):
     assert "--no-such-flag" in result.stderr
 
 
-def test_json_prints_exactly_one_object_and_nothing_on_stderr(cli, make_project):
+def test_json_prints_exactly_one_object_and_nothing_on_stderr(cli, make_project, monkeypatch):
+    monkeypatch.delenv("CONVEYOR_STATE_URI", raising=False)
     root = make_project("project:\n  name: shop\n")
     result = cli("config", "check", "--project", str(root), "--json")
     assert result.exit_code == 0
-    assert result.json() == {"ok": True, "file": str(root.resolve() / "conveyor.yaml")}
+    assert result.json() == {
+        "ok": True,
+        "file": str(root.resolve() / "conveyor.yaml"),
+        "state": {
+            "kind": "local",
+            "location": str(root.resolve() / ".conveyor"),
+            "chosen_by": "CONVEYOR_STATE_URI is not set",
+        },
+    }
     assert result.stderr == ""
 
 

@@ -250,6 +250,29 @@ class RegistrySection(_Section):
     model_name: str | None = None  # None: the project name
 
 
+# -- Conveyor's own state ----------------------------------------------------------
+class StateSection(_Section):
+    """Where Conveyor keeps its ledger, locks, experiments and monitoring state (conveyor.state).
+
+    ``uri_env`` names the environment variable holding a ``postgresql://user:password@host/db``
+    URI (a secret: read from the environment only, never printed); when it is empty or the
+    variable is unset, the state stays in the project's local folder (``project.state_dir``).
+    """
+
+    uri_env: str | None = "CONVEYOR_STATE_URI"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_uri(cls, data: Any) -> Any:
+        return _refuse_removed(
+            data,
+            {
+                "uri": "not accepted: a URI carries the database password; put it in an environment "
+                "variable and name that variable in state.uri_env"
+            },
+        )
+
+
 # -- serving -------------------------------------------------------------------
 class RequestLogSection(_Section):
     enabled: bool = True
@@ -258,8 +281,6 @@ class RequestLogSection(_Section):
     uri: str | None = None
     flush_rows: int = Field(1000, gt=0)
     flush_seconds: float = Field(1.0, gt=0)
-    # object storage for the request log (s3://bucket/prefix; shared-stores engineer's key, issue 14.3)
-    uri: str | None = None
 
     @field_validator("uri")
     @classmethod
@@ -465,13 +486,6 @@ class WorkflowsSection(_Section):
         return value
 
 
-# -- state -----------------------------------------------------------------------
-class StateSection(_Section):
-    """Conveyor's own state (ledger, locks, …): the local folder, or a shared store (issue 14.2)."""
-
-    uri_env: str | None = None  # the environment variable holding postgresql://… (unset: the local folder)
-
-
 # -- the whole file ---------------------------------------------------------------
 class Settings(_Section):
     """The typed content of one ``conveyor.yaml``."""
@@ -483,12 +497,12 @@ class Settings(_Section):
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
     gates: GatesSection = Field(default_factory=GatesSection)
     registry: RegistrySection = Field(default_factory=RegistrySection)
+    state: StateSection = Field(default_factory=StateSection)
     serving: ServingSection = Field(default_factory=ServingSection)
     deploy: DeploySection = Field(default_factory=DeploySection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     workflows: WorkflowsSection = Field(default_factory=WorkflowsSection)
-    state: StateSection = Field(default_factory=StateSection)
 
     @model_validator(mode="after")
     def _model_fits_template(self) -> Settings:

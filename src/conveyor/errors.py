@@ -10,7 +10,8 @@ the command line maps it to (the mapping lives in one place:
     │   ├── ConfigError                        conveyor.yaml unreadable or invalid (file, key)
     │   ├── ExtensionError                     a configured plugin part is missing or broken
     │   ├── ProjectNotFoundError               no conveyor.yaml here or above
-    │   └── NotBuiltYetError                   a command that exists but is not built yet
+    │   ├── NotBuiltYetError                   a command that exists but is not built yet
+    │   └── StateStoreError                    the state store's URI is wrong, or it cannot be reached
     ├── InputError                     exit 2  unreadable input: a data file, a schema, a profile
     ├── CheckFailed                    exit 1  a check ran and said no
     │   ├── ValidationFailed                   data broke its schema
@@ -20,7 +21,9 @@ the command line maps it to (the mapping lives in one place:
     │   ├── CanaryFailed                       canary analysis failed; candidate rolled back
     │   └── DegradationFound                   monitoring found live drift or degradation
     └── OperationError                 exit 1  the work could not be completed
-        ├── DeployConflict                     another deploy holds the environment
+        ├── LockBusy                           another live process holds a state lock
+        │   └── DeployConflict                 another deploy holds the environment
+        ├── StateConflict                      a compare-and-set on a state document lost
         ├── RolloutAborted                     an operator's rollback stopped a running rollout
         ├── IntegrityError                     an artifact's checksum does not match
         └── ServiceError                       a server, registry or receiver failed
@@ -101,6 +104,13 @@ class NotBuiltYetError(UsageError):
     """The command exists in the contract but is not built yet."""
 
 
+class StateStoreError(UsageError):
+    """The state store cannot be used: a wrong URI, an unreachable server, a refused login.
+
+    The message names the store by host, port and database, never by its password.
+    """
+
+
 # -- unreadable input: exit 2 ----------------------------------------------------
 class InputError(ConveyorError):
     """An input file (data, schema, profile) cannot be read or understood."""
@@ -154,8 +164,20 @@ class OperationError(ConveyorError):
     exit_code = EXIT_CHECK_FAILED
 
 
-class DeployConflict(OperationError):
+class LockBusy(OperationError):
+    """Another live process holds a lock of the state store; ``record`` is what it says it does."""
+
+    def __init__(self, message: str, *, record: dict[str, Any] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.record = record
+
+
+class DeployConflict(LockBusy):
     """Another deployment holds the environment's lock."""
+
+
+class StateConflict(OperationError):
+    """A document of the state store changed since it was read (compare-and-set lost)."""
 
 
 class RolloutAborted(OperationError):
@@ -185,12 +207,15 @@ __all__ = [
     "GateFailed",
     "InputError",
     "IntegrityError",
+    "LockBusy",
     "NotBuiltYetError",
     "OperationError",
     "ProjectNotFoundError",
     "RolloutAborted",
     "ServiceError",
     "SmokeTestFailed",
+    "StateConflict",
+    "StateStoreError",
     "UsageError",
     "ValidationFailed",
 ]

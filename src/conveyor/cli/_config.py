@@ -9,6 +9,7 @@ from rich.syntax import Syntax
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit
 from conveyor.config import dump_settings, json_schema
+from conveyor.state import store_choice
 
 config_app = typer.Typer(help="Show, check and describe conveyor.yaml.", no_args_is_help=True)
 
@@ -35,13 +36,18 @@ def show_cmd(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
 
 @config_app.command("check")
 def check_cmd(project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
-    """Validate conveyor.yaml; exit 2 with the key named when it is wrong."""
+    """Validate conveyor.yaml and reach the state store; exit 2 naming what is wrong."""
     start(json_out)
     proj = load_project(project)
-    emit(
-        {"ok": True, "file": str(proj.config_file)},
-        lambda c: c.print(f"{proj.config_file}: valid"),
-    )
+    store = store_choice(proj, connect=True)
+    state = {"kind": store.kind, "location": store.location, "chosen_by": store.source}
+
+    def human(console: Console) -> None:
+        console.print(f"{proj.config_file}: valid")
+        where = "the local folder" if store.kind == "local" else "PostgreSQL"
+        console.print(f"state: {where} {store.location} ({store.source})", soft_wrap=True)
+
+    emit({"ok": True, "file": str(proj.config_file), "state": state}, human)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,8 @@ brings the aliases to what the ledger says (:func:`sync_aliases`): each alias
 is set only when it differs (running it twice changes nothing), a failure is
 retried with a doubling wait, and the outcome is one ``aliases`` ledger line
 (``ok`` or ``failed`` with the registry's error). Two syncs of one environment
-take turns (a file lock) and each reads the ledger afresh, so the last switch
+take turns (the state store's lock ``envs/<env>/aliases``, shared by a team's
+runners) and each reads the ledger afresh, so the last switch
 always wins.
 
 At most one detached sync waits its turn per environment. A waiting sync reads
@@ -27,16 +28,16 @@ import subprocess
 import sys
 import time
 
-from filelock import FileLock, Timeout
-
 from conveyor.deploy._ledger import Ledger, LedgerEntry
 from conveyor.deploy._versions import alias_version, set_alias
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, LockBusy
 from conveyor.project import Project
+from conveyor.state import open_store
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 ALIAS_ATTEMPTS = 5
 FIRST_RETRY_SECONDS = 1.0  # then 2, 4, 8 s: about 15 s of MLflow trouble is ridden out
+ALIAS_LOCK_WAIT_SECONDS = 120.0  # another sync of this environment runs: about 15 s of retries, then ours
 PRODUCTION = "production"
 PREVIOUS_ALIAS = "previous"
 
@@ -51,17 +52,16 @@ def sync_aliases(
 ) -> LedgerEntry | None:
     """Set ``env``'s aliases to the ledger's versions; the ``aliases`` ledger entry (None: never
     deployed, or — with ``queue`` — another sync already waits its turn and will do it)."""
-    folder = project.state_dir / "envs" / env
-    folder.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.of(project)
-    queued = _queued_lock(project, env)
+    store = open_store(project)
+    queued = None
     if queue:
         try:
-            queued.acquire(timeout=0)
-        except Timeout:
+            queued = store.lock(_queued_name(env))
+        except LockBusy:
             return None  # the waiting sync reads the ledger after this switch was written
-    with FileLock(str(folder / "aliases.lock")):
-        if queue:
+    with store.lock(f"envs/{env}/aliases", wait=ALIAS_LOCK_WAIT_SECONDS):
+        if queued is not None:
             queued.release()  # from here on the ledger is read: a later switch needs a new sync
         delay, problem = first_retry, ""
         for attempt in range(1, attempts + 1):
@@ -96,20 +96,16 @@ def sync_aliases(
         return ledger.append(entry)
 
 
-def _queued_lock(project: Project, env: str) -> FileLock:
-    """Held by the one detached sync waiting for its turn (see the module's docstring)."""
-    return FileLock(str(project.state_dir / "envs" / env / "aliases-queued.lock"))
+def _queued_name(env: str) -> str:
+    """The state store's lock held by the one detached sync waiting for its turn (module docstring)."""
+    return f"envs/{env}/aliases-queued"
 
 
 def spawn_alias_sync(project: Project, env: str) -> int | None:
     """Run :func:`sync_aliases` in a detached process (``conveyor sync-aliases``); its pid, or None
     when a sync already waits its turn (it will read the ledger, this switch included)."""
-    waiting = _queued_lock(project, env)
-    try:
-        waiting.acquire(timeout=0)
-    except Timeout:
+    if open_store(project).lock_state(_queued_name(env)).held:
         return None
-    waiting.release()
     command = [sys.executable, "-m", "conveyor", "--project", str(project.root), "sync-aliases", "--env", env]
     log = project.state_dir / "envs" / env / "aliases.log"
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -9,21 +9,19 @@ the side server that holder may have left, puts a candidate's share back to
 interrupted rollout is never left half-way.
 
 An operator stops a running rollout with ``conveyor rollback``: it writes the
-environment's abort request (``abort-request.json``) and switches traffic
+environment's abort request (the state document ``envs/<env>/abort-request``, seen by
+a rollout on any runner sharing the store) and switches traffic
 back itself; the rollout sees the request within a fraction of a second and
 stops (:func:`abort_requested`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from conveyor.deploy._aliases import spawn_alias_sync
@@ -33,13 +31,14 @@ from conveyor.deploy._lock import EnvironmentLock
 from conveyor.deploy._processes import reap_orphan
 from conveyor.deploy._supervisor import EnvironmentProcess
 from conveyor.project import Project
+from conveyor.state import StateStore, open_store
 
 Progress = Callable[[str], None]
 DIRECT = "direct"
 PRODUCTION = "production"
 PREVIOUS_ALIAS = "previous"
-AB_FILE = "ab.json"
-ABORT_FILE = "abort-request.json"
+AB_KEY = "ab"  # envs/<env>/ab: the running A/B test's plan (in the local folder, envs/<env>/ab.json)
+ABORT_KEY = "abort-request"
 ABORT_POLL_SECONDS = 0.1
 
 
@@ -67,16 +66,34 @@ class Environment:
         self, action: str, *, version: str | None = None, strategy: str | None = None
     ) -> EnvironmentLock:
         return EnvironmentLock(
-            self.process.directory / "deploy.lock", self.name, action, version=version, strategy=strategy
+            open_store(self.project), self.name, action, version=version, strategy=strategy
         )
 
     @property
-    def ab_file(self) -> Any:
-        return self.process.directory / AB_FILE
+    def store(self) -> StateStore:
+        return open_store(self.project)
 
+    # -- the running A/B test's plan: the document envs/<env>/ab -------------------------------
     @property
-    def abort_file(self) -> Path:
-        return self.process.directory / ABORT_FILE
+    def ab_key(self) -> str:
+        return f"envs/{self.name}/{AB_KEY}"
+
+    def ab_plan(self) -> dict[str, Any] | None:
+        """The plan of the A/B test running here, or None."""
+        found = self.store.get(self.ab_key)
+        return None if found is None else found.data
+
+    def start_ab_plan(self, plan: dict[str, Any]) -> None:
+        """Record ``plan`` as the running test; a StateConflict when another test was recorded first."""
+        self.store.put(self.ab_key, plan, expected=None)
+
+    def end_ab_plan(self, how: str) -> bool:
+        """Keep the running plan as ``<id>.concluded`` / ``ab.aborted``; False when none runs."""
+        plan = self.ab_plan()
+        if plan is None:
+            return False
+        target = f"{plan.get('id', AB_KEY)}.concluded" if how == "concluded" else f"{AB_KEY}.{how}"
+        return self.store.move(self.ab_key, f"envs/{self.name}/{target}")
 
     def ledger(self) -> Ledger:
         return Ledger.of(self.project)
@@ -96,18 +113,19 @@ class Environment:
         return self.client.state()
 
     # -- an operator's abort request -------------------------------------------------------
+    @property
+    def abort_key(self) -> str:
+        return f"envs/{self.name}/{ABORT_KEY}"
+
     def request_abort(self, by: str) -> None:
         payload = {"by": by, "pid": os.getpid(), "time": datetime.now(UTC).isoformat()}
-        tmp = self.abort_file.with_name(ABORT_FILE + ".tmp")
-        tmp.write_text(json.dumps(payload))
-        tmp.replace(self.abort_file)
+        self.store.put(self.abort_key, payload)
 
     def abort_requested(self) -> bool:
-        return self.abort_file.exists()
+        return self.store.get(self.abort_key) is not None
 
     def clear_abort(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.abort_file.unlink()
+        self.store.delete(self.abort_key)
 
     def wait_unless_aborted(self, seconds: float) -> bool:
         """Sleep ``seconds``; True as soon as an abort is requested (then earlier)."""
@@ -148,7 +166,7 @@ def recover(env: Environment, lock: EnvironmentLock, progress: Progress) -> dict
     expected = env.ledger().serving(env.name)
     if env.process.running():
         state = env.client.state()
-        if state.candidates and not env.ab_file.exists():
+        if state.candidates and env.ab_plan() is None:
             state = env.client.rollback()
             done["candidate_traffic"] = "back to 0"
         if expected is not None and state.primary != expected.primary:

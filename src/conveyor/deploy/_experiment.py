@@ -5,7 +5,7 @@
 new salt per experiment. The experiment's plan — arms, salt, ratio, the
 baseline click-through rate, its design effect and impressions per user, and
 the **users** per arm needed for the configured minimum detectable effect — is
-written to ``envs/production/ab.json``.
+written to the state document ``envs/production/ab`` (``ab.json`` in the local folder).
 
 The unit is the user throughout: the sample size, the sample-ratio check, the
 interim always-valid p-value and the decision all treat users as independent
@@ -20,7 +20,6 @@ control keeps all traffic. Both are written to the ledger.
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -75,10 +74,9 @@ def _finite(value: float) -> float | None:
 
 
 def _read_plan(env: Environment) -> dict[str, Any]:
-    try:
-        plan: dict[str, Any] = json.loads(env.ab_file.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"no A/B test runs in {env.name!r}: start one with `conveyor ab start`") from None
+    plan = env.ab_plan()
+    if plan is None:
+        raise UsageError(f"no A/B test runs in {env.name!r}: start one with `conveyor ab start`")
     return plan
 
 
@@ -99,8 +97,8 @@ def ab_start(
     candidate = check_version(project, version) if version else latest_version(project)
     with env.lock("ab-start", version=candidate, strategy="ab") as lock:
         recover(env, lock, progress)
-        if env.ab_file.exists():
-            running = json.loads(env.ab_file.read_text())
+        running = env.ab_plan()
+        if running is not None:
             raise DeployConflict(
                 f"A/B test {running.get('id')} already runs in {env_name!r} "
                 f"({running.get('control')} vs {running.get('variant')}); conclude it first",
@@ -139,7 +137,7 @@ def ab_start(
             "power": ab.power,
         }
         env.client.traffic({control: 1 - ratio, candidate: ratio}, mode="sticky", salt=experiment)
-        env.ab_file.write_text(json.dumps(plan, indent=2))
+        env.start_ab_plan(plan)
         reason = f"A/B test {experiment}: {ratio:.0%} of users to {candidate}, control {control}"
         record(project, LedgerEntry(env_name, "ab-start", "ok", candidate, "ab", reason, details=plan))
         progress(reason)
@@ -269,7 +267,7 @@ def ab_conclude(
                 state = env.client.unload(plan["variant"])
             align_aliases(env, state)
             outcome, kept = "kept-control", plan["control"]
-        env.ab_file.rename(env.ab_file.with_name(f"{plan['id']}.concluded.json"))
+        env.end_ab_plan("concluded")
         reason = (
             f"{'promoted variant' if outcome == 'promoted' else 'kept control'} {kept}: {decision.reason}"
         )

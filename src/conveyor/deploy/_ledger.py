@@ -1,17 +1,16 @@
-"""The deployment ledger: an append-only JSON Lines file, never rewritten.
+"""The deployment ledger: the append-only log ``ledger`` of the project's state store.
 
-Every deploy, promotion, rollback, interruption and A/B decision is one line
-in ``<state_dir>/ledger.jsonl``: time, who (the CI actor or the git author),
-environment, version, strategy, action, outcome and reason. A line is written
-with one ``write`` on a descriptor opened with ``O_APPEND`` and then
-``fsync``-ed, under an ``flock`` shared by the writers, so concurrent
-writers never interleave and a crash can at most leave a torn last line — which the reader skips.
+Every deploy, promotion, rollback, interruption and A/B decision is one record:
+time, who (the CI actor or the git author), environment, version, strategy,
+action, outcome and reason. The store keeps it (:mod:`conveyor.state`): in the
+local folder, ``<state_dir>/ledger.jsonl``, one line per record, never
+rewritten (a crash can at most leave a torn last line, which readers skip);
+in PostgreSQL, the rows of ``conveyor_log`` — shared by every runner of a team.
+Concurrent writers never interleave and lose nothing in either.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -23,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.config import env_flag
-from conveyor.errors import InputError, OperationError
 from conveyor.project import Project
+from conveyor.state import LocalStore, StateStore, open_store
 
-LEDGER_FILENAME = "ledger.jsonl"
+LEDGER_LOG = "ledger"
+LEDGER_FILENAME = LEDGER_LOG + ".jsonl"  # in the local folder
 _ACTING: ContextVar[tuple[str, str] | None] = ContextVar("conveyor_ledger_acting", default=None)
 
 
@@ -117,14 +117,18 @@ def current_actor() -> str:
 
 
 class Ledger:
-    """The ledger file of one project."""
+    """The ledger of one project, in its state store (or a local ``….jsonl`` file given by path)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, where: Path | StateStore, log: str = LEDGER_LOG) -> None:
+        if isinstance(where, str | os.PathLike):
+            path = Path(where)
+            where, log = LocalStore(path.parent), path.name.removesuffix(".jsonl")
+        self.store: StateStore = where
+        self.log = log
 
     @classmethod
     def of(cls, project: Project) -> Ledger:
-        return cls(project.state_dir / LEDGER_FILENAME)
+        return cls(open_store(project))
 
     def append(self, entry: LedgerEntry) -> LedgerEntry:
         """Append ``entry`` (time and who filled in when empty) durably; return what was written."""
@@ -138,43 +142,13 @@ class Ledger:
                 "reason": reason,
             }
         )
-        line = (json.dumps(asdict(filled), default=str, sort_keys=True) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OperationError(f"cannot open the ledger {self.path}: {exc.strerror}") from exc
-        try:
-            # Writers take turns (flock), so the check below never sees another
-            # writer's line half-written; a crash releases the lock by itself.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            # A torn previous line (a crash mid-write) must not swallow this one.
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line
-            os.write(fd, line)
-            os.fsync(fd)
-        except OSError as exc:
-            raise OperationError(f"cannot write the ledger {self.path}: {exc.strerror}") from exc
-        finally:
-            os.close(fd)
+        self.store.append(self.log, dict(sorted(asdict(filled).items())))
         return filled
 
     def __iter__(self) -> Iterator[LedgerEntry]:
-        """Entries oldest first; unreadable lines (a torn last line) are skipped."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise InputError(f"cannot read the ledger: {exc.strerror}", path=str(self.path)) from exc
-        for line in raw.splitlines():
-            try:
-                data = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(data, dict):
-                yield LedgerEntry.from_dict(data)
+        """Entries oldest first (a torn last line of a local file is skipped)."""
+        for record in self.store.read(self.log):
+            yield LedgerEntry.from_dict(record.data)
 
     def entries(self, environment: str | None = None, limit: int | None = None) -> list[LedgerEntry]:
         """The entries (of one environment), oldest first; the last ``limit`` when given."""

@@ -1,37 +1,41 @@
-"""One deployment per environment at a time: a lock file naming its holder.
+"""One deployment per environment at a time: the lock ``envs/<env>/deploy`` of the state store.
 
-``<state_dir>/envs/<env>/deploy.lock`` is locked with ``flock`` and holds the
-holder's pid, host, start time and what it is doing. A second deploy is
-refused with :class:`~conveyor.errors.DeployConflict` naming the first.
+The lock carries its holder's record: pid, host, start time, what it is doing.
+A second deploy is refused with :class:`~conveyor.errors.DeployConflict` naming
+the first — on one laptop, and across a team's runners when the state store is
+PostgreSQL (:mod:`conveyor.state`).
 
-The kernel drops an ``flock`` when its process dies — even by ``kill -9`` —
-so a dead holder's lock is free at once, with no race between two processes
-taking over a stale file. The holder record stays in the file until a clean
-release empties it: a new holder that finds a record of a dead process knows
-that deployment was interrupted (:attr:`EnvironmentLock.taken_over`) and can
-write that to the ledger. The holder keeps its record current while it works
+The lock dies with its holder — even by ``kill -9``: an ``flock`` on
+``<state_dir>/envs/<env>/deploy.lock`` that the kernel drops, or a PostgreSQL
+advisory lock that the server drops with the holder's session — so a dead
+holder's lock is free at once, with no race between two processes taking over
+a stale lock. The holder record stays until a clean release removes it: a new
+holder that finds a record of a dead process knows that deployment was
+interrupted (:attr:`EnvironmentLock.taken_over`) and can write that to the
+ledger. The holder keeps its record current while it works
 (:meth:`EnvironmentLock.update`: the candidate's weight, since when), so
-``conveyor status`` shows a rollout in progress — or one left behind by a
-killed deploy (:meth:`EnvironmentLock.interrupted`) — with its weight, its
-start and the command that ran it.
-
-``fcntl.flock`` is used directly (not the ``filelock`` package, used for the
-other locks): the holder record lives in the locked file itself and is read
-and rewritten through the locked descriptor.
+``conveyor status`` — from any runner sharing the store — shows a rollout in
+progress, or one left behind by a killed deploy
+(:meth:`EnvironmentLock.interrupted`), with its weight, its start and the
+command that ran it.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import socket
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from conveyor.errors import DeployConflict, OperationError
+from conveyor.errors import DeployConflict, LockBusy, OperationError
+from conveyor.state import HeldLock, LocalStore, StateStore
+
+
+def deploy_lock_name(environment: str) -> str:
+    return f"envs/{environment}/deploy"
 
 
 @dataclass(frozen=True)
@@ -54,89 +58,65 @@ class LockHolder:
         return f"{what}{how} by pid {self.pid} on {self.host}, started {self.started}"
 
 
-def _parse_holder(text: str, environment: str) -> LockHolder | None:
-    if not text.strip():
+def _parse_holder(record: dict[str, Any] | None, environment: str) -> LockHolder | None:
+    if not record:
         return None
     try:
-        return LockHolder(**json.loads(text))
-    except (ValueError, TypeError):
+        return LockHolder(**record)
+    except TypeError:
         return LockHolder(0, "?", "?", environment, "unknown (unreadable lock record)")
 
 
 class EnvironmentLock:
-    """Context manager holding the deploy lock of one environment."""
+    """Context manager holding the deploy lock of one environment.
+
+    ``where`` is the project's state store (the lock ``envs/<env>/deploy``), or
+    the path of a lock file in a local folder (``…/deploy.lock``).
+    """
 
     def __init__(
         self,
-        path: Path,
+        where: Path | StateStore,
         environment: str,
         action: str,
         *,
         version: str | None = None,
         strategy: str | None = None,
     ) -> None:
-        self.path = path
+        if isinstance(where, str | os.PathLike):
+            path = Path(where)
+            self.store: StateStore = LocalStore(path.parent)
+            self.name = path.name.removesuffix(".lock")
+        else:
+            self.store = where
+            self.name = deploy_lock_name(environment)
         self.environment = environment
         self.action = action
         self.version = version
         self.strategy = strategy
         self.taken_over: LockHolder | None = None  # set by acquire: an interrupted holder's record
-        self._fd: int | None = None
+        self._held: HeldLock | None = None
         self._me = LockHolder(0, "", "", environment, action)
 
     def holder(self) -> LockHolder | None:
-        """The recorded holder (None when the file is absent or empty)."""
-        try:
-            return _parse_holder(self.path.read_text(), self.environment)
-        except FileNotFoundError:
-            return None
+        """The recorded holder, live or dead (None when there is no record)."""
+        return _parse_holder(self.store.lock_state(self.name).record, self.environment)
 
     def interrupted(self) -> LockHolder | None:
         """The record a killed holder left behind (the lock is free, the record is not), else None."""
-        if self.probe() is not None:
-            return None
-        return self.holder()
+        state = self.store.lock_state(self.name)
+        return None if state.held else _parse_holder(state.record, self.environment)
 
     def probe(self) -> LockHolder | None:
         """The live holder, or None when nobody holds the lock (read-only: takes nothing)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
+        state = self.store.lock_state(self.name)
+        if not state.held:
             return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return self.holder()
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
+        return _parse_holder(state.record, self.environment) or LockHolder(
+            0, "?", "?", self.environment, "unknown (no record yet)"
+        )
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # os.open descriptors are not inherited by child processes (PEP 446):
-            # a server started during the deploy does not keep the lock.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OperationError(f"cannot open the lock file {self.path}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = self.holder()
-            who = holder.describe() if holder else "a process that has not yet written its name"
-            raise DeployConflict(
-                f"environment {self.environment!r} is locked by another deployment: {who}; "
-                "wait for it to finish",
-                environment=self.environment,
-                holder_pid=holder.pid if holder else None,
-                holder_host=holder.host if holder else None,
-                lock_file=str(self.path),
-            ) from None
-        previous = _parse_holder(os.pread(fd, 1 << 16, 0).decode(errors="replace"), self.environment)
-        self.taken_over = previous  # a record left behind: its holder died without releasing
         me = LockHolder(
             pid=os.getpid(),
             host=socket.gethostname(),
@@ -146,16 +126,30 @@ class EnvironmentLock:
             version=self.version,
             strategy=self.strategy,
         )
-        self._fd = fd
-        self._write(me)
+        try:
+            held = self.store.lock(self.name, record=asdict(me))
+        except LockBusy as busy:
+            holder = _parse_holder(busy.record, self.environment)
+            who = holder.describe() if holder else "a process that has not yet written its name"
+            raise DeployConflict(
+                f"environment {self.environment!r} is locked by another deployment: {who}; "
+                "wait for it to finish",
+                record=busy.record,
+                environment=self.environment,
+                holder_pid=holder.pid if holder else None,
+                holder_host=holder.host if holder else None,
+                lock=self.name,
+                store=self.store.location,
+            ) from None
+        # a record left behind: its holder died without releasing
+        self.taken_over = _parse_holder(held.left_behind, self.environment)
+        self._held = held
+        self._me = me
 
     def _write(self, holder: LockHolder) -> None:
-        if self._fd is None:
-            raise OperationError(f"the lock {self.path} is not held: acquire it first")
-        data = json.dumps(asdict(holder)).encode()
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
-        os.fsync(self._fd)
+        if self._held is None:
+            raise OperationError(f"the lock {self.name!r} is not held: acquire it first")
+        self._held.update(asdict(holder))
         self._me = holder
 
     def update(self, **changes: object) -> None:
@@ -163,15 +157,9 @@ class EnvironmentLock:
         self._write(replace(self._me, **changes))  # type: ignore[arg-type]
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        try:
-            os.ftruncate(fd, 0)  # a clean exit leaves no record behind
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()  # a clean exit leaves no record behind
 
     def __enter__(self) -> EnvironmentLock:
         self.acquire()

@@ -74,8 +74,7 @@ def _rollback(env: Environment, lock: EnvironmentLock, progress: Progress) -> di
     elif before.candidates:
         state = env.client.rollback()
         reason = f"candidate {', '.join(before.candidates)} back to 0 %; {state.primary} serves all traffic"
-        if env.ab_file.exists():
-            env.ab_file.rename(env.ab_file.with_suffix(".aborted.json"))
+        env.end_ab_plan("aborted")
     else:
         state = _switch_back(env, before, progress)
         reason = f"switched back from {before.primary} to {state.primary}"

@@ -10,7 +10,6 @@ too, so a server that is down or serves the wrong version is visible here.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from conveyor.deploy._environment import Environment
@@ -73,8 +72,8 @@ def environment_status(project: Project, name: str) -> dict[str, Any]:
                 **_rollout(left),
                 "note": "this command was killed; the next deploy or rollback reverts what it left",
             }
-    if env.ab_file.exists():
-        plan = json.loads(env.ab_file.read_text())
+    plan = env.ab_plan()
+    if plan is not None:
         status["ab_test"] = {k: plan.get(k) for k in ("id", "control", "variant", "variant_ratio", "started")}
     deployments = [e for e in entries if e.action not in BOOKKEEPING]
     status["last_deployments"] = [

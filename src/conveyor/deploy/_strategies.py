@@ -95,9 +95,9 @@ def _last_switch(env: Environment) -> datetime | None:
 
 
 def _refuse_during_experiment(env: Environment) -> None:
-    if env.ab_file.exists():
+    if env.ab_plan() is not None:
         raise DeployConflict(
-            f"an A/B test runs in {env.name!r} ({env.ab_file}); run `conveyor ab conclude` first",
+            f"an A/B test runs in {env.name!r} ({env.ab_key}); run `conveyor ab conclude` first",
             environment=env.name,
         )
 

@@ -22,7 +22,7 @@ in flight. For each call of :func:`send_alert`:
    within ``alerts.timeout_seconds`` is not resent in this call: the receiver
    may still be processing it.
 
-A file lock serialises concurrent senders (a scheduled monitor and a canary,
+The state store's lock ``monitoring/alerts`` serialises concurrent senders (a scheduled monitor and a canary,
 say), so the outbox and the cooldowns stay consistent and no delivery is
 resent while another process still waits for its answer.
 
@@ -32,10 +32,7 @@ neither waits for the lock nor flushes or fills the outbox.
 
 from __future__ import annotations
 
-import fcntl
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -47,7 +44,7 @@ from conveyor.monitoring._delivery import PostOutcome, post_json
 from conveyor.monitoring._outbox import TEST_ALERT_TITLE, Outbox, OutboxEntry
 from conveyor.monitoring._state import (
     INCIDENTS_FILE,
-    monitoring_dir,
+    alerts_lock,
     parse_time,
     read_state,
     utcnow,
@@ -60,7 +57,6 @@ from conveyor.project import Project
 # failed (a test alert that did not get through: never kept)
 DeliveryStatus = Literal["delivered", "queued", "suppressed", "unconfirmed", "failed"]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_LOCK_FILE = "alerts.lock"
 
 
 @dataclass(frozen=True)
@@ -83,17 +79,6 @@ class DeliveryResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@contextmanager
-def _alerts_lock(project: Project) -> Iterator[None]:
-    path = monitoring_dir(project) / _LOCK_FILE
-    with path.open("a") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _post(project: Project, channel: AlertChannel, payload: dict[str, Any], key: str) -> PostOutcome:
@@ -194,11 +179,10 @@ def send_alert(
     settings = project.settings.alerts
     channels = {c.name: c for c in settings.channels}
     now = utcnow()
-    with _alerts_lock(project):
+    with alerts_lock(project):
         outbox = Outbox.open(project)
         results, failing = _flush(project, outbox, channels, now)
-        incidents_path = monitoring_dir(project) / INCIDENTS_FILE
-        incidents = read_state(incidents_path)
+        incidents = read_state(project, INCIDENTS_FILE)
         earlier = _alerted_within(incidents, incident, now, timedelta(minutes=settings.cooldown_minutes))
         if earlier is not None:
             note = f"incident {incident!r} alerted at {earlier['sent_at']} (cooldown)"
@@ -213,7 +197,7 @@ def send_alert(
             incident is not None and settings.channels
         ):  # before sending: a killed sender's incident stays open
             incidents[incident] = {"sent_at": now.isoformat(), "title": title, "key": key}
-            write_state(incidents_path, incidents)
+            write_state(project, INCIDENTS_FILE, incidents)
         for channel in settings.channels:
             payload = build_payload(channel.kind, alert)
             entry = OutboxEntry(channel.name, channel.kind, title, key, payload, now.isoformat(), incident)

@@ -2,7 +2,7 @@
 
 ``run_monitor`` reads the request log of one environment in ``(since, now]``
 — ``since`` is the end of the previous run's window (kept in
-``<state_dir>/monitoring/last-check.json``) unless a duration is given — runs
+the state document ``monitoring/last-check``) unless a duration is given — runs
 the checks of :mod:`conveyor.monitoring._checks` and the readiness of every
 deployed environment (:mod:`conveyor.monitoring._readiness`), writes the report, exports
 the monitor's gauges for Prometheus (a textfile-collector file), and, when a
@@ -202,8 +202,7 @@ def run_monitor(
         raise UsageError(f"--env {env}: no such environment in deploy.environments (known: {known})")
     settings = project.settings
     now = now or utcnow()
-    state_path = monitoring_dir(project) / CHECKS_FILE
-    state = read_state(state_path)
+    state = read_state(project, CHECKS_FILE)
     env_state: dict[str, Any] = dict(state.get(env, {}))
     start = now - since if since is not None else parse_time(env_state.get("until"))
     window = _live.load_window(project, env, start, now)
@@ -300,5 +299,5 @@ def run_monitor(
         report["files"]["uploaded"] = uploaded
     env_state.update({"until": now.isoformat(), "metric_baselines": baselines, "last_report": files["json"]})
     state[env] = env_state
-    write_state(state_path, state)
+    write_state(project, CHECKS_FILE, state)
     return MonitorResult(report, {**files, "prometheus": str(prom)})

@@ -1,6 +1,7 @@
 """The alert outbox: every real delivery is written down before it is sent.
 
-``<state_dir>/monitoring/outbox.json`` holds, oldest first, the deliveries
+The state document ``monitoring/outbox`` (``<state_dir>/monitoring/outbox.json``
+in the local folder) holds, oldest first, the deliveries
 that are not known to be delivered — channel name, idempotency key and
 payload, never the URL. An entry is in one of three states:
 
@@ -28,10 +29,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from conveyor.monitoring._state import OUTBOX_FILE, monitoring_dir, read_state, write_state
+from conveyor.monitoring._state import OUTBOX_FILE, read_state, write_state
 from conveyor.project import Project
 
 EntryState = Literal["sending", "pending", "unconfirmed"]
@@ -82,21 +82,20 @@ class OutboxEntry:
 
 
 class Outbox:
-    """The outbox file, read once under the alerts lock and rewritten (atomically) after each change."""
+    """The outbox document, read once under the alerts lock and replaced (atomically) after each change."""
 
-    def __init__(self, path: Path, entries: list[OutboxEntry]) -> None:
-        self.path = path
+    def __init__(self, project: Project, entries: list[OutboxEntry]) -> None:
+        self.project = project
         self.entries = entries
 
     @classmethod
     def open(cls, project: Project) -> Outbox:
-        path = monitoring_dir(project) / OUTBOX_FILE
-        raw = read_state(path).get("entries", [])
+        raw = read_state(project, OUTBOX_FILE).get("entries", [])
         entries = [OutboxEntry.from_dict(e) for e in raw if isinstance(e, dict)]
-        return cls(path, [e for e in entries if e is not None])
+        return cls(project, [e for e in entries if e is not None])
 
     def save(self) -> None:
-        write_state(self.path, {"entries": [e.to_dict() for e in self.entries]})
+        write_state(self.project, OUTBOX_FILE, {"entries": [e.to_dict() for e in self.entries]})
 
     def put(self, entry: OutboxEntry) -> None:
         """Add ``entry`` (at the end) or record its new state."""
@@ -114,4 +113,4 @@ class Outbox:
 
 def outbox_size(project: Project) -> int:
     """How many deliveries wait in the outbox (pending or unconfirmed)."""
-    return len(read_state(monitoring_dir(project) / OUTBOX_FILE).get("entries", []))
+    return len(read_state(project, OUTBOX_FILE).get("entries", []))

@@ -132,8 +132,7 @@ def apply_policy(
     if policy.action is RetrainAction.NONE:
         return RetrainDecision(reasons, action, "disabled", "monitoring.retrain.action is none")
     now = now or utcnow()
-    path = monitoring_dir(project) / RETRAIN_FILE
-    state = read_state(path)
+    state = read_state(project, RETRAIN_FILE)
     last = parse_time(state.get("triggered_at"))
     if last is not None and now - last < timedelta(hours=policy.cooldown_hours):
         until = last + timedelta(hours=policy.cooldown_hours)
@@ -155,6 +154,6 @@ def apply_policy(
     else:
         status, detail, stages = _run_local(project, now.strftime("%Y%m%dT%H%M%SZ"))
         decision = RetrainDecision(reasons, action, status, detail, stages=stages)
-    write_state(path, {"triggered_at": now.isoformat(), "reasons": reasons, "action": action,
+    write_state(project, RETRAIN_FILE, {"triggered_at": now.isoformat(), "reasons": reasons, "action": action,
                        "status": decision.status})  # fmt: skip
     return decision

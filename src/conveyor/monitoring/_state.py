@@ -1,69 +1,62 @@
-"""Monitoring's small JSON state files under ``<state_dir>/monitoring/``.
+"""Monitoring's small JSON state documents: ``monitoring/<name>`` in the project's state store.
 
 Monitoring keeps four pieces of state between runs: the end of the last
 checked window (so consecutive runs never count a request twice), the
 incident cooldowns of alerts, the outbox of failed deliveries and the time of
-the last retraining trigger. Each is one small JSON document written
-atomically (temporary file + rename), so a crash never leaves half a file.
+the last retraining trigger. Each is one JSON document of the state store
+(:mod:`conveyor.state`), replaced atomically, so a crash never leaves half a
+document: in the local folder ``<state_dir>/monitoring/<name>.json``, in
+PostgreSQL a row every runner of a team shares. Reports, incident files and
+the Prometheus text file stay in the local folder (:func:`monitoring_dir`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conveyor.errors import InputError
 from conveyor.project import Project
+from conveyor.state import open_store
 
 MONITORING_DIRNAME = "monitoring"
-CHECKS_FILE = "last-check.json"
-INCIDENTS_FILE = "incidents.json"
-OUTBOX_FILE = "outbox.json"
-RETRAIN_FILE = "retrain.json"
+CHECKS_FILE = "last-check"
+INCIDENTS_FILE = "incidents"
+OUTBOX_FILE = "outbox"
+RETRAIN_FILE = "retrain"
+ALERTS_LOCK = "monitoring/alerts"
+ALERTS_LOCK_WAIT_SECONDS = 600.0  # another sender holds the lock for at most its retries and timeouts
 
 
 def monitoring_dir(project: Project) -> Path:
-    """``<state_dir>/monitoring``, created on first use."""
+    """``<state_dir>/monitoring``, created on first use (local files: reports, logs, metrics)."""
     folder = project.state_dir / MONITORING_DIRNAME
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def read_state(path: Path) -> dict[str, Any]:
-    """The JSON object stored at ``path`` (empty when the file does not exist)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read monitoring state: {exc.strerror}", path=str(path)) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: monitoring state is not valid JSON (line {exc.lineno}); delete the file to reset it",
-            path=str(path),
-        ) from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: monitoring state must be a JSON object", path=str(path))
-    return data
+def _key(name: str) -> str:
+    return f"{MONITORING_DIRNAME}/{name}"
 
 
-def write_state(path: Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` with ``data`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def read_state(project: Project, name: str) -> dict[str, Any]:
+    """The state document ``monitoring/<name>`` (empty when it does not exist)."""
+    found = open_store(project).get(_key(name))
+    return {} if found is None else found.data
+
+
+def write_state(project: Project, name: str, data: dict[str, Any]) -> None:
+    """Replace the state document ``monitoring/<name>`` with ``data`` atomically."""
+    open_store(project).put(_key(name), data)
+
+
+@contextmanager
+def alerts_lock(project: Project) -> Iterator[None]:
+    """Serialise alert senders (a scheduled monitor and a canary, on any runner sharing the store)."""
+    with open_store(project).lock(ALERTS_LOCK, wait=ALERTS_LOCK_WAIT_SECONDS):
+        yield
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,9 @@ so a reused run never imports MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -153,12 +155,17 @@ def log_run(
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     try:
-        with mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=run_name(record.model_type),
-            tags=tags,
-            nested=bool(parent_run_id),  # a matrix run: a child of the active parent (start_parent)
-        ) as run:
+        # with a tracking server, MLflow prints the run's URL on stdout when the run ends: to stderr,
+        # so `--json` keeps stdout to its one object
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=run_name(record.model_type),
+                tags=tags,
+                nested=bool(parent_run_id),  # a matrix run: a child of the active parent (start_parent)
+            ) as run,
+        ):
             run_id = str(run.info.run_id)
             now = int(time.time() * 1000)
             params = [Param(k, str(v)[:6000]) for k, v in sorted(record.params.items())]

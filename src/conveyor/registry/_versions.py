@@ -9,7 +9,9 @@ registry stages are deprecated in MLflow and not used. Loading goes through
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -186,7 +188,12 @@ def register_version(
     client = tracking_client(project)
     name = project.model_name
     try:
-        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # redirect_stdout: a tracking server's run URL, printed when the run ends, goes to stderr
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            mlflow.start_run(run_id=run_id),
+            warnings.catch_warnings(),
+        ):
             # the pyfunc takes free-form frames on purpose: no type-hint schema
             warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
             signature = _signature(model_dir, input_example) if input_example is not None else None

@@ -2,9 +2,12 @@
 
 Every stage that has something to report calls
 ``record_stage_result(project, stage, payload)`` with a JSON-ready dict. The
-latest payload per stage is kept in ``<state_dir>/results/<stage>.json`` and
-every record is appended to ``<state_dir>/results/history.jsonl`` (the
-metric-history plot reads it). Reading never needs MLflow, so a report costs
+latest payload per stage is kept in the state document ``results/<stage>`` and
+every record is appended to the log ``results/history`` (the metric-history
+plot reads it) of the project's state store (:mod:`conveyor.state`): in the
+local folder ``<state_dir>/results/<stage>.json`` and ``results/history.jsonl``,
+in PostgreSQL rows every runner of a team reads — a report made on one runner
+shows the stages another ran. Reading never needs MLflow, so a report costs
 milliseconds.
 
 A report describes ONE pipeline run. Each record carries the id of the
@@ -43,9 +46,11 @@ from typing import Any
 from conveyor.config import env_flag
 from conveyor.errors import InputError, UsageError
 from conveyor.project import Project
+from conveyor.state import Document, open_store
 
 _STAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-HISTORY_FILE = "history.jsonl"
+RESULTS = "results"
+HISTORY_LOG = f"{RESULTS}/history"
 PIPELINE_RUN_VAR = "CONVEYOR_PIPELINE_RUN"
 _TRAINING_STAGES = ("train", "register")  # tied to the evaluated training run by run_id
 
@@ -62,13 +67,14 @@ def current_pipeline_run() -> str | None:
 
 
 def results_dir(project: Project) -> Path:
-    return project.state_dir / "results"
+    """Where the local folder keeps the stage results (used when the state store is that folder)."""
+    return project.state_dir / RESULTS
 
 
 def record_stage_result(
     project: Project, stage: str, payload: dict[str, Any], *, pipeline_run: str | None = None
-) -> Path:
-    """Keep ``payload`` as the latest result of ``stage`` and append it to the history.
+) -> str:
+    """Keep ``payload`` as the latest result of ``stage`` and append it to the history; the document key.
 
     ``pipeline_run`` defaults to :func:`current_pipeline_run`.
     """
@@ -78,37 +84,40 @@ def record_stage_result(
         text = json.dumps(payload, default=str, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"result of stage {stage!r} is not JSON-ready: {exc}") from exc
-    folder = results_dir(project)
-    folder.mkdir(parents=True, exist_ok=True)
     run = pipeline_run if pipeline_run is not None else current_pipeline_run()
-    record = (
-        f'{{"stage": {json.dumps(stage)}, "recorded_at": {time.time():.3f}, '
-        f'"pipeline_run": {json.dumps(run)}, "payload": {text}}}'
-    )
-    path = folder / f"{stage}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(record, encoding="utf-8")
-    tmp.replace(path)
-    with (folder / HISTORY_FILE).open("a", encoding="utf-8") as fh:
-        fh.write(record + "\n")
-    return path
+    record = {
+        "stage": stage,
+        "recorded_at": round(time.time(), 3),
+        "pipeline_run": run,
+        "payload": json.loads(text),
+    }
+    store = open_store(project)
+    key = f"{RESULTS}/{stage}"
+    store.put(key, record)
+    store.append(HISTORY_LOG, record)
+    return key
 
 
-def _read_record(path: Path) -> dict[str, Any]:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable stage result ({exc})", path=str(path)) from exc
-    if not isinstance(record, dict) or not isinstance(record.get("payload"), dict):
-        raise InputError(f"{path}: not a stage result (expected stage, recorded_at, payload)", path=str(path))
+def _checked(document: Document) -> dict[str, Any]:
+    record = document.data
+    if not isinstance(record.get("payload"), dict):
+        raise InputError(
+            f"{document.key}: not a stage result (expected stage, recorded_at, payload)", path=document.key
+        )
     return record
 
 
 def _latest_records(project: Project) -> dict[str, dict[str, Any]]:
-    folder = results_dir(project)
-    if not folder.is_dir():
-        return {}
-    return {p.stem: _read_record(p) for p in sorted(folder.glob("*.json"))}
+    store = open_store(project)
+    found: dict[str, dict[str, Any]] = {}
+    for key in store.keys(RESULTS):
+        try:
+            document = store.get(key)
+        except InputError as exc:
+            raise InputError(f"{key}: unreadable stage result ({exc})", path=key) from exc
+        if document is not None:
+            found[key.rsplit("/", 1)[-1]] = _checked(document)
+    return found
 
 
 def _same_training_run(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -154,15 +163,5 @@ def load_stage_results(project: Project, pipeline_run: str | None = None) -> dic
 
 def load_history(project: Project, stage: str | None = None) -> list[dict[str, Any]]:
     """Every record in order (``stage``, ``recorded_at``, ``payload``), optionally of one stage."""
-    path = results_dir(project) / HISTORY_FILE
-    if not path.is_file():
-        return []
-    records: list[dict[str, Any]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a crash mid-append; the others stand
-        if isinstance(record, dict) and (stage is None or record.get("stage") == stage):
-            records.append(record)
-    return records
+    records = (r.data for r in open_store(project).read(HISTORY_LOG))
+    return [r for r in records if stage is None or r.get("stage") == stage]
