@@ -65,7 +65,10 @@ def team_mode(settings: Settings) -> bool:
     """Whether the project uses shared stores (the only way jobs on disposable runners share state)."""
     tracking = settings.registry.tracking_uri or ""
     shared_registry = "://" in tracking and not tracking.startswith(("sqlite:", "file:"))
-    return shared_registry or bool(settings.state.uri_env) or bool(settings.serving.request_log.uri)
+    # state.uri_env has a default (CONVEYOR_STATE_URI, read only when set); naming it in the file says
+    # the team uses a state store
+    state = "uri_env" in settings.state.model_fields_set and bool(settings.state.uri_env)
+    return shared_registry or state or bool(settings.serving.request_log.uri)
 
 
 def admin_token_variable(settings: Settings, environment: str) -> str | None:
