@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from conveyor.deploy._controller import ServerClient, ServerState
     from conveyor.deploy._drill import FaultyRecommender
     from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
+    from conveyor.deploy._fleet import FleetClient
     from conveyor.deploy._ledger import (
         Ledger,
         LedgerEntry,
@@ -39,6 +40,12 @@ if TYPE_CHECKING:
         current_actor,
         deployed_versions,
         serving_versions,
+    )
+    from conveyor.deploy._lifecycle import (
+        environment_log,
+        restart_environment,
+        start_environment,
+        stop_environment,
     )
     from conveyor.deploy._lock import EnvironmentLock, LockHolder
     from conveyor.deploy._processes import ProcessRecord, read_record
@@ -66,6 +73,11 @@ _EXPORTS = {
     "EnvironmentLock": "_lock",
     "EnvironmentProcess": "_supervisor",
     "FaultyRecommender": "_drill",
+    "FleetClient": "_fleet",
+    "environment_log": "_lifecycle",
+    "restart_environment": "_lifecycle",
+    "start_environment": "_lifecycle",
+    "stop_environment": "_lifecycle",
     "Ledger": "_ledger",
     "LedgerEntry": "_ledger",
     "LockHolder": "_lock",
@@ -133,6 +145,7 @@ __all__ = [
     "EnvironmentLock",
     "EnvironmentProcess",
     "FaultyRecommender",
+    "FleetClient",
     "Ledger",
     "LedgerEntry",
     "LockHolder",
@@ -158,19 +171,23 @@ __all__ = [
     "decide",
     "deploy",
     "deployed_versions",
+    "environment_log",
     "environment_settings",
     "free_port",
     "pid_alive",
     "plan_from_baseline",
     "ratio_test",
     "read_record",
+    "restart_environment",
     "rollback",
     "sample_ratio_test",
     "sample_size_per_arm",
     "serving_versions",
     "smoke_test",
     "spawn_alias_sync",
+    "start_environment",
     "status",
+    "stop_environment",
     "sync_aliases",
     "two_proportion_test",
     "watch",

@@ -60,10 +60,10 @@ def rollback(project: Project, env_name: str, *, progress: Progress = quiet) -> 
 
 def _rollback(env: Environment, lock: EnvironmentLock, progress: Progress) -> dict[str, Any]:
     recovered = recover(env, lock, progress)
-    if not env.process.running() and env.process.watchdog() is not None:
+    if not env.running() and env.process.watchdog() is not None:
         progress(f"the {env.name} server is down and its watchdog restarts it; waiting")
         env.process.wait("/ready")
-    if not env.process.running():
+    if not env.running():
         raise UsageError(f"the {env.name} server is not running: nothing to roll back")
     before = env.client.state()
     started = time.perf_counter()
@@ -81,7 +81,9 @@ def _rollback(env: Environment, lock: EnvironmentLock, progress: Progress) -> di
         reason = f"switched back from {before.primary} to {state.primary}"
     switch_ms = (time.perf_counter() - started) * 1000
     progress(f"{reason} ({switch_ms:.1f} ms)")
-    details = {"previous": state.previous, "switch_ms": round(switch_ms, 1)}
+    details: dict[str, Any] = {"previous": state.previous, "switch_ms": round(switch_ms, 1)}
+    if len(env.client) > 1:
+        details["replicas"] = env.urls
     record(env.project, LedgerEntry(env.name, "rollback", "ok", state.primary, None, reason, details=details))
     spawn_alias_sync(env.project, env.name)
     report = {"environment": env.name, "outcome": "ok", "reason": reason, "switch_ms": switch_ms}

@@ -5,7 +5,7 @@ controller reads canary and A/B samples from it (``conveyor.deploy``) and the mo
 reads its windows (``conveyor.monitoring``) — none of them imports another for it.
 """
 
-from conveyor.requestlog._location import request_log_dir
+from conveyor.requestlog._location import request_log_dir, request_log_dirs
 from conveyor.requestlog._log import (
     CLIENT_ERROR,
     FEEDBACK,
@@ -18,6 +18,7 @@ from conveyor.requestlog._log import (
     SERVER_ERROR,
     RequestLog,
     read_request_log,
+    read_request_logs,
     scan_request_log,
 )
 
@@ -33,6 +34,8 @@ __all__ = [
     "SERVER_ERROR",
     "RequestLog",
     "read_request_log",
+    "read_request_logs",
     "request_log_dir",
+    "request_log_dirs",
     "scan_request_log",
 ]
