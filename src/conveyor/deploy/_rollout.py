@@ -82,8 +82,10 @@ def canary_rollout(
         share = step / 100
         stop_if_aborted(env, candidate, report)
         since = datetime.now(UTC)
-        # sticky: every replica maps a user to the same version (sha256 of salt:user_id)
-        env.client.traffic({stable: 1 - share, candidate: share}, mode="sticky", salt=f"canary-{candidate}")
+        # the same weights on every replica, drawn per request: the analysis below (error rate,
+        # latency, traffic share) assumes requests assigned independently; a sticky split would
+        # assign whole users and cluster their errors (docs/deploy.md, "Several replicas")
+        env.client.traffic({stable: 1 - share, candidate: share}, mode="weighted")
         lock.update(weight=float(step), weight_since=since.isoformat(timespec="seconds"))
         record(
             env.project,
@@ -97,9 +99,7 @@ def canary_rollout(
             if env.wait_unless_aborted(wait + flush + 0.5):
                 stop_if_aborted(env, candidate, report)
             samples = canary_samples(env.project, env.name, since, stable, candidate)
-            # the share test assumes each request is drawn at random; under sticky routing
-            # whole users are, so a request count far from the share is not evidence of loss
-            result = analyse(*samples, settings)
+            result = analyse(*samples, settings, expected_share=share)
             if result.verdict is not CanaryVerdict.INCONCLUSIVE or attempt == INCONCLUSIVE_RETRIES:
                 break
             progress(f"inconclusive ({result.reason}); waiting another interval")
