@@ -135,6 +135,9 @@ def test_a_failing_canary_is_rolled_back_on_every_replica(cli, fleet, tmp_path):
 
 
 def test_kill_9_of_a_replica_during_a_rollout_aborts_it_and_production_keeps_answering(cli, fleet, tmp_path):
+    # version 2 served before and is kept loaded as the previous one: a rollback has a target
+    for args in (("deploy", "--env", "production", "--version", "2"), ("rollback", "--env", "production")):
+        assert cli("--project", fleet.ops, *args).exit_code == 0
     out = tmp_path / "load.json"
     load = _load(fleet.lb_url, out)
     side = Path(Project.load(fleet.ops).state_dir) / "envs" / "production" / "side-server.json"
@@ -167,6 +170,11 @@ def test_kill_9_of_a_replica_during_a_rollout_aborts_it_and_production_keeps_ans
     status = cli("--project", fleet.ops, "status", "--json").json()["environments"]["production"]
     assert not status["running"]
     assert status["replicas"][1]["error"]
+    # one dead replica does not keep the others from rolling back
+    back = cli("--project", fleet.ops, "rollback", "--env", "production", "--json")
+    assert back.exit_code == 0, back.stderr
+    assert back.json()["unreachable"] == [fleet.urls[1]]
+    assert [fleet.state(i)["primary"] for i in (0, 2)] == ["2", "2"]
 
 
 def test_a_second_deploy_from_another_folder_fails_clearly_while_one_runs(cli, fleet):

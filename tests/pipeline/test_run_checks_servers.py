@@ -62,3 +62,21 @@ def test_a_deploy_stage_reruns_when_its_server_is_down_or_someone_elses(make_pro
     with _server(port, {"project": "shop-123abc", "env": "staging", "primary": "1"}):
         assert run() == "skipped"  # the stamp matches and the server is up: up to date
     assert (root / "order.txt").read_text().split() == ["deployed"] * 3
+
+
+def test_the_monitor_refuses_a_server_of_another_project(make_project):
+    from conveyor.monitoring._readiness import readiness_check
+
+    port = free_port()
+    config = (
+        f"project: {{name: shop, id: shop-123abc}}\ndeploy:\n  environments:\n    staging: {{port: {port}}}\n"
+    )
+    project = Project.load(make_project(config))
+    with _server(port, {"project": "another-project", "env": "staging", "primary": "1"}):
+        foreign = readiness_check(project, {"staging": "1"})
+    assert foreign.status == "fail"
+    assert f"staging (http://127.0.0.1:{port}): answers as project 'another-project', not 'shop-123abc'" in (
+        foreign.summary
+    )
+    with _server(port, {"project": "shop-123abc", "env": "staging", "primary": "1"}):
+        assert readiness_check(project, {"staging": "1"}).status == "pass"

@@ -139,6 +139,20 @@ class FleetClient:
         self._failed(f"reading the {self.environment} replicas", results)
         return [(c, s) for c, s, _ in results if s is not None]
 
+    def answering(self) -> tuple[FleetClient, list[str]]:
+        """The replicas that answer, as a fleet, and the URLs of those that do not.
+
+        A rollback uses it: one dead replica must not keep the others on a bad version
+        (its load balancer has taken it out; it comes back with what its platform starts).
+        A replica of another project or environment still refuses the whole command.
+        """
+        results = self._each(lambda c: c.state())
+        up = [c for c, _, e in results if e is None]
+        if not up or any(isinstance(e, UsageError) for _, _, e in results):
+            self._failed(f"reading the {self.environment} replicas", results)
+        down = [c.base_url for c, _, e in results if e is not None]
+        return FleetClient(up, environment=self.environment), down
+
     def _merged(self, states: Sequence[tuple[ServerClient, ServerState]]) -> ServerState:
         return merge_states([(c.base_url, s) for c, s in states])
 
