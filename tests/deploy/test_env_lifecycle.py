@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 
@@ -43,3 +45,17 @@ def test_stop_start_restart_and_logs_of_a_local_environment(cli, deploy_project)
     actions = [(e.action, e.outcome) for e in Ledger.of(Project.load(root)).entries("staging")]
     assert actions.count(("stop", "ok")) == 2
     assert actions.count(("start", "ok")) == 2
+
+
+def test_a_deploy_to_a_taken_port_is_one_line_before_any_model_loads(cli, deploy_project):
+    process = EnvironmentProcess(Project.load(deploy_project), "staging")
+    port = process.settings.port
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen(1)
+        result = cli("--project", deploy_project, "deploy", "--env", "staging", "--version", "1")
+    assert result.exit_code == 2, result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("conveyor:")]
+    assert f"port {port} of environment 'staging' on 127.0.0.1 is taken by a process Conveyor" in line
+    assert not process.log_file.exists()  # no server was started, so no model was loaded
