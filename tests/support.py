@@ -11,13 +11,24 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
 
 from conveyor.deploy import free_port
 
-__all__ = ["free_environment_ports", "free_port", "stop_process", "wait_ready"]
+__all__ = [
+    "K",
+    "free_environment_ports",
+    "free_port",
+    "stop_process",
+    "wait_ready",
+    "write_registered_shop",
+]
+
+USERS, ITEMS = 300, 60
+K = 5
 
 
 def free_environment_ports(root: Path) -> None:
@@ -56,3 +67,47 @@ def stop_process(process: subprocess.Popen[str], seconds: float = 20) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _interactions() -> Any:
+    """Users with one of three tastes (item ranges), 15 interactions each."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(USERS):
+        taste = user % 3
+        for item in rng.integers(taste * 20, taste * 20 + 20, 15):
+            rows.append((user, int(item), 1_700_000_000 + len(rows), "view"))
+    return pl.DataFrame(rows, schema=["user_id", "item_id", "timestamp", "event"], orient="row")
+
+
+def write_registered_shop(root: Path, config: str = "project: {name: shop}\nmodel: {k: 5}\n") -> None:
+    """A recommender project in ``root`` with registered versions 1, 2 (healthy ALS), 3 (fails half
+    its calls) and 4 (answers its first 50 calls, then fails half: it passes a smoke test)."""
+    import mlflow
+
+    from conveyor.deploy import FaultyRecommender
+    from conveyor.models import ImplicitRecommender
+    from conveyor.project import Project
+    from conveyor.registry import Lineage, ensure_experiment, register_version
+
+    (root / "conveyor.yaml").write_text(config)
+    data = _interactions()
+    (root / "data" / "raw").mkdir(parents=True)
+    data.write_parquet(root / "data" / "raw" / "interactions.parquet")
+    project = Project.load(root)
+    experiment = ensure_experiment(project)
+    models: list[Any] = [
+        ImplicitRecommender(params={"factors": 8, "iterations": 5}, seed=1).fit(data),
+        ImplicitRecommender(params={"factors": 8, "iterations": 5}, seed=2).fit(data),
+    ]
+    models.append(FaultyRecommender(models[0], error_rate=0.5))
+    models.append(FaultyRecommender(models[0], error_rate=0.5, healthy_calls=50))
+    for i, model in enumerate(models):
+        model_dir = root / "models" / str(i)
+        model.save(model_dir)
+        with mlflow.start_run(experiment_id=experiment) as run:
+            pass
+        register_version(project, run.info.run_id, model_dir, lineage=Lineage(model_type="als"))

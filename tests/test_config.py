@@ -18,8 +18,10 @@ from conveyor.config import (
     Strategy,
     Template,
     defaults_for,
+    derived_port,
     json_schema,
     load_settings,
+    parse_settings,
 )
 from conveyor.errors import ConfigError
 
@@ -80,9 +82,51 @@ BROKEN = [
     ("deploy:\n  environments:\n    a: {port: 9000}\n    b: {port: 9000}\n", "deploy.environments", "port"),
     ("version: 2\n", "version", "1"),
     # accepted-but-unbuilt options are refused with the reason (issue 13 point 6)
-    ("deploy:\n  strategy: rolling\n", "deploy.strategy", "'rolling' is not built yet"),
+    # replicas by URL (issue 15): nonsense is one line naming the key
+    (
+        "deploy:\n  environments:\n    p: {replicas: ['ftp://h:1']}\n",
+        "deploy.environments.p.replicas",
+        "http://",
+    ),
+    (
+        "deploy:\n  environments:\n    p: {replicas: ['http://h:1', 'http://h:1/']}\n",
+        "deploy.environments.p.replicas",
+        "listed twice",
+    ),
+    ("deploy:\n  environments:\n    p: {replicas: []}\n", "deploy.environments.p.replicas", "at least one"),
+    (
+        "deploy:\n  environments:\n    p: {replicas: ['http://h:1/api']}\n",
+        "deploy.environments.p.replicas",
+        "base URL only",
+    ),
+    (
+        "deploy:\n  environments:\n    p: {replicas: ['http://h:1'], port: 9000}\n",
+        "deploy.environments.p.port",
+        "not with replicas",
+    ),
+    (
+        "deploy:\n  environments:\n    p: {replicas: ['http://h:1'], supervise: true}\n",
+        "deploy.environments.p.supervise",
+        "does not start or supervise",
+    ),
+    (
+        "deploy:\n  environments:\n    p: {port: 9000, admin_token_env: TOKEN}\n",
+        "deploy.environments.p.admin_token_env",
+        "only for replicas",
+    ),
+    (
+        "deploy:\n  environments:\n    p: {replicas: ['http://h:1'], admin_token_env: 'no such'}\n",
+        "deploy.environments.p.admin_token_env",
+        "not an environment variable name",
+    ),
+    (
+        "deploy:\n  environments:\n    a: {replicas: ['http://h:1']}\n    b: {replicas: ['http://h:1']}\n",
+        "deploy.environments",
+        "belongs to two environments",
+    ),
+    ("project:\n  id: 'two words'\n", "project.id", "letters, digits"),
     ("deploy:\n  strategy: ab\n", "deploy.strategy", "conveyor ab start"),
-    ("deploy:\n  strategy: shadow\n", "deploy.strategy", "'blue-green' or 'canary'"),
+    ("deploy:\n  strategy: shadow\n", "deploy.strategy", "'blue-green', 'canary' or 'rolling'"),
     ("data:\n  sql: SELECT 1\n", "data.sql", "CSV or Parquet"),
     ("monitoring:\n  schedule: '0 * * * *'\n", "monitoring.schedule", "workflows.monitor_cron"),
     ("deploy:\n  ab:\n    metric: ctr\n", "deploy.ab.metric", "click-through rate"),
@@ -201,8 +245,11 @@ def test_every_enumerated_option_is_listed_in_the_json_schema():
     assert kind["enum"] == ["discord", "slack", "webhook"]
     for name, enum in enums.items():
         assert schema["$defs"][name]["enum"] == [m.value for m in enum], name
-    assert schema["$defs"]["Strategy"]["enum"] == ["blue-green", "canary"]
-    assert "rolling is not built" in schema["$defs"]["DeploySection"]["properties"]["strategy"]["description"]
+    assert schema["$defs"]["Strategy"]["enum"] == ["blue-green", "canary", "rolling"]
+    assert (
+        "blue-green, canary, rolling"
+        in schema["$defs"]["DeploySection"]["properties"]["strategy"]["description"]
+    )
     assert "sql" not in schema["$defs"]["DataSection"]["properties"]
     assert "schedule" not in schema["$defs"]["MonitoringSection"]["properties"]
     assert "metric" not in schema["$defs"]["ABSection"]["properties"]
@@ -210,33 +257,49 @@ def test_every_enumerated_option_is_listed_in_the_json_schema():
 
 def test_the_json_schema_refuses_what_is_not_built():
     jsonschema = pytest.importorskip("jsonschema")
-    for data in ({"deploy": {"strategy": "rolling"}}, {"deploy": {"strategy": "ab"}}, {"data": {"sql": "x"}}):
+    for data in ({"deploy": {"strategy": "shadow"}}, {"deploy": {"strategy": "ab"}}, {"data": {"sql": "x"}}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(data, json_schema())
 
 
-def test_strategy_rolling_is_refused_by_config_check_with_one_line(cli, make_project):
+def test_strategy_rolling_is_accepted_now_that_it_is_built(cli, make_project):
     root = make_project("deploy:\n  strategy: rolling\n")
     result = cli("config", "check", "--project", str(root))
-    assert result.exit_code == 2
-    [line] = result.stderr.strip().splitlines()
-    assert "deploy.strategy: 'rolling' is not built yet" in line
-    assert "use blue-green or canary" in line
+    assert result.exit_code == 0, result.stderr
+    assert load_settings(root / "conveyor.yaml").deploy.strategy is Strategy.ROLLING
+
+
+def test_default_ports_are_derived_from_the_project_id():
+    one = parse_settings({"project": {"name": "shop", "id": "shop-a1b2c3"}}).deploy.environments
+    same = parse_settings({"project": {"name": "other", "id": "shop-a1b2c3"}}).deploy.environments
+    two = parse_settings({"project": {"name": "shop", "id": "shop-ffffff"}}).deploy.environments
+    expected = derived_port("shop-a1b2c3", 0)
+    assert (one["staging"].port, one["production"].port) == (expected, expected + 1)
+    assert 20000 <= expected < 30000
+    assert {e.port for e in same.values()} == {e.port for e in one.values()}  # the id decides, not the name
+    assert {e.port for e in two.values()}.isdisjoint({e.port for e in one.values()})
+    # an explicit port wins; a remote environment has none
+    mixed = parse_settings(
+        {"deploy": {"environments": {"a": {"port": 9000}, "b": {"replicas": ["https://h.example:8443/"]}}}}
+    ).deploy.environments
+    assert mixed["a"].port == 9000
+    assert mixed["b"].port is None
+    assert mixed["b"].replicas == ["https://h.example:8443"]
+    assert mixed["b"].remote
 
 
 def test_deploy_strategy_choices_follow_the_enum(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     assert ("direct", *(s.value for s in Strategy)) == DEPLOY_STRATEGIES
     help_text = cli("deploy", "--help").stdout
-    assert "[direct|blue-green|canary]" in help_text
+    assert "[direct|blue-green|canary|rolling]" in help_text
 
 
 @pytest.mark.parametrize(
     ("value", "words"),
     [
-        ("rolling", "not built yet"),
         ("ab", "conveyor ab start"),
-        ("Canary", "not one of direct, blue-green, canary"),
+        ("Canary", "not one of direct, blue-green, canary, rolling"),
     ],
 )
 def test_deploy_strategy_accepts_only_listed_values(cli, make_project, value, words):

@@ -11,7 +11,9 @@ message names the file, the dotted key path and what was expected.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +28,15 @@ CONFIG_FILENAME = "conveyor.yaml"
 STATE_DIRNAME = ".conveyor"
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_STAGING_PORT = 8101
-DEFAULT_PRODUCTION_PORT = 8100
+# Default ports come from the project's id (docs/deploy.md, "Identity"): a block of
+# PORT_BLOCK_SIZE ports in [PORT_RANGE_START, PORT_RANGE_START + PORT_BLOCKS * PORT_BLOCK_SIZE),
+# below Linux's ephemeral range, one port per local environment in the order they are listed.
+PORT_RANGE_START = 20000
+PORT_BLOCKS = 1000
+PORT_BLOCK_SIZE = 10
+DEFAULT_ENVIRONMENTS = ("staging", "production")
+_ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PROJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 DEFAULT_DRIFT_THRESHOLD = 0.1
 DEFAULT_DRIFT_SHARE = 0.5
 DEFAULT_ALPHA = 0.05
@@ -83,6 +92,7 @@ class Strategy(StrEnum):
 
     BLUE_GREEN = "blue-green"
     CANARY = "canary"
+    ROLLING = "rolling"
 
 
 # ``conveyor deploy --strategy``: ``direct`` (a plain switch, the default outside
@@ -92,8 +102,6 @@ DEPLOY_STRATEGIES: tuple[str, ...] = ("direct", *(s.value for s in Strategy))
 # Values users try that Conveyor refuses, with the reason (config, --strategy and
 # the deploy API give the same one-line answer).
 NOT_BUILT_STRATEGIES: dict[str, str] = {
-    "rolling": "'rolling' is not built yet (an environment is one server process here, so there is "
-    "no replica-by-replica rollout); use blue-green or canary",
     "ab": "'ab' is not a deploy strategy: an A/B test is its own command, "
     "`conveyor ab start --variant-ratio R`; use blue-green or canary",
 }
@@ -123,8 +131,24 @@ class RetrainAction(StrEnum):
 # -- project -------------------------------------------------------------------
 class ProjectSection(_Section):
     name: str = "conveyor-project"
+    # Every server answers /version with it; deploy, smoke, status, rollback and monitor refuse a
+    # server of another project. `conveyor init` writes the name plus a random suffix; unset, the
+    # name is the id (two projects of one name on one machine then need their own ids).
+    id: str | None = None
     template: Template = Template.RECOMMENDER
     state_dir: str = STATE_DIRNAME
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_token(cls, value: str | None) -> str | None:
+        if value is not None and not _PROJECT_ID.match(value):
+            raise ValueError("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+    @property
+    def identity(self) -> str:
+        """The project's id: ``id``, else the name."""
+        return self.id or self.name
 
 
 # -- data ------------------------------------------------------------------------
@@ -311,8 +335,13 @@ class ServingSection(_Section):
 
 
 # -- deploy --------------------------------------------------------------------
+_LOCAL_ONLY = ("port", "host", "supervise", "restart_limit", "restart_backoff_seconds")
+
+
 class EnvironmentSettings(_Section):
-    port: int = Field(gt=0, lt=65536)
+    # local (the default): one supervised `conveyor serve` on host:port. None: derived from
+    # project.id (filled in when the file is read, see Settings._derive_ports)
+    port: int | None = Field(None, gt=0, lt=65536)
     host: str = DEFAULT_HOST
     # a watchdog process restarts the server when it dies (docs/deploy.md, "Supervision")
     supervise: bool = True
@@ -321,9 +350,90 @@ class EnvironmentSettings(_Section):
     # a live but hung server: this many consecutive failed GET /health probes (0: no probe) → kill -9, restart
     liveness_failures: int = Field(3, ge=0)
     liveness_timeout_seconds: float = Field(5.0, gt=0)  # one probe's timeout
-    # remote environments (issue 15.1): long-running replicas by URL, the admin token from this variable
-    replicas: list[str] = Field(default_factory=list)
-    admin_token_env: str | None = None
+    # remote: long-running `conveyor serve` replicas given by URL, started by their platform
+    # (systemd, Kubernetes, by hand); Conveyor never starts, stops or supervises them
+    replicas: list[str] | None = Field(
+        None, description="Base URLs (http:// or https://) of the environment's long-running replicas"
+    )
+    admin_token_env: str | None = Field(
+        None, description="Environment variable holding the replicas' admin token (remote environments)"
+    )
+    # folders of the replicas' request logs the canary and A/B analyses pool (default: the
+    # environment's request-log folder; part files of many replicas may share one folder)
+    request_logs: list[str] = Field(default_factory=list)
+
+    @property
+    def remote(self) -> bool:
+        return self.replicas is not None
+
+    @field_validator("replicas")
+    @classmethod
+    def _replica_urls(cls, urls: list[str] | None) -> list[str] | None:
+        if urls is None:
+            return None
+        if not urls:
+            raise ValueError("must list at least one replica URL (or remove the key for a local server)")
+        seen: set[str] = set()
+        cleaned = []
+        for url in urls:
+            base = replica_base_url(url)
+            if base in seen:
+                raise ValueError(f"{url!r} is listed twice")
+            seen.add(base)
+            cleaned.append(base)
+        return cleaned
+
+    @field_validator("admin_token_env")
+    @classmethod
+    def _token_variable(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_VAR_NAME.match(value):
+            raise ValueError(f"not an environment variable name (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _remote_or_local(self) -> EnvironmentSettings:
+        if self.replicas is not None:
+            for key in _LOCAL_ONLY:
+                if key in self.model_fields_set:
+                    raise _NotBuilt(
+                        key,
+                        "not with replicas (a remote environment's replicas are addressed by URL "
+                        "and run under their own platform; Conveyor does not start or supervise them)",
+                    )
+        elif self.admin_token_env is not None:
+            raise _NotBuilt(
+                "admin_token_env",
+                "only for replicas given by URL (a local server's token is generated "
+                "under .conveyor/envs/<env>/admin-token)",
+            )
+        return self
+
+
+def replica_base_url(url: str) -> str:
+    """``url`` as a replica base URL (``scheme://host:port``); ValueError naming what is wrong."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str):
+        raise ValueError(f"a replica must be a URL string (got {url!r})")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r}: a replica URL must start with http:// or https://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r}: invalid port") from None
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: no host")
+    if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{url!r}: give the replica's base URL only (no path, query or credentials)")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def derived_port(project_id: str, index: int) -> int:
+    """The default port of the ``index``-th local environment of project ``project_id``."""
+    block = int.from_bytes(hashlib.sha256(project_id.encode()).digest()[:8], "big") % PORT_BLOCKS
+    return PORT_RANGE_START + block * PORT_BLOCK_SIZE + index
 
 
 class CanarySection(_Section):
@@ -364,14 +474,11 @@ class SmokeSection(_Section):
 
 class DeploySection(_Section):
     environments: dict[str, EnvironmentSettings] = Field(
-        default_factory=lambda: {
-            "staging": EnvironmentSettings(port=DEFAULT_STAGING_PORT),
-            "production": EnvironmentSettings(port=DEFAULT_PRODUCTION_PORT),
-        }
+        default_factory=lambda: {name: EnvironmentSettings() for name in DEFAULT_ENVIRONMENTS}
     )
     strategy: Strategy = Field(
         Strategy.BLUE_GREEN,
-        description="blue-green or canary (rolling is not built; A/B tests are `conveyor ab start`)",
+        description=f"{', '.join(s.value for s in Strategy)} (A/B tests are `conveyor ab start`)",
     )
     keep_previous_hours: float = Field(DEFAULT_KEEP_PREVIOUS_HOURS, ge=0)
     health_timeout_seconds: float = Field(60.0, gt=0)
@@ -504,6 +611,38 @@ class Settings(_Section):
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     workflows: WorkflowsSection = Field(default_factory=WorkflowsSection)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_ports(cls, data: Any) -> Any:
+        """Give each local environment without a port one derived from the project's id."""
+        if not isinstance(data, dict):
+            return data
+        raw_project = data.get("project")
+        project: dict[str, Any] = raw_project if isinstance(raw_project, dict) else {}
+        identity = project.get("id") or project.get("name") or ProjectSection().name
+        deploy = data.get("deploy")
+        if deploy is not None and not isinstance(deploy, dict):
+            return data
+        deploy = dict(deploy or {})
+        envs = deploy.get("environments")
+        if envs is None:
+            envs = {name: {} for name in DEFAULT_ENVIRONMENTS}
+        if not isinstance(envs, dict):
+            return data
+        filled: dict[Any, Any] = {}
+        for index, (name, env) in enumerate(envs.items()):
+            if isinstance(env, dict) and env.get("port") is None and "replicas" not in env:
+                if index >= PORT_BLOCK_SIZE:
+                    raise ValueError(
+                        f"deploy.environments.{name}.port: set it (ports are derived for the first "
+                        f"{PORT_BLOCK_SIZE} environments only)"
+                    )
+                filled[name] = {**env, "port": derived_port(str(identity), index)}
+            else:
+                filled[name] = env
+        deploy["environments"] = filled
+        return {**data, "deploy": deploy}
+
     @model_validator(mode="after")
     def _model_fits_template(self) -> Settings:
         recommender = self.project.template is Template.RECOMMENDER
@@ -514,9 +653,15 @@ class Settings(_Section):
                 raise ValueError(
                     f"{key}: '{kind.value}' does not fit template '{self.project.template.value}'"
                 )
-        ports = [e.port for e in self.deploy.environments.values()]
-        if len(ports) != len(set(ports)):
+        local = [e for e in self.deploy.environments.values() if not e.remote]
+        ports = [(e.host, e.port) for e in local]
+        if len({p for _, p in ports}) != len(ports):
             raise ValueError("deploy.environments: two environments share one port")
+        urls = [u for e in self.deploy.environments.values() for u in e.replicas or []]
+        urls += [f"http://{e.host}:{e.port}" for e in local]
+        shared = sorted({u for u in urls if urls.count(u) > 1})
+        if shared:
+            raise ValueError(f"deploy.environments: {shared[0]} belongs to two environments")
         return self
 
 
@@ -645,10 +790,12 @@ __all__ = [
     "Strategy",
     "Template",
     "defaults_for",
+    "derived_port",
     "dump_settings",
     "json_schema",
     "load_settings",
     "parse_settings",
+    "replica_base_url",
     "s3_endpoint_url",
     "secret_from_env",
 ]

@@ -15,6 +15,7 @@ from conveyor.cli import (
     _datagen,
     _demo,
     _deploy,
+    _env,
     _generate,
     _judge,
     _model,
@@ -73,6 +74,7 @@ for module in (
     _ui,
     _generate,
     _judge,
+    _env,
 ):
     module.register(app)
 

@@ -78,7 +78,7 @@ def deploy(
             parser=_strategy_choice,
             metavar=f"[{'|'.join(DEPLOY_STRATEGIES)}]",
             help="Default: deploy.strategy for production, direct elsewhere. "
-            "(rolling is not built; an A/B test is `conveyor ab start`.)",
+            "(An A/B test is `conveyor ab start`.)",
             show_default=False,
         ),
     ] = None,
@@ -112,25 +112,30 @@ def deploy(
 
 
 def smoke(env: EnvOpt = "staging", json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
-    """Smoke-test an environment's endpoint; exit 1 on failure."""
+    """Smoke-test an environment's endpoint (every replica); exit 1 on failure."""
     start(json_out)
-    from conveyor.deploy import EnvironmentProcess, smoke_test
+    from conveyor.deploy import Environment, smoke_test
 
     proj = load_project(project)
-    process = EnvironmentProcess(proj, env)
-    report = smoke_test(proj, process.base_url)
-    payload = {"environment": env, **report.to_dict()}
+    urls = Environment.open(proj, env).urls
+    reports = [smoke_test(proj, url, expect_env=env) for url in urls]
+    failing = next((r for r in reports if not r.ok), reports[0])
+    payload = {"environment": env, **failing.to_dict()}
+    payload["ok"] = all(r.ok for r in reports)
+    payload["replicas"] = [r.to_dict() for r in reports]
 
     def human(console: Console) -> None:
-        table = Table("check", "ok", "detail", title=f"smoke test of {env} ({process.base_url})")
-        for check in report.checks:
-            table.add_row(check.name, "yes" if check.ok else "[red]NO[/red]", check.detail)
-        console.print(table)
+        for report in reports:
+            table = Table("check", "ok", "detail", title=f"smoke test of {env} ({report.url})")
+            for check in report.checks:
+                table.add_row(check.name, "yes" if check.ok else "[red]NO[/red]", check.detail)
+            console.print(table)
 
     emit(payload, human)
     publish(proj, "smoke", payload)
-    if not report.ok:
-        failed = ", ".join(c.name for c in report.failures())
+    if not payload["ok"]:
+        many = len(reports) > 1
+        failed = ", ".join(f"{c.name} ({r.url})" if many else c.name for r in reports for c in r.failures())
         raise SmokeTestFailed(f"smoke test of {env} failed: {failed}", report=payload)
 
 
@@ -154,9 +159,12 @@ def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     def human(console: Console) -> None:
         for name, env in result["environments"].items():
             state = "running" if env["running"] else "stopped"
-            console.print(f"[bold]{name}[/bold] {env['url']} ({state})")
+            where = f"{len(env['replicas'])} replicas" if env.get("remote") else env["url"]
+            console.print(f"[bold]{name}[/bold] {where} ({state})")
             if env.get("server"):
                 console.print(_versions_table(env["server"]))
+            if env.get("remote") or len(env.get("replicas", [])) > 1:
+                console.print(_replicas_table(env["replicas"]))
             for key in ("in_progress", "interrupted"):
                 rollout = env.get(key)
                 if rollout:
@@ -182,7 +190,24 @@ def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
                     f"{entry['strategy'] or ''} {entry['outcome']} by {entry['who']}: {entry['reason']}"
                 )
 
-    emit({"ok": True, **result}, human)
+    foreign = [line for env in result["environments"].values() for line in env.get("foreign", [])]
+    emit({"ok": not foreign, **result}, human)
+    if foreign:
+        raise UsageError(foreign[0])
+
+
+def _replicas_table(replicas: list[dict[str, Any]]) -> Table:
+    table = Table("replica", "ready", "version", "weights", "problem")
+    for line in replicas:
+        weights = ", ".join(f"{v} {share:.0%}" for v, share in line.get("weights", {}).items())
+        table.add_row(
+            line["url"],
+            "yes" if line["ready"] else "[red]no[/red]",
+            str(line["primary"] or "-"),
+            weights or "-",
+            line["error"] or "",
+        )
+    return table
 
 
 @ab_app.command("start")

@@ -13,7 +13,7 @@ import typer
 
 from conveyor.cli._options import ProjectOpt, load_project
 from conveyor.cli._output import note
-from conveyor.errors import ServiceError, UsageError
+from conveyor.errors import UsageError
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment: its registry alias is served.")]
 HostOpt = Annotated[
@@ -49,8 +49,13 @@ def serve(
     environment = settings.deploy.environments.get(env)
     if port is not None:
         bind_port = port
-    elif environment is not None:
+    elif environment is not None and environment.port is not None:
         bind_port = environment.port
+    elif environment is not None:
+        raise UsageError(
+            f"--env {env}: its replicas are given by URL (deploy.environments.{env}.replicas); "
+            "pass --port (and --host) for this replica"
+        )
     else:
         known = ", ".join(sorted(settings.deploy.environments)) or "none"
         raise UsageError(f"--env {env}: unknown environment (known: {known}); or pass --port")
@@ -62,6 +67,8 @@ def serve(
     # thread; docs/benchmarks.md). Set before polars is imported; a user's own value wins.
     if "polars" not in sys.modules:
         os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    # the port first: a collision is one line within a second, not after a long model load
+    sock = _bind(bind_host, bind_port)
     from conveyor.requestlog import request_log_location
     from conveyor.serving import RegistryLoader, create_app, run_server
 
@@ -83,7 +90,6 @@ def serve(
     # of the cyclic garbage collector, whose full passes over it stall requests for ~100 ms
     gc.collect()
     gc.freeze()
-    sock = _bind(bind_host, bind_port)
     actual = sock.getsockname()[1]
     note(f"serving {env} on http://{bind_host}:{actual} (versions: {', '.join(versions) or 'none'})")
     run_server(app, sock)
@@ -100,7 +106,10 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ServiceError(f"--port {port}: address already in use on {host}", port=port) from exc
+            raise UsageError(
+                f"--port {port}: address already in use on {host} (checked before loading any model)",
+                port=port,
+            ) from exc
         raise UsageError(f"--host {host} --port {port}: cannot bind: {exc.strerror}") from exc
     sock.listen(2048)
     sock.set_inheritable(True)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from conveyor.deploy._controller import ServerClient, ServerState
     from conveyor.deploy._drill import FaultyRecommender
     from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
+    from conveyor.deploy._fleet import FleetClient
     from conveyor.deploy._ledger import (
         Ledger,
         LedgerEntry,
@@ -48,6 +49,12 @@ if TYPE_CHECKING:
         current_actor,
         deployed_versions,
         serving_versions,
+    )
+    from conveyor.deploy._lifecycle import (
+        environment_log,
+        restart_environment,
+        start_environment,
+        stop_environment,
     )
     from conveyor.deploy._lock import EnvironmentLock, LockHolder
     from conveyor.deploy._observations import canary_samples, served_versions
@@ -76,6 +83,11 @@ _EXPORTS = {
     "EnvironmentLock": "_lock",
     "EnvironmentProcess": "_supervisor",
     "FaultyRecommender": "_drill",
+    "FleetClient": "_fleet",
+    "environment_log": "_lifecycle",
+    "restart_environment": "_lifecycle",
+    "start_environment": "_lifecycle",
+    "stop_environment": "_lifecycle",
     "Ledger": "_ledger",
     "LedgerEntry": "_ledger",
     "LockHolder": "_lock",
@@ -148,6 +160,7 @@ __all__ = [
     "EnvironmentLock",
     "EnvironmentProcess",
     "FaultyRecommender",
+    "FleetClient",
     "Ledger",
     "LedgerEntry",
     "LockHolder",
@@ -176,12 +189,14 @@ __all__ = [
     "decide",
     "deploy",
     "deployed_versions",
+    "environment_log",
     "environment_settings",
     "free_port",
     "pid_alive",
     "plan_from_baseline",
     "ratio_test",
     "read_record",
+    "restart_environment",
     "rollback",
     "sample_ratio_test",
     "sample_size_per_arm",
@@ -189,8 +204,10 @@ __all__ = [
     "serving_versions",
     "smoke_test",
     "spawn_alias_sync",
+    "start_environment",
     "status",
     "step_record",
+    "stop_environment",
     "sync_aliases",
     "two_proportion_test",
     "watch",

@@ -1,19 +1,27 @@
-"""The controller's side of the admin API: one environment's server, over HTTP.
+"""The controller's side of the admin API: one server (one replica of an environment), over HTTP.
 
 Deployment never imports ``conveyor.serving``: it talks to the server as it
 would in production (docs/serving.md, "Admin API"). The bearer token comes
-from the environment's token file and is never put into a message.
+from the environment's token file (a local environment) or from the
+environment variable the configuration names (replicas given by URL) and is
+never put into a message.
+
+Identity, not ports: every answer of ``/version`` and of the admin API names
+the project and the environment the server belongs to; a server of another
+project or environment is refused with one line (:class:`~conveyor.errors.UsageError`)
+before anything is changed on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
-from conveyor.errors import ServiceError
+from conveyor.errors import ServiceError, UsageError
 
+Mode = Literal["weighted", "sticky"]  # routing modes of POST /admin/traffic
 ADMIN_TIMEOUT_SECONDS = 120.0  # loading a large model can take a while
 
 
@@ -41,10 +49,14 @@ class ServerState:
     primary: str | None
     previous: str | None
     versions: list[ServedVersion]
+    project: str | None = None
+    # an environment of several replicas: each one's state, by URL (conveyor.deploy._fleet)
+    replicas: tuple[tuple[str, ServerState], ...] = field(default=(), compare=False)
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ServerState:
         return cls(
+            project=None if body.get("project") is None else str(body["project"]),
             env=str(body.get("env", "")),
             kind=body.get("kind"),
             mode=str(body.get("mode", "weighted")),
@@ -60,32 +72,55 @@ class ServerState:
         )
 
     def share(self, version: str) -> float:
+        """The version's share (of several replicas: the smallest)."""
+        if self.replicas:
+            return min(state.share(version) for _, state in self.replicas)
         return next((v.share for v in self.versions if v.version == version), 0.0)
 
     def loaded(self, version: str) -> bool:
+        """Whether the version is loaded (of several replicas: on every one)."""
+        if self.replicas:
+            return all(state.loaded(version) for _, state in self.replicas)
         return any(v.version == version for v in self.versions)
 
     @property
     def candidates(self) -> list[str]:
+        """Versions with traffic beside the primary (of several replicas: on any one)."""
+        if self.replicas:
+            found = {v for _, state in self.replicas for v in state.candidates}
+            return sorted(found)
         return [v.version for v in self.versions if v.variant == "candidate"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "kind": self.kind,
             "mode": self.mode,
             "primary": self.primary,
             "previous": self.previous,
             "versions": [v.__dict__ for v in self.versions],
         }
+        if self.replicas:
+            body["replicas"] = [{"url": url, **state.to_dict()} for url, state in self.replicas]
+        return body
 
 
 class ServerClient:
     """Admin and read calls to one server."""
 
-    def __init__(self, base_url: str, token: str | None, *, environment: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        environment: str,
+        project_id: str | None = None,
+        token_env: str | None = None,
+    ) -> None:
         self.base_url = base_url
         self.token = token
         self.environment = environment
+        self.project_id = project_id  # None: the server's identity is not checked (side servers)
+        self.token_env = token_env  # where the token should have come from, for the error
         self._client: httpx.Client | None = None
 
     def _http(self) -> httpx.Client:
@@ -96,6 +131,13 @@ class ServerClient:
         return self._client
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        if method != "GET" and not self.token and self.token_env:
+            raise UsageError(
+                f"environment variable {self.token_env} (the admin token of the {self.environment} "
+                "replicas) is not set",
+                environment=self.environment,
+                variable=self.token_env,
+            )
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             response = self._http().request(method, self.base_url + path, json=body, headers=headers)
@@ -124,31 +166,64 @@ class ServerClient:
             raise ServiceError(f"the {self.environment} server answered {path} with invalid JSON") from exc
         return data if isinstance(data, dict) else {}
 
+    def _state(self, method: str, path: str, body: dict[str, Any] | None = None) -> ServerState:
+        state = ServerState.from_body(self._request(method, path, body))
+        self.check_identity(state)
+        return state
+
+    def check_identity(self, state: ServerState) -> None:
+        """Refuse (UsageError, one line) a server of another project or environment."""
+        if self.project_id is None:
+            return
+        where = f"the server at {self.base_url}"
+        if state.project != self.project_id:
+            owner = f"project {state.project!r}" if state.project else "no project id (not this Conveyor?)"
+            raise UsageError(
+                f"{where} belongs to {owner}, not to this project ({self.project_id!r}); "
+                f"check deploy.environments.{self.environment}",
+                environment=self.environment,
+                url=self.base_url,
+            )
+        if state.env != self.environment:
+            raise UsageError(
+                f"{where} serves environment {state.env!r}, not {self.environment!r}; "
+                f"check deploy.environments.{self.environment}",
+                environment=self.environment,
+                url=self.base_url,
+            )
+
     # -- reads -------------------------------------------------------------------
     def state(self) -> ServerState:
-        return ServerState.from_body(self._request("GET", "/version"))
+        return self._state("GET", "/version")
+
+    def ready(self) -> bool:
+        """Whether ``GET /ready`` answers 200 (False when the server does not answer)."""
+        try:
+            return self._http().get(self.base_url + "/ready", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     # -- admin ---------------------------------------------------------------------
     def load(self, version: str) -> ServerState:
-        return ServerState.from_body(self._request("POST", "/admin/load", {"version": version}))
+        return self._state("POST", "/admin/load", {"version": version})
 
     def traffic(
         self,
         weights: dict[str, float],
         *,
-        mode: Literal["weighted", "sticky"] = "weighted",
+        mode: Mode = "weighted",
         salt: str | None = None,
     ) -> ServerState:
         body: dict[str, Any] = {"weights": weights, "mode": mode}
         if salt is not None:
             body["salt"] = salt
-        return ServerState.from_body(self._request("POST", "/admin/traffic", body))
+        return self._state("POST", "/admin/traffic", body)
 
     def switch(self, version: str) -> ServerState:
-        return ServerState.from_body(self._request("POST", "/admin/switch", {"version": version}))
+        return self._state("POST", "/admin/switch", {"version": version})
 
     def rollback(self) -> ServerState:
-        return ServerState.from_body(self._request("POST", "/admin/rollback"))
+        return self._state("POST", "/admin/rollback")
 
     def unload(self, version: str) -> ServerState:
-        return ServerState.from_body(self._request("POST", "/admin/unload", {"version": version}))
+        return self._state("POST", "/admin/unload", {"version": version})

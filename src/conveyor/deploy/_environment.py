@@ -1,7 +1,9 @@
 """One environment as the deploy commands see it, and the recovery of an interrupted rollout.
 
-:class:`Environment` bundles the settings, the supervised process and the
-admin client. :func:`recover` runs under the lock of every deploy and
+:class:`Environment` bundles the settings, the supervised process (a local
+environment) and the admin client of its replicas (:class:`~conveyor.deploy._fleet.FleetClient`:
+the local server is a fleet of one; replicas given by URL are never started,
+stopped or supervised by Conveyor). :func:`recover` runs under the lock of every deploy and
 rollback: when the previous holder died (``kill -9`` at any point), it reaps
 the side server that holder may have left, puts a candidate's share back to
 0 % (or switches back to what the ledger says should serve), writes one
@@ -24,8 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from conveyor.config import env_flag
 from conveyor.deploy._aliases import spawn_alias_sync
 from conveyor.deploy._controller import ServerClient, ServerState
+from conveyor.deploy._fleet import FleetClient
 from conveyor.deploy._ledger import Ledger, LedgerEntry
 from conveyor.deploy._lock import EnvironmentLock
 from conveyor.deploy._processes import reap_orphan
@@ -53,14 +57,38 @@ class Environment:
     project: Project
     name: str
     process: EnvironmentProcess
-    client: ServerClient
+    client: FleetClient
 
     @classmethod
     def open(cls, project: Project, name: str) -> Environment:
         process = EnvironmentProcess(project, name)
-        process.settings  # noqa: B018 — a UsageError listing the environments when unknown
-        token = process.token() if project.settings.serving.admin_token_env else None
-        return cls(project, name, process, ServerClient(process.base_url, token, environment=name))
+        settings = process.settings  # a UsageError listing the environments when unknown
+        identity = project.settings.project.identity
+        if settings.replicas is not None:
+            var = settings.admin_token_env or project.settings.serving.admin_token_env
+            token = env_flag(var) if var else None
+            clients = [
+                ServerClient(url, token, environment=name, project_id=identity, token_env=var)
+                for url in settings.replicas
+            ]
+        else:
+            token = process.token() if project.settings.serving.admin_token_env else None
+            clients = [ServerClient(process.base_url, token, environment=name, project_id=identity)]
+        return cls(project, name, process, FleetClient(clients, environment=name))
+
+    @property
+    def remote(self) -> bool:
+        """Replicas given by URL: Conveyor drives them over HTTP and never starts or stops them."""
+        return self.process.settings.remote
+
+    @property
+    def urls(self) -> list[str]:
+        return self.client.urls
+
+    def running(self) -> bool:
+        """A local server whose process runs and answers; replicas by URL are assumed running
+        (a replica that does not answer fails the command that calls it, naming it)."""
+        return True if self.remote else self.process.running()
 
     def lock(
         self, action: str, *, version: str | None = None, strategy: str | None = None
@@ -103,7 +131,10 @@ class Environment:
 
         A server started here serves what the ledger says the environment serves
         (the registry alias may lag behind a rollback by the seconds its update takes).
+        Replicas given by URL are only read: each one must answer.
         """
+        if self.remote:
+            return self.client.state()
         if not self.process.running():
             progress(f"starting the {self.name} server on {self.process.base_url}")
             self.process.token_env()  # a UsageError when the admin API is switched off
@@ -164,7 +195,7 @@ def recover(env: Environment, lock: EnvironmentLock, progress: Progress) -> dict
         done["orphan_stopped"] = orphan.pid
     env.clear_abort()
     expected = env.ledger().serving(env.name)
-    if env.process.running():
+    if env.running():
         state = env.client.state()
         if state.candidates and env.ab_plan() is None:
             state = env.client.rollback()
@@ -199,11 +230,13 @@ def switch(
     """The atomic switch to ``candidate``, then its ledger line (before the registry is touched)."""
     previous = state.primary
     started = time.perf_counter()
-    if state.primary != candidate:
+    if state.primary != candidate or state.share(candidate) < 1.0:
         state = env.client.switch(candidate)
     switch_ms = (time.perf_counter() - started) * 1000
     reason = report.get("reason") or f"switched from {previous or 'nothing'} to {candidate}"
-    details = {"previous": previous, "switch_ms": round(switch_ms, 1)}
+    details: dict[str, Any] = {"previous": previous, "switch_ms": round(switch_ms, 1)}
+    if len(env.client) > 1:
+        details["replicas"] = env.urls
     record(env.project, LedgerEntry(env.name, "deploy", "ok", candidate, how, reason, details=details))
     report.update(outcome="ok", reason=reason, switch_ms=switch_ms)
     return state, switch_ms

@@ -25,11 +25,11 @@ import polars as pl
 from conveyor.deploy._abtest import Arm
 from conveyor.deploy._canary import ArmSample
 from conveyor.project import Project
-from conveyor.requestlog import OK, read_request_log, request_log_location
+from conveyor.requestlog import OK, read_request_logs, request_log_locations
 
 
 def _read(project: Project, env: str, since: datetime | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    predictions, feedback = read_request_log(request_log_location(project, env), since)
+    predictions, feedback = read_request_logs(request_log_locations(project, env), since)
     return predictions, feedback
 
 

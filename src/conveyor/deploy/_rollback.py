@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from conveyor.deploy._aliases import spawn_alias_sync
@@ -41,6 +42,12 @@ POLL_SECONDS = 0.1
 def rollback(project: Project, env_name: str, *, progress: Progress = quiet) -> dict[str, Any]:
     """Switch ``env_name`` back to its previous version, or stop a running rollout."""
     env = Environment.open(project, env_name)
+    unreachable: list[str] = []
+    if env.remote and len(env.client) > 1:
+        client, unreachable = env.client.answering()
+        if unreachable:
+            progress(f"rolling back the replicas that answer; not answering: {', '.join(unreachable)}")
+            env = replace(env, client=client)
     lock = env.lock("rollback")
     try:
         lock.acquire()
@@ -48,22 +55,25 @@ def rollback(project: Project, env_name: str, *, progress: Progress = quiet) -> 
         holder = lock.holder()
         if holder is None or holder.action != "deploy":
             raise
-        return _abort_rollout(env, lock, holder, progress)
+        report = _abort_rollout(env, lock, holder, progress)
+        return {**report, "unreachable": unreachable} if unreachable else report
     try:
         lock.update(command=f"conveyor rollback --env {env_name}")
-        report = _rollback(env, lock, progress)
+        report = _rollback(env, lock, progress, unreachable)
     finally:
         lock.release()
     env.process.ensure_watchdog()
     return report
 
 
-def _rollback(env: Environment, lock: EnvironmentLock, progress: Progress) -> dict[str, Any]:
+def _rollback(
+    env: Environment, lock: EnvironmentLock, progress: Progress, unreachable: list[str]
+) -> dict[str, Any]:
     recovered = recover(env, lock, progress)
-    if not env.process.running() and env.process.watchdog() is not None:
+    if not env.running() and env.process.watchdog() is not None:
         progress(f"the {env.name} server is down and its watchdog restarts it; waiting")
         env.process.wait("/ready")
-    if not env.process.running():
+    if not env.running():
         raise UsageError(f"the {env.name} server is not running: nothing to roll back")
     before = env.client.state()
     started = time.perf_counter()
@@ -80,10 +90,17 @@ def _rollback(env: Environment, lock: EnvironmentLock, progress: Progress) -> di
         reason = f"switched back from {before.primary} to {state.primary}"
     switch_ms = (time.perf_counter() - started) * 1000
     progress(f"{reason} ({switch_ms:.1f} ms)")
-    details = {"previous": state.previous, "switch_ms": round(switch_ms, 1)}
+    details: dict[str, Any] = {"previous": state.previous, "switch_ms": round(switch_ms, 1)}
+    if len(env.client) > 1 or unreachable:
+        details["replicas"] = env.urls
+    if unreachable:
+        details["unreachable"] = unreachable
+        reason += f" ({len(unreachable)} replica(s) did not answer: {', '.join(unreachable)})"
     record(env.project, LedgerEntry(env.name, "rollback", "ok", state.primary, None, reason, details=details))
     spawn_alias_sync(env.project, env.name)
     report = {"environment": env.name, "outcome": "ok", "reason": reason, "switch_ms": switch_ms}
+    if unreachable:
+        report["unreachable"] = unreachable
     if recovered:
         report["recovered"] = recovered
     return {**report, "aliases": "updating in the background", "server": state.to_dict()}

@@ -82,6 +82,9 @@ def canary_rollout(
         share = step / 100
         stop_if_aborted(env, candidate, report)
         since = datetime.now(UTC)
+        # the same weights on every replica, drawn per request: the analysis below (error rate,
+        # latency, traffic share) assumes requests assigned independently; a sticky split would
+        # assign whole users and cluster their errors (docs/deploy.md, "Several replicas")
         env.client.traffic({stable: 1 - share, candidate: share}, mode="weighted")
         lock.update(weight=float(step), weight_since=since.isoformat(timespec="seconds"))
         record(

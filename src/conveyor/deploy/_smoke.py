@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConveyorError, UsageError
 from conveyor.project import Project
 
 SAMPLE_ROWS = 20
@@ -214,12 +214,19 @@ def _warm_up(client: httpx.Client, kind: str, inputs: list[Any], k: int, calls: 
 
 
 def smoke_test(
-    project: Project, base_url: str, *, expect_version: str | None = None, warm_up: int = 0
+    project: Project,
+    base_url: str,
+    *,
+    expect_version: str | None = None,
+    warm_up: int = 0,
+    expect_env: str | None = None,
 ) -> SmokeReport:
     """Run every smoke check against the server at ``base_url``.
 
     ``warm_up`` untimed requests go first (a side server started for this test is
-    cold; production's servers are not when they take traffic).
+    cold; production's servers are not when they take traffic). With ``expect_env``,
+    a server of another project or environment is refused (UsageError, one line)
+    before any check runs.
     """
     settings = project.settings.deploy.smoke
     report = SmokeReport(base_url)
@@ -231,6 +238,8 @@ def smoke_test(
             if not report.add("ready", ready.status_code == 200, f"GET /ready: HTTP {ready.status_code}"):
                 return report
             state = client.get("/version").json()
+            if expect_env is not None:
+                _check_identity(project, base_url, expect_env, state)
             kind = str(state.get("kind"))
             if expect_version is not None:
                 serving = [v["version"] for v in state.get("versions", []) if v.get("share", 0) > 0]
@@ -266,3 +275,17 @@ def smoke_test(
             "latency", p95 <= budget, f"p95 {p95:.1f} ms over {len(arr)} requests; budget {budget:g} ms"
         )
     return report
+
+
+def _check_identity(project: Project, base_url: str, env: str, state: Any) -> None:
+    """Refuse a server that belongs to another project or environment (one line, exit 2)."""
+    identity = project.settings.project.identity
+    body = state if isinstance(state, dict) else {}
+    if body.get("project") != identity or body.get("env") != env:
+        owner = f"project {body.get('project')!r}, environment {body.get('env')!r}"
+        raise UsageError(
+            f"the server at {base_url} belongs to {owner}, not to {identity!r}/{env!r}; "
+            f"check deploy.environments.{env}",
+            environment=env,
+            url=base_url,
+        )

@@ -6,16 +6,23 @@ leaves that record behind with the lock free, and is shown as
 ``interrupted`` until the next deploy or rollback recovers it. The watchdog,
 the ledger's expected version and the last registry-alias update are shown
 too, so a server that is down or serves the wrong version is visible here.
+
+Every replica is listed (``replicas``: URL, readiness, primary, weights, or
+the error it answered with); ``server`` is their merged state. A replica of
+another project or environment is listed with its one-line error and
+``foreign: true`` — the command then exits 2 after printing the status.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from conveyor.deploy._controller import ServerClient, ServerState
 from conveyor.deploy._environment import Environment
+from conveyor.deploy._fleet import merge_states
 from conveyor.deploy._ledger import Ledger
 from conveyor.deploy._lock import LockHolder
-from conveyor.errors import ServiceError
+from conveyor.errors import ConveyorError, UsageError
 from conveyor.project import Project
 
 LAST_DEPLOYMENTS = 5
@@ -37,15 +44,42 @@ def _rollout(holder: LockHolder) -> dict[str, Any]:
     }
 
 
+def _replica(client: ServerClient, up: bool) -> tuple[dict[str, Any], ServerState | None]:
+    """One replica's line of the status, and its state when it answered."""
+    line: dict[str, Any] = {"url": client.base_url, "ready": False, "primary": None, "previous": None}
+    line["weights"], line["error"] = {}, None
+    if not up:
+        line["error"] = "not running"
+        return line, None
+    try:
+        state = client.state()
+    except ConveyorError as exc:
+        line["error"] = str(exc)
+        line["foreign"] = isinstance(exc, UsageError)
+        return line, None
+    line.update(
+        ready=client.ready(),
+        primary=state.primary,
+        previous=state.previous,
+        weights={v.version: v.share for v in state.versions if v.share > 0},
+        mode=state.mode,
+    )
+    return line, state
+
+
 def environment_status(project: Project, name: str) -> dict[str, Any]:
     env = Environment.open(project, name)
-    record = env.process.record()
+    record = None if env.remote else env.process.record()
+    replicas = [_replica(c, env.remote or record is not None) for c in env.client.clients]
+    answered = [(line["url"], state) for line, state in replicas if state is not None]
     status: dict[str, Any] = {
-        "url": env.process.base_url,
-        "running": record is not None,
+        "url": env.client.base_url,
+        "remote": env.remote,
+        "replicas": [line for line, _ in replicas],
+        "running": all(line["ready"] for line, _ in replicas) if env.remote else record is not None,
         "pid": record.pid if record else None,
-        "log": str(env.process.log_file),
-        "server": None,
+        "log": None if env.remote else str(env.process.log_file),
+        "server": merge_states(answered).to_dict() if answered else None,
         "in_progress": None,
         "interrupted": None,
         "ab_test": None,
@@ -56,11 +90,11 @@ def environment_status(project: Project, name: str) -> dict[str, Any]:
     entries = ledger.entries(name)
     expected = ledger.serving(name)
     status["expected"] = None if expected is None else expected.__dict__
-    if record is not None:
-        try:
-            status["server"] = env.client.state().to_dict()
-        except ServiceError as exc:
-            status["server_error"] = str(exc)
+    errors = [str(line["error"]) for line, _ in replicas if line.get("foreign")]
+    if record is not None and not answered:
+        status["server_error"] = replicas[0][0]["error"]
+    if errors:
+        status["foreign"] = errors
     lock = env.lock("status")
     holder = lock.probe()
     if holder is not None:

@@ -1,4 +1,11 @@
-"""Deployment strategies: direct (staging), blue-green and canary.
+"""Deployment strategies: direct (staging), blue-green, canary and rolling.
+
+An environment is one or more replicas (:mod:`conveyor.deploy._fleet`); every
+strategy runs the same code for one replica or several. Blue-green is two
+phases: load (and warm) the candidate on every replica, then switch every
+replica; a replica that fails either phase aborts the rollout and every
+replica stays on — or is switched back to — the old version. Rolling
+(:mod:`conveyor.deploy._rolling`) goes replica by replica.
 
 Every strategy runs under the environment's lock, talks to the server over
 HTTP (:mod:`conveyor.deploy._controller`) and appends what happened to the
@@ -19,6 +26,7 @@ lives in :mod:`conveyor.deploy._rollback`, the canary's steps in
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,11 +46,12 @@ from conveyor.deploy._environment import (
     switch,
 )
 from conveyor.deploy._ledger import Ledger, LedgerEntry
+from conveyor.deploy._rolling import rolling_rollout
 from conveyor.deploy._rollout import canary_rollout, stop_if_aborted
 from conveyor.deploy._smoke import smoke_test
 from conveyor.deploy._supervisor import SideServer
 from conveyor.deploy._versions import alias_version, check_version, latest_version, set_alias
-from conveyor.errors import DeployConflict, SmokeTestFailed, UsageError
+from conveyor.errors import ConveyorError, DeployConflict, ServiceError, SmokeTestFailed, UsageError
 from conveyor.project import Project
 
 SMOKE_WARM_UP = 5  # untimed requests to the freshly started side server before its smoke test
@@ -192,14 +201,50 @@ def deploy(
             )  # fmt: skip
             _sync_aliases(env, report)
             return report
-        progress(f"loading version {candidate} beside {previous or 'nothing'}")
+        if how == Strategy.ROLLING.value and previous is not None:
+            report = rolling_rollout(env, lock, candidate=candidate, report=report, progress=progress)
+            _sync_aliases(env, report)
+            return report
+        replicas = f" on {len(env.client)} replicas" if len(env.client) > 1 else ""
+        progress(f"loading version {candidate} beside {previous or 'nothing'}{replicas}")
+        started = time.perf_counter()
         if not state.loaded(candidate):
-            state = env.client.load(candidate)
+            state = _phase(env, "load", candidate, how, previous, lambda: env.client.load(candidate))
+        report["load_ms"] = (time.perf_counter() - started) * 1000
         stop_if_aborted(env, candidate, report)
-        state, switch_ms = switch(env, state, candidate, how, report)
-        progress(f"version {candidate} serves all traffic in {env_name} (switch {switch_ms:.1f} ms)")
+        state, switch_ms = _phase(
+            env, "switch", candidate, how, previous, lambda: switch(env, state, candidate, how, report)
+        )
+        progress(
+            f"version {candidate} serves all traffic in {env_name}{replicas} (switch {switch_ms:.1f} ms)"
+        )
         _sync_aliases(env, report)
         return {**report, "server": state.to_dict()}
+
+
+def _phase(env: Environment, phase: str, candidate: str, how: str, previous: str | None, call: Any) -> Any:
+    """One phase of a rollout across the replicas; a failure is one ``deploy failed`` ledger line
+    naming the phase and the replica, with the candidate unloaded where it could be, then raised.
+
+    The fleet has already switched back every replica it had switched (``FleetClient.switch``).
+    """
+    try:
+        return call()
+    except ServiceError as exc:
+        replica = exc.context.get("replica") or env.client.base_url
+        reason = (
+            f"{phase} phase failed on replica {replica}: {exc}; "
+            f"every replica stays on {previous or 'what it served'}"
+        )
+        for client in env.client.clients:
+            # where it was loaded and has no traffic; a replica that is down holds nothing
+            with contextlib.suppress(ConveyorError):
+                client.unload(candidate)
+        details = {"phase": phase, "replica": replica, "replicas": env.urls}
+        record(
+            env.project, LedgerEntry(env.name, "deploy", "failed", candidate, how, reason, details=details)
+        )
+        raise ServiceError(reason, environment=env.name, replica=replica, phase=phase) from exc
 
 
 def _sync_aliases(env: Environment, report: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ import httpx
 from conveyor.config import EnvironmentSettings
 from conveyor.deploy._controller import tls_verify
 from conveyor.deploy._processes import ProcessRecord, read_record, reap_orphan, stop_process, write_record
-from conveyor.errors import OperationError, ServiceError, UsageError
+from conveyor.errors import ServiceError, UsageError
 from conveyor.project import Project
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
@@ -118,8 +118,21 @@ class EnvironmentProcess:
 
     @property
     def base_url(self) -> str:
+        """The local server's URL (a remote environment: its first replica's)."""
         s = self.settings
+        if s.replicas is not None:
+            return s.replicas[0]
         return f"http://{s.host}:{s.port}"
+
+    def refuse_remote(self, what: str) -> None:
+        """A UsageError when the environment's replicas are given by URL: Conveyor does not run them."""
+        if self.settings.remote:
+            raise UsageError(
+                f"{what}: environment {self.name!r} is remote (deploy.environments.{self.name}.replicas); "
+                "its replicas are started and stopped by their platform (systemd, Kubernetes, by hand), "
+                "not by Conveyor; `conveyor status` shows them",
+                environment=self.name,
+            )
 
     # -- the admin token -------------------------------------------------------------
     def token_env(self) -> str:
@@ -174,17 +187,13 @@ class EnvironmentProcess:
 
         ``version`` pins the version served at start (default: the environment's alias).
         """
+        self.refuse_remote(f"starting {self.name}")
         existing = self.record()
         if existing is not None:
             self.wait(wait_path, timeout)
             return existing
         settings = self.settings
-        if self.healthy():
-            raise OperationError(
-                f"port {settings.port} of environment {self.name!r} is taken by a process Conveyor "
-                f"did not start; stop it or change deploy.environments.{self.name}.port",
-                environment=self.name,
-            )
+        self.check_port_free()
         env = {**os.environ, **TELEMETRY_OPT_OUT, self.token_env(): self.token()}
         command = [
             sys.executable,
@@ -214,7 +223,7 @@ class EnvironmentProcess:
         record = ServerRecord(
             pid=process.pid,
             host=settings.host,
-            port=settings.port,
+            port=settings.port or 0,  # a local environment always has one (refuse_remote above)
             started=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             create_time=ProcessRecord.of(process.pid, "server").create_time,
             version=version,
@@ -228,6 +237,25 @@ class EnvironmentProcess:
             self.stop_server()
             raise
         return record
+
+    def check_port_free(self) -> None:
+        """A UsageError (one line) when the environment's port is taken: before any model loads."""
+        settings = self.settings
+        if settings.port is None or port_free(settings.host, settings.port):
+            return
+        owner = "a process Conveyor did not start"
+        try:
+            body = httpx.get(self.base_url + "/version", timeout=2.0).json()
+            if isinstance(body, dict) and body.get("project"):
+                owner = f"the {body.get('env')!r} server of project {body['project']!r}"
+        except (httpx.HTTPError, ValueError):
+            pass
+        raise UsageError(
+            f"port {settings.port} of environment {self.name!r} on {settings.host} is taken by {owner}; "
+            f"stop it or set deploy.environments.{self.name}.port",
+            environment=self.name,
+            port=settings.port,
+        )
 
     def wait(
         self,
@@ -274,7 +302,7 @@ class EnvironmentProcess:
         The watchdog writes its own record once it holds its lock, so two starts
         at once leave one watchdog: the second exits at once.
         """
-        if not self.settings.supervise:
+        if not self.settings.supervise or self.settings.remote:
             return None
         with contextlib.suppress(FileNotFoundError):
             self.stopped_marker.unlink()
@@ -323,6 +351,20 @@ class EnvironmentProcess:
         with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
         return stopped
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether ``port`` on ``host`` can be bound now (SO_REUSEADDR, as the server binds it)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -28,6 +28,7 @@ from conveyor.monitoring._policy import (
     local_commands,
     retrain_reasons,
 )
+from conveyor.monitoring._readiness import environment_problems, replica_urls
 
 __all__ = [
     "DISCORD",
@@ -49,10 +50,12 @@ __all__ = [
     "build_payload",
     "dispatch_path",
     "dispatch_workflow",
+    "environment_problems",
     "local_commands",
     "monitor_history",
     "outbox_size",
     "parse_duration",
+    "replica_urls",
     "retrain_reasons",
     "run_monitor",
     "send_alert",

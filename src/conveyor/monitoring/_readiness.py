@@ -11,8 +11,9 @@ The expected versions come in as data (environment -> primary version): the
 caller reads them from the deploy ledger (:func:`conveyor.deploy.deployed_versions`),
 so monitoring does not import deploy (deploy imports monitoring to send its alerts).
 
-Today an environment is one replica (its configured host and port); the
-replicas of issue "Production for real, part 2" join the same list.
+Every replica is probed: the local server (its configured host and port) or
+each URL of ``deploy.environments.<env>.replicas``. A server that answers as
+another project (``project`` in ``/version``, the project's id) fails too.
 """
 
 from __future__ import annotations
@@ -28,8 +29,22 @@ from conveyor.project import Project
 READY_TIMEOUT_SECONDS = 2.0
 
 
-def _probe(url: str, env: str, expected: str) -> str | None:
-    """The problem with the replica at ``url``, or None when it is ready with ``expected``."""
+def replica_urls(project: Project, env: str) -> list[str]:
+    """The URLs of ``env``'s replicas: its ``replicas``, or its local server's host and port."""
+    settings = project.settings.deploy.environments[env]
+    return settings.replicas or [f"http://{settings.host}:{settings.port}"]
+
+
+def environment_problems(project: Project, env: str, expected: str | None = None) -> list[str]:
+    """``"<url>: <problem>"`` for each replica of ``env`` that is down, not ready, another project's
+    or environment's, or (given ``expected``) serving another version; empty when all are up."""
+    identity = project.settings.project.identity
+    found = [(url, _probe(url, env, expected, identity)) for url in replica_urls(project, env)]
+    return [f"{url}: {problem}" for url, problem in found if problem is not None]
+
+
+def _probe(url: str, env: str, expected: str | None, project_id: str) -> str | None:
+    """The problem with the replica at ``url``, or None when it is ready (with ``expected``)."""
     try:
         ready = httpx.get(url + "/ready", timeout=READY_TIMEOUT_SECONDS)
         version = httpx.get(url + "/version", timeout=READY_TIMEOUT_SECONDS)
@@ -43,9 +58,11 @@ def _probe(url: str, env: str, expected: str) -> str | None:
         return "/version did not answer JSON"
     if not isinstance(body, dict):
         return "/version did not answer an object"
-    if body.get("env") not in (None, "", env):
+    if body.get("project") != project_id:
+        return f"answers as project {body.get('project')!r}, not {project_id!r}"
+    if body.get("env") != env:
         return f"answers as environment {body.get('env')!r}"
-    if str(body.get("primary")) != expected:
+    if expected is not None and str(body.get("primary")) != expected:
         return f"serves version {body.get('primary')}, the ledger says {expected}"
     return None
 
@@ -59,16 +76,16 @@ def readiness_check(project: Project, deployed: Mapping[str, str] | None) -> Che
     if deployed is None:
         return CheckResult("readiness", "skipped", "no deployed versions given (the ledger was not read)")
     replicas: list[dict[str, Any]] = []
-    for name, settings in project.settings.deploy.environments.items():
+    for name in project.settings.deploy.environments:
         expected = deployed.get(name)
         if expected is None:
             continue
-        url = f"http://{settings.host}:{settings.port}"
-        problem = _probe(url, name, expected)
-        replicas.append({
-            "environment": name, "url": url, "expected_version": expected,
-            "ok": problem is None, "problem": problem,
-        })  # fmt: skip
+        for url in replica_urls(project, name):
+            problem = _probe(url, name, expected, project.settings.project.identity)
+            replicas.append({
+                "environment": name, "url": url, "expected_version": expected,
+                "ok": problem is None, "problem": problem,
+            })  # fmt: skip
     if not replicas:
         return CheckResult("readiness", "skipped", "no environment deployed yet (nothing in the ledger)")
     failed = [r for r in replicas if not r["ok"]]

@@ -33,6 +33,7 @@ import contextlib
 import io
 import logging
 import re
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -154,6 +155,10 @@ def _settings_text(
 ) -> str:
     raw = defaults_for(template).model_dump(mode="json", by_alias=True, exclude_none=True)
     raw["project"]["name"] = _project_name(root)
+    # written once: the servers answer /version with it and default ports are derived from it,
+    # so two projects of one name on one machine neither collide nor accept each other's servers
+    raw["project"]["id"] = f"{raw['project']['name']}-{secrets.token_hex(3)}"
+    raw["deploy"].pop("environments", None)  # ports derived from the id, not from the defaults' id
     raw["data"]["source"] = source
     if remote is not None:
         raw["data"]["remote"] = remote

@@ -179,6 +179,15 @@ def _reason(outcome: CommandOutcome | None, code: int, log: Path) -> str:
     return f"exited with code {code} without a reason (output in {log})"
 
 
+def _stage_environment(stage: Stage) -> str | None:
+    """The ``--env`` of a ``deploy`` or ``smoke`` stage, else None."""
+    command = stage.command
+    if not command or command[0] not in ("deploy", "smoke") or "--env" not in command:
+        return None
+    at = command.index("--env") + 1
+    return command[at] if at < len(command) else None
+
+
 class Runner:
     """Runs stages of a project in order; constructor only stores the parameters.
 
@@ -216,7 +225,19 @@ class Runner:
             return False
         if not isinstance(stamp, dict) or stamp.get("key") != key:
             return False
-        return not stage.state or stamp.get("state") == self._state(stage)
+        if stage.state and stamp.get("state") != self._state(stage):
+            return False
+        return self._servers_up(stage)
+
+    def _servers_up(self, stage: Stage) -> bool:
+        """A deploy or smoke stage is up to date only while its environment's servers answer
+        ``/ready`` as this project's environment (a stamp outlives a server that died)."""
+        env = _stage_environment(stage)
+        if env is None or env not in self.project.settings.deploy.environments:
+            return True
+        from conveyor.monitoring import environment_problems
+
+        return not environment_problems(self.project, env)
 
     def _write_stamp(self, stage: Stage, key: str, seconds: float) -> None:
         path = self._stamp_path(stage)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from conveyor.config import DEFAULT_PRODUCTION_PORT, Settings
+from conveyor.config import Settings
 from conveyor.errors import UsageError
 
 CONTAINER_UID = 10001  # the image's non-root user (uid and gid)
@@ -67,13 +67,12 @@ def dns_name(*parts: str) -> str:
 
 def _port(settings: Settings, env: str) -> int:
     environment = settings.deploy.environments[env]
-    port = getattr(environment, "port", None)
-    if port:
-        return int(port)
-    for url in getattr(environment, "replicas", None) or ():  # a remote environment: the replicas' port
-        if urlsplit(url).port:
-            return int(urlsplit(url).port or 0)
-    return DEFAULT_PRODUCTION_PORT
+    if environment.port:
+        return environment.port
+    for url in environment.replicas or ():  # a remote environment: the replicas' port
+        parts = urlsplit(url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    raise UsageError(f"deploy.environments.{env}: neither a port nor replicas")
 
 
 def admin_token_variable(settings: Settings, env: str) -> str | None:

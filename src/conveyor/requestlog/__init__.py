@@ -11,6 +11,7 @@ from conveyor.requestlog._location import (
     S3Location,
     request_log_dir,
     request_log_location,
+    request_log_locations,
 )
 from conveyor.requestlog._log import (
     CLIENT_ERROR,
@@ -24,6 +25,7 @@ from conveyor.requestlog._log import (
     SERVER_ERROR,
     RequestLog,
     read_request_log,
+    read_request_logs,
     scan_request_log,
 )
 from conveyor.requestlog._reports import PIPELINE_REPORTS, publish_reports
@@ -44,7 +46,9 @@ __all__ = [
     "S3Location",
     "publish_reports",
     "read_request_log",
+    "read_request_logs",
     "request_log_dir",
     "request_log_location",
+    "request_log_locations",
     "scan_request_log",
 ]

@@ -59,3 +59,15 @@ def request_log_location(project: Project, env: str) -> RequestLogLocation:
     if uri:
         return S3Location(f"{uri}/{env}", s3_endpoint_url())
     return request_log_dir(project, env)
+
+
+def request_log_locations(project: Project, env: str) -> list[RequestLogLocation]:
+    """Every place the replicas of ``env`` write to: the one S3 prefix they all share (parts named by
+    replica), else ``deploy.environments.<env>.request_logs`` (replicas on hosts with their own
+    folders), else :func:`request_log_dir`, where replicas sharing the project's folder write parts."""
+    if project.settings.serving.request_log.uri:
+        return [request_log_location(project, env)]
+    settings = project.settings.deploy.environments.get(env)
+    if settings is not None and settings.request_logs:
+        return [project.path(p) for p in settings.request_logs]
+    return [request_log_dir(project, env)]

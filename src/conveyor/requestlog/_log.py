@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -286,6 +286,16 @@ def read_request_log(
         scan_request_log(directory, PREDICTIONS, since=since, left_open=False),
         scan_request_log(directory, FEEDBACK, since=since, left_open=False),
     )
+
+
+def read_request_logs(
+    locations: Sequence[RequestLogLocation], since: datetime | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`read_request_log` of several places (an environment's replicas), pooled."""
+    read = [read_request_log(d, since) for d in dict.fromkeys(locations)]
+    if len(read) == 1:
+        return read[0]
+    return pl.concat([p for p, _ in read]), pl.concat([f for _, f in read])
 
 
 def scan_request_log(

@@ -44,7 +44,7 @@ def admin_router(state: ServerState, token: str) -> APIRouter:
     )
 
     def answer(routing: Routing) -> dict[str, Any]:
-        return routing.describe(state.env)
+        return routing.describe(state.env, state.project)
 
     @router.post("/load", response_model=VersionResponse)
     async def load(body: VersionRequest) -> Any:

@@ -96,9 +96,16 @@ def model_error(exc: BaseException) -> Response:
     return json_response({"detail": problem, "field": None, "error": MODEL_ERROR}, 500)
 
 
-def admin_token(settings: Settings) -> str | None:
-    """The admin bearer token from the environment, or None (admin endpoints off)."""
-    var = settings.serving.admin_token_env
+def admin_token(settings: Settings, env: str | None = None) -> str | None:
+    """The admin bearer token from the environment, or None (admin endpoints off).
+
+    The variable is the environment's ``admin_token_env`` (replicas given by URL), else
+    ``serving.admin_token_env``.
+    """
+    environment = settings.deploy.environments.get(env) if env is not None else None
+    var = (
+        environment.admin_token_env if environment is not None else None
+    ) or settings.serving.admin_token_env
     if not var:
         return None
     try:
@@ -134,10 +141,17 @@ def create_app(
             on_written=lambda kind, n: metrics.log_written.labels(kind).inc(n),
             on_dropped=lambda kind, n: metrics.log_dropped.labels(kind).inc(n),
         )
-    state = ServerState(env=env, serving=serving, loader=loader, metrics=metrics, request_log=request_log)
+    state = ServerState(
+        env=env,
+        project=settings.project.identity,
+        serving=serving,
+        loader=loader,
+        metrics=metrics,
+        request_log=request_log,
+    )
     for version, model in (preloaded or {}).items():
         state.add(version, model)
-    token = admin_token(settings)
+    token = admin_token(settings, env)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -369,7 +383,7 @@ def create_app(
     @app.get("/version", response_model=VersionResponse)
     async def version_info() -> dict[str, Any]:
         """Loaded versions, their variants and traffic shares, and the routing mode."""
-        return state.routing.describe(env)
+        return state.routing.describe(env, state.project)
 
     @app.get("/metrics", response_class=Response)
     async def metrics_text() -> Response:

@@ -99,10 +99,11 @@ class Routing:
                 return self.served[version]
         return self.served[self.shares[-1][0]]
 
-    def describe(self, env: str) -> dict[str, Any]:
-        """The body of ``GET /version``."""
+    def describe(self, env: str, project: str | None = None) -> dict[str, Any]:
+        """The body of ``GET /version``: whose server (project, environment) and what it serves."""
         versions = sorted(self.served, key=lambda v: (v != self.primary, version_key(v)))
         return {
+            "project": project,
             "env": env,
             "kind": self.kind,
             "mode": self.mode,

@@ -135,6 +135,7 @@ class VersionEntry(BaseModel):
 
 
 class VersionResponse(BaseModel):
+    project: str | None = None  # the project's id (project.id): deploy commands refuse another's server
     env: str
     kind: str | None
     mode: Mode

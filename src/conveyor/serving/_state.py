@@ -124,11 +124,13 @@ class ServerState:
         *,
         env: str,
         serving: ServingSection,
+        project: str | None = None,
         loader: ModelLoader,
         metrics: ServerMetrics,
         request_log: RequestLog | None,
     ) -> None:
         self.env = env
+        self.project = project  # the project's id, answered in /version
         self.serving = serving
         self.loader = loader
         self.metrics = metrics
