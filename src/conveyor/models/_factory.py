@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from conveyor.config import ModelType, Settings
+from conveyor.config import Engine, ModelType, Settings
 from conveyor.errors import UsageError
 from conveyor.models._base import Model
 from conveyor.models._baselines import PopularityRecommender, PriorClassifier
 from conveyor.models._classifier import LightGBMModel, RandomForestModel, TabularClassifier, XGBoostModel
 from conveyor.models._interactions import InteractionColumns
 from conveyor.models._recommender import ImplicitRecommender
+from conveyor.models._spark_als import SparkALSRecommender
 
 CLASSIFIERS: dict[ModelType, type[TabularClassifier]] = {
     ModelType.RANDOM_FOREST: RandomForestModel,
@@ -38,6 +39,14 @@ def recommender_params(params: Mapping[str, Any], settings: Settings) -> dict[st
 def make_model(model_type: ModelType, params: Mapping[str, Any], settings: Settings) -> Model:
     """An unfitted model of ``model_type`` with ``params`` over the library defaults."""
     seed = settings.model.seed
+    if settings.model.engine is Engine.SPARK and model_type is ModelType.ALS:
+        return SparkALSRecommender(
+            params=recommender_params(params, settings),
+            seed=seed,
+            columns=interaction_columns(settings),
+            event_weights=settings.data.event_weights,
+            spark=settings.spark,
+        )
     if model_type.is_recommender:
         return ImplicitRecommender(
             algorithm="als" if model_type is ModelType.ALS else "bpr",
