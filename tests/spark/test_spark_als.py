@@ -83,15 +83,6 @@ def test_spark_als_and_implicit_als_agree_on_planted_tastes(spark, tmp_path: Pat
     assert loaded.recommend([0, 1, 2], 10) == on_spark.recommend([0, 1, 2], 10)
 
 
-def test_spark_refuses_a_rank_in_one_line(spark) -> None:
-    from conveyor.errors import UsageError
-
-    model = SparkALSRecommender(params={**PARAMS, "factors": 0}, spark=TEST_SPARK)
-    with pytest.raises(UsageError, match=r"^Spark's ALS refuses the model parameters: .*rank") as err:
-        model.fit(planted_interactions(n_users=20, per_user=5))
-    assert "\n" not in str(err.value)
-
-
 def _project(root: Path) -> Path:
     (root / "data" / "raw").mkdir(parents=True)
     port = free_port()

@@ -377,6 +377,10 @@ def train(project: Project, options: TrainOptions) -> TrainResult:
         for e in entries
     ]
     notes: list[str] = []
+    if any(o is None for o in outcomes) and settings.model.engine is Engine.SPARK:
+        from conveyor.spark import preflight
+
+        preflight(settings.spark)  # PySpark, Java, the master: one line before the data is read
     if any(o is None for o in outcomes):
         identity = {
             # project-relative: the same on every clone and runner
