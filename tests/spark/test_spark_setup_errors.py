@@ -155,3 +155,22 @@ def test_settings_spark_cannot_use_are_config_errors(
     result = cli("--project", root, "config", "check")
     assert result.exit_code == 2
     assert expected in _one_line(result.stderr)
+
+
+def test_submit_args_run_the_project_training_on_spark_master(
+    cli: Callable[..., object], tmp_path: Path
+) -> None:
+    root = _project(
+        tmp_path / "shop", spark_yaml="spark:\n  master: yarn\n  conf: {spark.executor.memory: 4g}\n"
+    )
+    result = cli("--project", root, "spark", "submit-args", "--json")
+    assert result.exit_code == 0, result.stderr
+    args = result.json()["args"]
+    assert args[:7] == ["spark-submit", "--master", "yarn", "--deploy-mode", "client", "--name", "conveyor"]
+    assert args[7:9] == ["--conf", "spark.executor.memory=4g"]
+    assert Path(args[9]).name == "__main__.py"
+    assert args[10:] == ["--project", str(root), "train"]
+    local = _project(tmp_path / "local", model=", engine: local")
+    refused = cli("--project", local, "spark", "submit-args")
+    assert refused.exit_code == 2
+    assert "set model.engine: spark" in _one_line(refused.stderr)

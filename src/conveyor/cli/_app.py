@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 
 from conveyor import __version__
-from conveyor.cli import _config, _data, _datagen, _demo, _deploy, _model, _monitor, _pipeline, _serve, _ui
+from conveyor.cli import (
+    _config,
+    _data,
+    _datagen,
+    _demo,
+    _deploy,
+    _model,
+    _monitor,
+    _pipeline,
+    _serve,
+    _spark,
+    _ui,
+)
 from conveyor.cli._options import set_global_project
 from conveyor.cli._output import STATE, err, to_json
 from conveyor.config import env_flag
@@ -46,7 +58,7 @@ def _root(
     set_global_project(project)
 
 
-for module in (_pipeline, _config, _data, _datagen, _model, _serve, _deploy, _monitor, _demo, _ui):
+for module in (_pipeline, _config, _data, _datagen, _model, _serve, _deploy, _monitor, _demo, _ui, _spark):
     module.register(app)
 
 

@@ -17,9 +17,11 @@ from conveyor.spark._session import (
     spark_session,
     start_session,
 )
+from conveyor.spark._submit import SubmitCommand, submit_args
 
 __all__ = [
     "SparkSetupError",
+    "SubmitCommand",
     "active_session",
     "check_master",
     "find_java",
@@ -29,4 +31,5 @@ __all__ = [
     "spark_failure",
     "spark_session",
     "start_session",
+    "submit_args",
 ]
