@@ -434,13 +434,29 @@ def profile(
         "reference-profile.json"
     ),
     stream: StreamOpt = False,
+    on_spark: Annotated[
+        bool,
+        typer.Option(
+            "--spark",
+            help="Compute it on Spark where the data lives (spark.master of the project; Parquet paths).",
+        ),
+    ] = False,
+    project: ProjectOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Write the reference profile of a table (what `drift` compares against). Works outside a project."""
     start(json_out)
-    from conveyor.data import build_profile, read_table, scan_dataset, stream_profile
+    from conveyor.data import build_profile, read_table, scan_dataset, spark_profile, stream_profile
 
-    built = stream_profile(scan_dataset(data)) if stream else build_profile(read_table(data))
+    if on_spark:
+        from conveyor.config import SparkSection
+        from conveyor.spark import spark_session
+
+        proj = _optional_project(project)
+        with spark_session(proj.settings.spark if proj is not None else SparkSection()) as session:
+            built = spark_profile(session, [str(data)])
+    else:
+        built = stream_profile(scan_dataset(data)) if stream else build_profile(read_table(data))
     built.save(out)
     payload = {
         "ok": True,
@@ -448,7 +464,7 @@ def profile(
         "rows": built.n_rows,
         "columns": list(built.columns),
         "skipped": built.skipped,
-        "mode": "sketch" if stream else "in-memory",
+        "mode": "spark" if on_spark else "sketch" if stream else "in-memory",
     }
     emit(
         payload,

@@ -10,6 +10,7 @@ from conveyor.data._schema import Schema
 from conveyor.data._schema_infer import infer_schema
 from conveyor.data._shop import ShopConfig, ShopDrift, ShopWorld
 from conveyor.data._sketches import DEFAULT_KLL_K, kll_rank_error, scan_dataset, stream_profile
+from conveyor.data._spark_sketches import spark_profile
 from conveyor.data._tabular import generate_classification
 from conveyor.data._validate import RuleFailure, ValidationReport, validate_table
 
@@ -32,6 +33,7 @@ __all__ = [
     "read_table",
     "reference_profile",
     "scan_dataset",
+    "spark_profile",
     "stream_drift",
     "stream_profile",
     "validate_table",
