@@ -87,6 +87,13 @@ class ModelType(StrEnum):
         return self in (ModelType.ALS, ModelType.BPR)
 
 
+class Engine(StrEnum):
+    """``model.engine``: where a model is fitted."""
+
+    LOCAL = "local"  # implicit / XGBoost / LightGBM in this process (the default)
+    SPARK = "spark"  # Spark MLlib ALS on spark.master; the saved model is the same Java-free flavour
+
+
 class Strategy(StrEnum):
     """``deploy.strategy``: how ``conveyor deploy`` moves production to a new version."""
 
@@ -212,6 +219,7 @@ class MatrixEntry(_Section):
 
 class ModelSection(_Section):
     type: ModelType = ModelType.ALS
+    engine: Engine = Engine.LOCAL
     params: dict[str, Any] = Field(default_factory=dict)
     matrix: list[MatrixEntry] = Field(default_factory=list)
     primary_metric: str = "ndcg_at_10"
@@ -560,6 +568,58 @@ class AlertsSection(_Section):
     resend_unanswered_after_minutes: float = Field(10.0, ge=0)  # an unanswered delivery is resent after this
 
 
+# -- spark -----------------------------------------------------------------------
+# The master URLs Conveyor can start a session on (Spark 4 has no Mesos): local[N], local[*],
+# local[N,F], spark://host:port[,host:port], yarn, k8s://https://host:port.
+_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[0-9]+)?\])?|spark://[^\s:/,]+:[0-9]+(,[^\s:/,]+:[0-9]+)*|yarn|k8s://\S+"
+)
+# Spark's size strings (JavaUtils.byteStringAs): a number with an optional unit k, m, g, t, p (b optional).
+_SIZE = re.compile(r"[0-9]+\s*([kmgtp]b?|b)?", re.IGNORECASE)
+SPARK_SIZE_KEYS = (
+    "spark.driver.memory",
+    "spark.executor.memory",
+    "spark.driver.maxResultSize",
+    "spark.driver.memoryOverhead",
+    "spark.executor.memoryOverhead",
+)
+# Keys Conveyor sets itself when it starts a session (its JVM log goes to a file, not the terminal).
+SPARK_RESERVED_KEYS = ("spark.master", "spark.driver.extraJavaOptions")
+
+
+class SparkSection(_Section):
+    """``spark``: the session ``model.engine: spark`` and the Spark data checks run on."""
+
+    master: str = Field(
+        "local[2]", description="local[N], local[*], spark://host:port, yarn or k8s://https://host:port"
+    )
+    app_name: str = "conveyor"
+    conf: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Spark properties, e.g. spark.driver.memory: 2g"
+    )
+
+    @field_validator("master")
+    @classmethod
+    def _master_url(cls, value: str) -> str:
+        if not _MASTER.fullmatch(value.strip()):
+            raise ValueError(
+                f"{value!r} is not a Spark master URL Conveyor can use: local[N], local[*], "
+                "spark://host:port, yarn or k8s://https://host:port"
+            )
+        return value.strip()
+
+    @field_validator("conf")
+    @classmethod
+    def _known_forms(cls, conf: dict[str, Any]) -> dict[str, Any]:
+        for key, value in conf.items():
+            if key in SPARK_RESERVED_KEYS:
+                where = "set spark.master instead" if key == "spark.master" else "Conveyor sets it"
+                raise _NotBuilt(key, f"not accepted in spark.conf ({where})")
+            if key in SPARK_SIZE_KEYS and not _SIZE.fullmatch(str(value).strip()):
+                raise _NotBuilt(key, f"{value!r} is not a size Spark accepts (e.g. 512m, 2g)")
+        return conf
+
+
 # -- workflows -------------------------------------------------------------------
 class WorkflowsSection(_Section):
     python_versions: list[str] = Field(default_factory=lambda: ["3.11", "3.12"])
@@ -609,6 +669,7 @@ class Settings(_Section):
     deploy: DeploySection = Field(default_factory=DeploySection)
     monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    spark: SparkSection = Field(default_factory=SparkSection)
     workflows: WorkflowsSection = Field(default_factory=WorkflowsSection)
 
     @model_validator(mode="before")
@@ -653,6 +714,14 @@ class Settings(_Section):
                 raise ValueError(
                     f"{key}: '{kind.value}' does not fit template '{self.project.template.value}'"
                 )
+        if self.model.engine is Engine.SPARK:
+            for i, kind in enumerate(kinds):
+                if kind is not ModelType.ALS:
+                    key = "model.type" if i == 0 else f"model.matrix.{i - 1}.type"
+                    raise ValueError(
+                        f"{key}: model.engine spark trains 'als' only (Spark MLlib ALS); "
+                        f"'{kind.value}' trains with model.engine local"
+                    )
         local = [e for e in self.deploy.environments.values() if not e.remote]
         ports = [(e.host, e.port) for e in local]
         if len({p for _, p in ports}) != len(ports):
@@ -782,10 +851,12 @@ __all__ = [
     "NOT_BUILT_STRATEGIES",
     "STATE_DIRNAME",
     "DriftMethod",
+    "Engine",
     "InsufficientEvidence",
     "ModelType",
     "RetrainAction",
     "Settings",
+    "SparkSection",
     "SplitMethod",
     "Strategy",
     "Template",

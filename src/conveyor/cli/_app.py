@@ -22,6 +22,7 @@ from conveyor.cli import (
     _monitor,
     _pipeline,
     _serve,
+    _spark,
     _ui,
 )
 from conveyor.cli._options import set_global_project
@@ -75,6 +76,7 @@ for module in (
     _generate,
     _judge,
     _env,
+    _spark,
 ):
     module.register(app)
 

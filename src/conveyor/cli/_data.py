@@ -19,7 +19,7 @@ from conveyor.errors import DriftDetected, InputError, ProjectNotFoundError, Usa
 if TYPE_CHECKING:
     import polars as pl
 
-    from conveyor.data import DriftReport, ReferenceProfile, Schema
+    from conveyor.data import DriftReport, ReferenceProfile, Schema, ValidationReport
     from conveyor.project import Project
 
 schema_app = typer.Typer(help="Infer and edit data schemas.", no_args_is_help=True)
@@ -36,6 +36,16 @@ def _optional_project(project: Path | None) -> Project | None:
         if project is not None:
             raise
         return None
+
+
+StreamOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stream",
+        help="Read a Parquet file, folder or quoted glob in bounded memory (Polars streaming engine; "
+        "numeric quantiles from KLL sketches).",
+    ),
+]
 
 
 def _split_keys(keys: list[str] | None) -> list[str] | None:
@@ -79,11 +89,11 @@ def schema_infer(
     )
 
 
-def _check_width(df: pl.DataFrame, schema: Schema, data: Path) -> None:
+def _check_width(columns: list[str], schema: Schema, data: Path) -> None:
     """A one-column table where the schema expects several: the delimiter is wrong."""
-    if df.width == 1 and len(schema.columns) > 1 and df.columns[0] not in schema.columns:
+    if len(columns) == 1 and len(schema.columns) > 1 and columns[0] not in schema.columns:
         raise InputError(
-            f"{data}: one column only ({df.columns[0][:60]!r}) but the schema expects "
+            f"{data}: one column only ({columns[0][:60]!r}) but the schema expects "
             f"{len(schema.columns)} — wrong delimiter?",
             path=str(data),
         )
@@ -118,11 +128,12 @@ def validate(
         typer.Option("--schema", help="Schema YAML (default in a project: data.schema).", show_default=False),
     ] = None,
     project: ProjectOpt = None,
+    stream: StreamOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a table against its schema; exit 1 when a rule fails, 2 when the input is unreadable."""
     start(json_out)
-    from conveyor.data import Schema, infer_schema, read_table, validate_table
+    from conveyor.data import Schema, infer_schema, read_table, scan_dataset, validate_table
 
     proj = _optional_project(project) if data is None or schema is None or project else None
     if data is not None:
@@ -137,6 +148,14 @@ def validate(
         schema_path = proj.schema_path
     else:
         raise UsageError("outside a project pass --schema FILE (make one with `conveyor schema infer DATA`)")
+    if stream:
+        if not schema_path.exists():
+            raise UsageError(f"--stream checks against an existing schema; {schema_path} does not exist")
+        rules = Schema.load(schema_path)
+        lazy = scan_dataset(data_path)
+        _check_width(lazy.collect_schema().names(), rules, data_path)
+        _validated(proj, data_path, schema_path, validate_table(lazy, rules))
+        return
     df = read_table(data_path)
     if schema is None and proj is not None and not schema_path.exists():
         # first run of a project: the data it starts from defines the schema (reviewable YAML)
@@ -150,8 +169,11 @@ def validate(
         emit(payload, lambda c: c.print(message))
         return
     rules = Schema.load(schema_path)
-    _check_width(df, rules, data_path)
-    report = validate_table(df, rules)
+    _check_width(df.columns, rules, data_path)
+    _validated(proj, data_path, schema_path, validate_table(df, rules))
+
+
+def _validated(proj: Project | None, data_path: Path, schema_path: Path, report: ValidationReport) -> None:
     payload = {"data": str(data_path), "schema": str(schema_path), **report.to_dict()}
     emit(payload, _render_validation(payload))
     publish(proj, "validate", payload)
@@ -176,14 +198,14 @@ def _load_reference(path: Path, columns: list[str] | None) -> tuple[ReferencePro
 
 
 def _check_comparable(
-    report: DriftReport, profile: ReferenceProfile, df: pl.DataFrame, reference: Path, current: Path
+    report: DriftReport, profile: ReferenceProfile, columns: list[str], reference: Path, current: Path
 ) -> None:
     """Exit 2 (one line) when the two tables cannot be compared honestly."""
     known = [*profile.columns, *profile.skipped]
-    if not any(c in known for c in df.columns):
+    if not any(c in known for c in columns):
         raise InputError(
             f"{current}: no column in common with the reference {reference} "
-            f"(reference: {_names(known)}; current: {_names(df.columns)})",
+            f"(reference: {_names(known)}; current: {_names(columns)})",
             path=str(current),
         )
     if report.problems:
@@ -270,6 +292,11 @@ def _mode_line(payload: dict[str, Any]) -> str:
     rows, used = payload["table_rows"], payload["rows_used"]
     if payload["mode"] == "exact":
         return f"mode: exact (every row: {rows['reference']:,} reference, {rows['current']:,} current)"
+    if payload["mode"] == "sketch":
+        return (
+            f"mode: sketch (streamed: {rows['current']:,} current rows; numeric tests on KLL sketches of "
+            f"rank error {payload.get('rank_error', 0):.2%}; counts, categories and null rates exact)"
+        )
     return (
         f"mode: sampled (numeric tests on {used['reference']:,} of {rows['reference']:,} reference rows "
         f"and {used['current']:,} of {rows['current']:,} current rows; categories and null rates: every row)"
@@ -301,11 +328,12 @@ def drift(
         typer.Option("--save-profile", help="Save the reference's profile (JSON) here.", show_default=False),
     ] = None,
     project: ProjectOpt = None,
+    stream: StreamOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Per-column drift between a reference and a current table; exit 1 on dataset drift."""
     start(json_out)
-    from conveyor.data import build_profile, detect_drift, read_table, warm_up, write_drift_html
+    from conveyor.data import build_profile, detect_drift, read_table, warm_up
 
     warm_up()  # scipy.stats imports while the tables are read
 
@@ -331,6 +359,9 @@ def drift(
             payload = {"dataset_drift": False, "drift_share": 0.0, "columns": {}, "note": NO_REFERENCE_NOTE}
             emit(payload, lambda c: c.print(NO_REFERENCE_NOTE))
             return
+    if stream:
+        _stream_drift(proj, settings, reference, current, html=html, save_profile=save_profile)
+        return
     profile, ref_table = _load_reference(reference, settings.columns)
     lap(f"reference ({reference})")
     if save_profile is not None:
@@ -340,14 +371,48 @@ def drift(
     df = read_table(current)
     lap(f"read current ({current}: {df.height} rows)")
     report = detect_drift(profile, df, settings)
-    _check_comparable(report, profile, df, reference, current)
+    _check_comparable(report, profile, df.columns, reference, current)
     lap("tests")
+    _drift_outcome(proj, report, html)
+
+
+def _stream_drift(
+    proj: Project | None,
+    settings: DriftSection,
+    reference: Path,
+    current: Path,
+    *,
+    html: Path | None,
+    save_profile: Path | None,
+) -> None:
+    """``drift --stream``: both sides read in bounded memory (see conveyor.data.stream_drift)."""
+    from conveyor.data import ReferenceProfile, scan_dataset, stream_drift, stream_profile
+
+    if reference.suffix.lower() in PROFILE_SUFFIXES:
+        profile = ReferenceProfile.load(reference)
+    else:
+        ref_scan = scan_dataset(reference)
+        names = ref_scan.collect_schema().names()
+        wanted = [c for c in settings.columns if c in names] if settings.columns is not None else None
+        profile = stream_profile(ref_scan, wanted)
+    if save_profile is not None:
+        profile.save(save_profile)
+    lazy = scan_dataset(current)
+    report = stream_drift(profile, lazy, settings)
+    _check_comparable(report, profile, lazy.collect_schema().names(), reference, current)
+    _drift_outcome(proj, report, html)
+
+
+def _drift_outcome(proj: Project | None, report: DriftReport, html: Path | None) -> None:
+    from conveyor.data import kll_rank_error, write_drift_html
+
     payload = report.to_dict()
+    if report.mode == "sketch":
+        payload["rank_error"] = kll_rank_error()
     if report.skipped:
         payload["skipped"] = report.skipped
     if html is not None:
         payload["html"] = str(write_drift_html(report, html))
-        lap("html")
     emit(payload, _render_drift(payload))
     publish(proj, "drift", payload)
     if report.dataset_drift:
@@ -358,7 +423,57 @@ def drift(
         )
 
 
+def profile(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Table: CSV or Parquet file, a folder, or (with --stream) a quoted glob.", show_default=False
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the profile (JSON).")] = Path(
+        "reference-profile.json"
+    ),
+    stream: StreamOpt = False,
+    on_spark: Annotated[
+        bool,
+        typer.Option(
+            "--spark",
+            help="Compute it on Spark where the data lives (spark.master of the project; Parquet paths).",
+        ),
+    ] = False,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the reference profile of a table (what `drift` compares against). Works outside a project."""
+    start(json_out)
+    from conveyor.data import build_profile, read_table, scan_dataset, spark_profile, stream_profile
+
+    if on_spark:
+        from conveyor.config import SparkSection
+        from conveyor.spark import spark_session
+
+        proj = _optional_project(project)
+        with spark_session(proj.settings.spark if proj is not None else SparkSection()) as session:
+            built = spark_profile(session, [str(data)])
+    else:
+        built = stream_profile(scan_dataset(data)) if stream else build_profile(read_table(data))
+    built.save(out)
+    payload = {
+        "ok": True,
+        "profile": str(out),
+        "rows": built.n_rows,
+        "columns": list(built.columns),
+        "skipped": built.skipped,
+        "mode": "spark" if on_spark else "sketch" if stream else "in-memory",
+    }
+    emit(
+        payload,
+        lambda c: c.print(f"wrote {out}: {len(built.columns)} columns profiled from {built.n_rows:,} rows"),
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(schema_app, name="schema")
     app.command("validate")(validate)
     app.command("drift")(drift)
+    app.command("profile")(profile)

@@ -3,15 +3,19 @@
 from conveyor.data._drift import DriftReport, detect_drift
 from conveyor.data._drift_html import write_drift_html
 from conveyor.data._drift_stats import warm_up
+from conveyor.data._drift_stream import stream_drift
 from conveyor.data._io import read_table
 from conveyor.data._profile import EXACT_MAX_ROWS, ReferenceProfile, build_profile, reference_profile
 from conveyor.data._schema import Schema
 from conveyor.data._schema_infer import infer_schema
 from conveyor.data._shop import ShopConfig, ShopDrift, ShopWorld
+from conveyor.data._sketches import DEFAULT_KLL_K, kll_rank_error, scan_dataset, stream_profile
+from conveyor.data._spark_sketches import spark_profile
 from conveyor.data._tabular import generate_classification
 from conveyor.data._validate import RuleFailure, ValidationReport, validate_table
 
 __all__ = [
+    "DEFAULT_KLL_K",
     "EXACT_MAX_ROWS",
     "DriftReport",
     "ReferenceProfile",
@@ -25,8 +29,13 @@ __all__ = [
     "detect_drift",
     "generate_classification",
     "infer_schema",
+    "kll_rank_error",
     "read_table",
     "reference_profile",
+    "scan_dataset",
+    "spark_profile",
+    "stream_drift",
+    "stream_profile",
     "validate_table",
     "warm_up",
     "write_drift_html",

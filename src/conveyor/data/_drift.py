@@ -340,6 +340,33 @@ def _classify(
     return numeric, categorical, skipped, problems, wanted
 
 
+def _decide(
+    results: dict[str, dict[str, Any]], settings: DriftSection, wanted: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Non-finite numbers as None, the p-value method's decisions if chosen; columns in ``wanted`` order."""
+    for col in results.values():
+        for key, value in col.items():
+            if isinstance(value, float):
+                col[key] = _finite(value)
+    if settings.method is DriftMethod.PVALUE:
+        _apply_pvalue_method(results, settings)
+    return {name: results[name] for name in wanted if name in results}
+
+
+def _report(
+    reference: ReferenceProfile, settings: DriftSection, wanted: list[str], names: list[str], **fields: Any
+) -> DriftReport:
+    """The report, with the columns found on one side only (``names``: the current data's columns)."""
+    known = set(reference.columns) | set(reference.skipped)
+    return DriftReport(
+        dataset_share_threshold=settings.dataset_share,
+        method=settings.method.value,
+        only_in_reference=[c for c in wanted if c in known and c not in names],
+        only_in_current=[c for c in names if c not in known] if settings.columns is None else [],
+        **fields,
+    )
+
+
 def detect_drift(
     reference: ReferenceProfile,
     current: pl.DataFrame,
@@ -381,25 +408,18 @@ def detect_drift(
         col["mode"] = "exact"
         _add_null_rate(col, ref_c.nulls, ref_c.count + ref_c.nulls, nulls, current.height, settings)
         results[name] = col
-    for col in results.values():
-        for key, value in col.items():
-            if isinstance(value, float):
-                col[key] = _finite(value)
-    if settings.method is DriftMethod.PVALUE:
-        _apply_pvalue_method(results, settings)
-    ordered = {name: results[name] for name in wanted if name in results}
-    known = set(reference.columns) | set(reference.skipped)
+    ordered = _decide(results, settings, wanted)
     exact = all(col["mode"] == "exact" for col in ordered.values())
     sketch = max((len(p.sample) for n, p in numeric.items() if n in ordered), default=reference.n_rows)
-    return DriftReport(
+    return _report(
+        reference,
+        settings,
+        wanted,
+        current.columns,
         columns=ordered,
-        dataset_share_threshold=settings.dataset_share,
-        method=settings.method.value,
         skipped=skipped,
         distributions=distributions,
         problems=problems,
-        only_in_reference=[c for c in wanted if c in known and c not in current.columns],
-        only_in_current=[c for c in current.columns if c not in known] if settings.columns is None else [],
         mode="exact" if exact else "sampled",
         table_rows={"reference": reference.n_rows, "current": current.height},
         rows_used={

@@ -356,22 +356,18 @@ def _distinct_counts(df: pl.DataFrame, columns: list[str]) -> dict[str, tuple[in
     return {c: (int(row[f"d{i}"]), int(row[f"n{i}"])) for i, c in enumerate(columns)}
 
 
-def build_profile(
-    df: pl.DataFrame, columns: list[str] | None = None, *, sample_size: int | None = DEFAULT_SAMPLE_SIZE
-) -> ReferenceProfile:
-    """The reference profile of ``df`` (every column, or ``columns``).
+def labelled_columns(names: list[str], schema: pl.Schema) -> list[str]:
+    """The columns whose distinct count decides their kind (integers and categorical types)."""
+    return [c for c in names if schema[c].is_integer() or is_categorical(schema[c])]
 
-    ``sample_size=None``: every finite value is kept (exact comparisons, a large
-    profile); otherwise at most ``sample_size`` order statistics of at most
-    SORT_SUBSAMPLE random rows.
+
+def classify_columns(
+    names: list[str], schema: pl.Schema, distinct: dict[str, tuple[int, int]]
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """Numeric and categorical columns, and skipped ones with the reason, from types and distinct counts.
+
+    ``distinct``: (distinct non-null values, non-null values) of the :func:`labelled_columns`.
     """
-    names = list(df.columns) if columns is None else list(columns)
-    missing = [c for c in names if c not in df.columns]
-    if missing:
-        raise InputError(f"cannot profile: column(s) {', '.join(map(repr, missing))} not in the data")
-    schema = df.schema
-    labelled = [c for c in names if schema[c].is_integer() or is_categorical(schema[c])]
-    distinct = _distinct_counts(df, labelled)
     skipped: dict[str, str] = {}
     for c, (n_distinct, n_values) in distinct.items():
         reason = identifier_reason(c, schema[c], n_distinct, n_values)
@@ -389,6 +385,25 @@ def build_profile(
     for c in names:
         if c not in numeric and c not in categorical and c not in skipped:
             skipped[c] = f"type {schema[c]} is neither numeric, temporal nor categorical"
+    return numeric, categorical, skipped
+
+
+def build_profile(
+    df: pl.DataFrame, columns: list[str] | None = None, *, sample_size: int | None = DEFAULT_SAMPLE_SIZE
+) -> ReferenceProfile:
+    """The reference profile of ``df`` (every column, or ``columns``).
+
+    ``sample_size=None``: every finite value is kept (exact comparisons, a large
+    profile); otherwise at most ``sample_size`` order statistics of at most
+    SORT_SUBSAMPLE random rows.
+    """
+    names = list(df.columns) if columns is None else list(columns)
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise InputError(f"cannot profile: column(s) {', '.join(map(repr, missing))} not in the data")
+    schema = df.schema
+    distinct = _distinct_counts(df, labelled_columns(names, schema))
+    numeric, categorical, skipped = classify_columns(names, schema, distinct)
     profiles: dict[str, ColumnProfile] = {}
     moments = finite_moments(df, numeric)
     values = finite_sorted(subsample(df, numeric, None if sample_size is None else SORT_SUBSAMPLE), numeric)

@@ -7,6 +7,11 @@ are fetched afterwards, only for the rules that failed.
 NaN in a float column counts as a null (``nullable``, ``max_null_rate``) and
 is left out of ``min``/``max``. A column's ``mostly`` lets that share of its
 non-null values fail ``min``, ``max`` and ``categories`` before the rule fails.
+
+A ``LazyFrame`` (a Parquet dataset larger than memory, ``validate --stream``)
+runs the same expressions on Polars' streaming engine: the counting pass and
+the example queries read the data in batches. ``unique`` and ``key`` rules
+still hold every value of their columns (a duplicate can be anywhere).
 """
 
 from __future__ import annotations
@@ -82,34 +87,35 @@ def _type_ok(expected: ColumnType, dtype: pl.DataType) -> bool:
     return actual is expected
 
 
-def _values(df: pl.DataFrame, column: str, condition: pl.Expr) -> list[Any]:
+Table = pl.DataFrame | pl.LazyFrame
+
+
+def _collect(query: pl.LazyFrame, df: Table) -> pl.DataFrame:
+    """Run ``query`` on the engine that fits ``df``: streaming for a lazy scan, in memory otherwise."""
+    return query.collect(engine="streaming") if isinstance(df, pl.LazyFrame) else query.collect()
+
+
+def _values(df: Table, column: str, condition: pl.Expr) -> list[Any]:
     """Up to five distinct offending values."""
-    return (
-        df.lazy()
-        .filter(condition)
-        .select(pl.col(column))
-        .unique(maintain_order=True)
-        .head(MAX_EXAMPLES)
-        .collect()
-        .get_column(column)
-        .to_list()
-    )
+    query = df.lazy().filter(condition).select(pl.col(column)).unique(maintain_order=True).head(MAX_EXAMPLES)
+    return _collect(query, df).get_column(column).to_list()
 
 
-def _first_values(df: pl.DataFrame, column: str) -> list[Any]:
+def _first_values(df: Table, column: str) -> list[Any]:
     """Up to five distinct non-null values of a column."""
-    return df.get_column(column).drop_nulls().unique(maintain_order=True).head(MAX_EXAMPLES).to_list()
+    query = df.lazy().select(pl.col(column).drop_nulls().unique(maintain_order=True).head(MAX_EXAMPLES))
+    return _collect(query, df).get_column(column).to_list()
 
 
-def _rows(df: pl.DataFrame, condition: pl.Expr, columns: list[str] | None = None) -> list[Any]:
+def _rows(df: Table, condition: pl.Expr, columns: list[str] | None = None) -> list[Any]:
     """Up to five offending rows, as ``{"row": index, column: value...}``."""
     frame = df.lazy().with_row_index("row").filter(condition).head(MAX_EXAMPLES)
     frame = frame.select("row", *(columns or []))
-    return frame.collect().to_dicts()
+    return _collect(frame, df).to_dicts()
 
 
-def _type_failure(df: pl.DataFrame, name: str, expected: ColumnType) -> RuleFailure:
-    dtype = df.schema[name]
+def _type_failure(df: Table, name: str, expected: ColumnType, height: int) -> RuleFailure:
+    dtype = df.lazy().collect_schema()[name]
     actual = column_type(dtype)
     col = pl.col(name)
     bad: pl.Expr | None = None
@@ -119,35 +125,37 @@ def _type_failure(df: pl.DataFrame, name: str, expected: ColumnType) -> RuleFail
     elif expected is ColumnType.INTEGER and actual is ColumnType.FLOAT:
         bad = col.is_not_null() & (col != col.floor())
     if bad is None:
-        n_bad, examples = df.height, _first_values(df, name)
+        n_bad, examples = height, _first_values(df, name)
     else:
-        n_bad = int(df.select(bad.sum()).item())
+        n_bad = int(_collect(df.lazy().select(bad.sum()), df).item())
         examples = _values(df, name, bad)
     return RuleFailure(
         "type", name, n_bad, f"expected {expected.value}, got {dtype} ({n_bad} rows do not fit)", examples
     )
 
 
-def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = None) -> ValidationReport:
-    """Check every rule of ``schema`` on ``df``; the report lists each failed rule."""
+def validate_table(df: Table, schema: Schema, *, now: datetime | None = None) -> ValidationReport:
+    """Check every rule of ``schema`` on ``df`` (a DataFrame, or a lazy scan read streaming)."""
     failures: list[RuleFailure] = []
     checked = 0
-    present = set(df.columns)
+    dtypes = df.lazy().collect_schema()
+    height = df.height if isinstance(df, pl.DataFrame) else int(_collect(df.select(pl.len()), df).item())
+    present = set(dtypes.names())
     for name in schema.columns:
         checked += 1
         if name not in present:
             failures.append(
-                RuleFailure("missing_column", name, df.height, f"column {name!r} is missing from the data")
+                RuleFailure("missing_column", name, height, f"column {name!r} is missing from the data")
             )
     if not schema.allow_extra_columns:
         checked += 1
-        for name in df.columns:
+        for name in dtypes.names():
             if name not in schema.columns:
                 failures.append(
                     RuleFailure(
                         "extra_column",
                         name,
-                        df.height,
+                        height,
                         f"column {name!r} is not in the schema",
                         _first_values(df, name),
                     )
@@ -160,12 +168,12 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
         if name not in present:
             continue
         col = pl.col(name)
-        is_float = df.schema[name].is_float()
+        is_float = dtypes[name].is_float()
         missing = (col.is_null() | col.is_nan()) if is_float else col.is_null()
         checked += 1
-        typed = _type_ok(rule.type, df.schema[name])
+        typed = _type_ok(rule.type, dtypes[name])
         if not typed:
-            failures.append(_type_failure(df, name, rule.type))
+            failures.append(_type_failure(df, name, rule.type, height))
         if not rule.nullable:
             checks.append(
                 (
@@ -177,10 +185,10 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
                     "null values in a non-nullable column",
                 )
             )
-        elif rule.max_null_rate is not None and df.height:
+        elif rule.max_null_rate is not None and height:
             limit = rule.max_null_rate
             checks.append(("null_rate", name, missing.sum(), missing, "rows", f"null rate over {limit:g}"))
-        numeric = column_type(df.schema[name]) in (ColumnType.INTEGER, ColumnType.FLOAT)
+        numeric = column_type(dtypes[name]) in (ColumnType.INTEGER, ColumnType.FLOAT)
         if rule.mostly is not None and rule.mostly < 1:
             mostly[name] = (rule.mostly, (~missing).sum().alias(f"__nn:{name}"))
         if typed and numeric and rule.min is not None:
@@ -211,13 +219,13 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
         *fresh_expr,
         *(expr for _, expr in mostly.values()),
     ]
-    counts = df.select(exprs).row(0, named=True) if exprs else {}
+    counts = _collect(df.lazy().select(exprs), df).row(0, named=True) if exprs else {}
     checked += len(checks)
     for i, (rule_name, column, _, cond, kind, message) in enumerate(checks):
         n_bad = int(counts[f"__{i}"] or 0)
         note = message
         if rule_name == "null_rate":
-            rate = n_bad / df.height
+            rate = n_bad / height
             limit = schema.columns[str(column)].max_null_rate or 0.0
             if rate <= limit:
                 continue
@@ -244,24 +252,20 @@ def validate_table(df: pl.DataFrame, schema: Schema, *, now: datetime | None = N
     bounds = schema.rows
     if bounds.min is not None or bounds.max is not None:
         checked += 1
-        if bounds.min is not None and df.height < bounds.min:
+        if bounds.min is not None and height < bounds.min:
             failures.append(
-                RuleFailure(
-                    "row_count", None, df.height, f"{df.height} rows, fewer than the minimum {bounds.min}"
-                )
+                RuleFailure("row_count", None, height, f"{height} rows, fewer than the minimum {bounds.min}")
             )
-        if bounds.max is not None and df.height > bounds.max:
+        if bounds.max is not None and height > bounds.max:
             failures.append(
-                RuleFailure(
-                    "row_count", None, df.height, f"{df.height} rows, more than the maximum {bounds.max}"
-                )
+                RuleFailure("row_count", None, height, f"{height} rows, more than the maximum {bounds.max}")
             )
     if fresh_expr and fresh is not None:
         checked += 1
-        failure = _freshness(counts["__latest"], fresh.column, fresh.max_age_hours, df.height, now)
+        failure = _freshness(counts["__latest"], fresh.column, fresh.max_age_hours, height, now)
         if failure is not None:
             failures.append(failure)
-    return ValidationReport(n_rows=df.height, rules_checked=checked, failures=failures)
+    return ValidationReport(n_rows=height, rules_checked=checked, failures=failures)
 
 
 def _freshness(

@@ -15,6 +15,7 @@ from conveyor.models._encoding import FeatureSpec
 from conveyor.models._factory import make_baseline, make_model, recommender_params
 from conveyor.models._interactions import InteractionColumns
 from conveyor.models._recommender import ImplicitRecommender, MatrixRecommender
+from conveyor.models._spark_als import SparkALSRecommender
 
 __all__ = [
     "MANIFEST",
@@ -31,6 +32,7 @@ __all__ = [
     "RandomForestModel",
     "Recommendation",
     "Recommender",
+    "SparkALSRecommender",
     "TabularClassifier",
     "XGBoostModel",
     "load_model",

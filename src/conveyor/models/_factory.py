@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from conveyor.config import ModelType, Settings
+from conveyor.config import Engine, ModelType, Settings
 from conveyor.errors import UsageError
 from conveyor.extensions import require_extra
 from conveyor.models._base import Model
@@ -13,6 +13,7 @@ from conveyor.models._baselines import PopularityRecommender, PriorClassifier
 from conveyor.models._classifier import LightGBMModel, RandomForestModel, TabularClassifier, XGBoostModel
 from conveyor.models._interactions import InteractionColumns
 from conveyor.models._recommender import ImplicitRecommender
+from conveyor.models._spark_als import SparkALSRecommender
 
 CLASSIFIERS: dict[ModelType, type[TabularClassifier]] = {
     ModelType.RANDOM_FOREST: RandomForestModel,
@@ -50,6 +51,14 @@ def make_model(model_type: ModelType, params: Mapping[str, Any], settings: Setti
         module, extra = LIBRARIES[model_type]
         require_extra(module, extra, f"model type {model_type.value}")
     seed = settings.model.seed
+    if settings.model.engine is Engine.SPARK and model_type is ModelType.ALS:
+        return SparkALSRecommender(
+            params=recommender_params(params, settings),
+            seed=seed,
+            columns=interaction_columns(settings),
+            event_weights=settings.data.event_weights,
+            spark=settings.spark,
+        )
     if model_type.is_recommender:
         return ImplicitRecommender(
             algorithm="als" if model_type is ModelType.ALS else "bpr",

@@ -170,6 +170,8 @@ def log_run(
             now = int(time.time() * 1000)
             params = [Param(k, str(v)[:6000]) for k, v in sorted(record.params.items())]
             params += [Param("model_type", record.model_type)]
+            if "engine" in extra:  # where the model was fitted (model.engine), when not on the runner
+                params += [Param("engine", str(extra["engine"]))]
             params += [Param(f"split.{k}", str(v)) for k, v in sorted(extra["split"].items())]
             metrics = [Metric(k, float(v), now, 0) for k, v in record.metrics.items() if finite(v)]
             metrics += [

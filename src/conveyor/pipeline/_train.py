@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor import __version__
-from conveyor.config import ModelType, Settings, Template
+from conveyor.config import Engine, ModelType, Settings, Template
 from conveyor.errors import UsageError, ValidationFailed
 from conveyor.evaluation import higher_is_better
 from conveyor.pipeline._fingerprint import DataFingerprint, canonical_hash, code_version, data_fingerprint
@@ -113,6 +113,12 @@ def plan(settings: Settings, options: TrainOptions) -> list[Entry]:
         model_type = options.model_type or cfg.type
         _check_fits_template(settings, model_type, "--model-type")
         entries = [(model_type, dict(cfg.params) if model_type is cfg.type else {})]
+    if cfg.engine is Engine.SPARK:
+        for model_type, _ in entries:
+            if model_type is not ModelType.ALS:
+                raise UsageError(
+                    f"--model-type {model_type.value}: model.engine spark trains 'als' only (Spark MLlib ALS)"
+                )
     planned = []
     for model_type, configured in entries:
         params = {**configured, **options.params}
@@ -146,6 +152,8 @@ def _settings_for_key(settings: Settings) -> dict[str, Any]:
         "eval_users": m.eval_users,
         "primary_metric": m.primary_metric,
         "evaluation": settings.evaluation.model_dump(mode="json"),
+        # a local run is not reused for a Spark one (and keys of local runs stay as they were)
+        **({"engine": m.engine.value} if m.engine is not Engine.LOCAL else {}),
     }
 
 
@@ -305,6 +313,8 @@ def _train_one(
             **identity,
         )
         extra = {"split": prepared.split.description, "fit_seconds": fitted["fit_seconds"]}
+        if settings.model.engine is not Engine.LOCAL:
+            extra["engine"] = settings.model.engine.value
         run_id = log_run(
             project,
             experiment_id=experiment_id,
@@ -367,6 +377,10 @@ def train(project: Project, options: TrainOptions) -> TrainResult:
         for e in entries
     ]
     notes: list[str] = []
+    if any(o is None for o in outcomes) and settings.model.engine is Engine.SPARK:
+        from conveyor.spark import preflight
+
+        preflight(settings.spark)  # PySpark, Java, the master: one line before the data is read
     if any(o is None for o in outcomes):
         identity = {
             # project-relative: the same on every clone and runner

@@ -1,0 +1,84 @@
+"""Drift of a dataset larger than memory against a reference profile (``conveyor drift --stream``).
+
+The same per-column tests and decisions as :func:`detect_drift`; only where
+the current side's numbers come from changes: counts, null rates, means and
+categories are exact streaming aggregates, and the sorted current sample of
+the numeric tests is 10,000 order statistics read from the column's KLL
+sketch (``_sketches``), so the report's mode is ``sketch``. The reference is
+a stored profile (itself a sketch of 10,000 order statistics) or a dataset
+profiled the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from conveyor.config import DriftSection
+from conveyor.data._drift import (
+    Distribution,
+    DriftReport,
+    _add_null_rate,
+    _categorical_column,
+    _classify,
+    _decide,
+    _numeric_column,
+    _report,
+    _time_axis,
+)
+from conveyor.data._profile import DEFAULT_SAMPLE_SIZE, ReferenceProfile
+from conveyor.data._sketches import DEFAULT_KLL_K, stream_statistics
+
+
+def stream_drift(
+    reference: ReferenceProfile,
+    current: pl.LazyFrame,
+    settings: DriftSection,
+    *,
+    k: int = DEFAULT_KLL_K,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+) -> DriftReport:
+    """Compare the lazily scanned ``current`` with ``reference``, in bounded memory."""
+    schema_only = pl.DataFrame(schema=current.collect_schema())
+    numeric, categorical, skipped, problems, wanted = _classify(reference, schema_only, settings)
+    stats = stream_statistics(current, list(numeric), list(categorical), k=k)
+    rows = stats.rows
+    results: dict[str, dict[str, Any]] = {}
+    distributions: dict[str, Distribution] = {}
+    for name, ref in numeric.items():
+        s = stats.numeric[name]
+        if s.infinite:
+            problems[name] = f"{s.infinite:,} infinite value(s) (±inf) in the current data"
+            continue
+        if s.count == 0:
+            problems[name] = "no value in the current data (every row is null or NaN)"
+            continue
+        if (reason := _time_axis(ref, s.min)) is not None:
+            skipped[name] = reason
+            continue
+        moments = (s.count, s.mean, s.std, s.min, s.max)
+        col, distributions[name] = _numeric_column(ref, s.order_statistics(sample_size), moments, settings)
+        col["mode"] = "sketch"
+        _add_null_rate(col, ref.nulls, ref.count + ref.nulls, rows - s.count, rows, settings)
+        results[name] = col
+    for name, ref_c in categorical.items():
+        cats = stats.categorical[name]
+        values, counts = cats.sorted()
+        if not values:
+            problems[name] = "no value in the current data (every row is null)"
+            continue
+        col, distributions[name] = _categorical_column(ref_c, values, counts, cats.nulls, settings)
+        col["mode"] = "exact"
+        _add_null_rate(col, ref_c.nulls, ref_c.count + ref_c.nulls, cats.nulls, rows, settings)
+        results[name] = col
+    ordered = _decide(results, settings, wanted)
+    return _report(
+        reference, settings, wanted, schema_only.columns,
+        columns=ordered, skipped=skipped, distributions=distributions, problems=problems, mode="sketch",
+        table_rows={"reference": reference.n_rows, "current": rows},
+        rows_used={"reference": reference.n_rows, "current": rows},
+    )  # fmt: skip
+
+
+__all__ = ["stream_drift"]

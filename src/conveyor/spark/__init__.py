@@ -1,0 +1,35 @@
+"""Apache Spark: the session ``model.engine: spark`` and the Spark data checks run on.
+
+PySpark is an optional dependency (the ``spark`` extra); nothing here imports
+it until a session is asked for, and a missing PySpark, Java or master is one
+line naming the fix (see ``_session``).
+"""
+
+from conveyor.spark._session import (
+    SparkSetupError,
+    active_session,
+    check_master,
+    find_java,
+    java_message,
+    preflight,
+    require_pyspark,
+    spark_failure,
+    spark_session,
+    start_session,
+)
+from conveyor.spark._submit import SubmitCommand, submit_args
+
+__all__ = [
+    "SparkSetupError",
+    "SubmitCommand",
+    "active_session",
+    "check_master",
+    "find_java",
+    "java_message",
+    "preflight",
+    "require_pyspark",
+    "spark_failure",
+    "spark_session",
+    "start_session",
+    "submit_args",
+]
