@@ -123,6 +123,7 @@ class FleetClient:
         failed = [(c, e) for c, _, e in results if e is not None]
         if not failed:
             return
+        failed.sort(key=lambda pair: not isinstance(pair[1], UsageError))  # a foreign server first
         client, error = failed[0]
         if len(self.clients) == 1 or isinstance(error, UsageError):
             raise error  # its own line: a foreign server or a missing token names the replica already
