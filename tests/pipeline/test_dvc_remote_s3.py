@@ -51,3 +51,35 @@ def test_init_pushes_to_the_s3_remote_and_a_second_clone_pulls_the_same_bytes(s3
     )
     assert pulled.returncode == 0, pulled.stderr
     assert [(clone / p).read_bytes() for p in data] == [(root / p).read_bytes() for p in data]
+
+
+def test_data_remote_moves_an_existing_project_to_s3_and_refuses_without_the_key(s3: S3, tmp_path) -> None:
+    s3.create_bucket("dvc-later")
+    env = {**os.environ, **s3.env, "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    root = tmp_path / "laptop"
+    conveyor = [*conveyor_program(), "--project", str(root)]
+    init = subprocess.run(
+        [*conveyor_program(), "init", str(root), "--template", "classifier", "--json"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    refused = subprocess.run(
+        [*conveyor, "data", "remote"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 2
+    [line] = refused.stderr.strip().splitlines()
+    assert "data.remote is not set" in line
+
+    text = (
+        (root / "conveyor.yaml").read_text().replace("data:\n", "data:\n  remote: s3://dvc-later/team\n", 1)
+    )
+    (root / "conveyor.yaml").write_text(text)
+    moved = subprocess.run(
+        [*conveyor, "data", "remote", "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout) == {"ok": True, "remote": "s3://dvc-later/team", "pushed": True}
+    assert "remote = storage" in (root / ".dvc" / "config").read_text()
+    keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket="dvc-later").get("Contents", [])]
+    assert keys
+    assert all(k.startswith("team/") for k in keys)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from conveyor.cli._options import JsonOpt, start
+from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit, note
 from conveyor.errors import UsageError
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from conveyor.data import ShopDrift
 
-data_app = typer.Typer(help="Data utilities (the shop data generator).", no_args_is_help=True)
+data_app = typer.Typer(help="Data utilities (the shop data generator, the DVC remote).", no_args_is_help=True)
 
 DEFAULT_POPULARITY_SHIFT = 0.8
 DEFAULT_PRICE_SHIFT = 1.3
@@ -225,6 +225,21 @@ def _write(out: Path, tables: dict[str, pl.DataFrame], fmt: Format) -> dict[str,
             raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
         paths[name] = path
     return paths
+
+
+@data_app.command("remote")
+def data_remote(
+    project: ProjectOpt = None,
+    push: Annotated[bool, typer.Option("--push/--no-push", help="Push the tracked data there too.")] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Make data.remote (s3://bucket/prefix) the project's DVC remote, and push the data there."""
+    start(json_out)
+    from conveyor.pipeline import use_data_remote
+
+    proj = load_project(project)
+    remote = use_data_remote(proj, push=push)
+    emit({"ok": True, "remote": remote, "pushed": push}, lambda c: c.print(f"DVC remote: {remote}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from conveyor.pipeline._data_remote import use_data_remote
 from conveyor.pipeline._init import InitResult, init_project
 from conveyor.pipeline._lint import Finding, check_workflows, find_tool, workflow_files
 from conveyor.pipeline._requirements import ConveyorPin, conveyor_pin, requirements_lock
@@ -85,6 +86,7 @@ __all__ = [
     "stage_keys",
     "stage_names",
     "train",
+    "use_data_remote",
     "validate_pipeline",
     "workflow_files",
     "workflow_warnings",

@@ -30,8 +30,6 @@ nothing behind.
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import re
 import secrets
 import shutil
@@ -45,31 +43,21 @@ from string import Template as TextTemplate
 from typing import Any
 
 from conveyor import __version__
-from conveyor.config import (
-    CONFIG_FILENAME,
-    Template,
-    defaults_for,
-    dump_settings,
-    parse_settings,
-    s3_endpoint_url,
-)
+from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settings, parse_settings
 from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
+from conveyor.pipeline._data_remote import DVC_REMOTE_DIR, quiet_dvc, set_dvc_remote
 from conveyor.pipeline._requirements import requirements_lock
 from conveyor.pipeline._user_data import ColumnMapping, PreparedData, prepare_interactions
 from conveyor.pipeline._workflow_steps import REQUIREMENTS_FILE
 from conveyor.pipeline._workflows import write_workflows
 from conveyor.project import Project
 from conveyor.stage_graph import PIPELINE
-from conveyor.telemetry import disable_telemetry
 
 SAMPLE_DAYS = 28
 SAMPLE_USERS = 400
 SAMPLE_ITEMS = 200
 SAMPLE_ROWS = 2000
 SAMPLE_SEED = 7
-DVC_REMOTE_NAME = "local"
-DVC_REMOTE_DIR = ".dvc-remote"
-DVC_S3_REMOTE_NAME = "storage"  # `dvc remote add -d storage s3://…` (data.remote)
 _DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
@@ -236,50 +224,19 @@ def _git_state(root: Path, branch: str) -> str:
     return "git"
 
 
-def _dvc_remote(root: Path, remote: str | None) -> tuple[str, dict[str, Any]]:
-    """The DVC remote's name and section: the project's ``.dvc-remote`` folder, or ``data.remote``
-    in S3 with the endpoint of a store other than AWS (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``,
-    written as ``endpointurl``). No key is ever written: DVC's S3 client reads them from the
-    environment (the workflows pass them as secrets)."""
-    if remote is None:
-        from dvc.config_schema import RelPath
-
-        return DVC_REMOTE_NAME, {"url": RelPath(str(root / DVC_REMOTE_DIR))}
-    endpoint = s3_endpoint_url()
-    return DVC_S3_REMOTE_NAME, {"url": remote, **({"endpointurl": endpoint} if endpoint else {})}
-
-
 def _dvc_track(root: Path, scm: str, remote: str | None = None) -> None:
     """``dvc init`` (once), the remote (local folder or S3), ``dvc add`` the data folders, ``dvc push``."""
-    disable_telemetry()
-    sink = io.StringIO()  # DVC's hints go to stdout; --json must keep it clean
-    # DVC binds its log handlers to the streams of the moment it is imported:
-    # import it inside the redirection.
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        from dvc.exceptions import DvcException
-        from dvc.repo import Repo
-    dvc_logger = logging.getLogger("dvc")  # its handlers may hold the real stdout
-    level = dvc_logger.level
-    dvc_logger.setLevel(logging.CRITICAL)  # failures arrive as exceptions
-    try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            if (root / ".dvc").is_dir():
-                repo = Repo(str(root))
-            else:
-                repo = Repo.init(str(root), no_scm=scm == "none", subdir=scm == "git-subdir")
-            try:
-                name, section = _dvc_remote(root, remote)
-                with repo.config.edit() as conf:
-                    conf["remote"][name] = section
-                    conf["core"]["remote"] = name
-                repo.add([str(root / "data" / "raw"), str(root / "data" / "processed")])
-                repo.push()
-            finally:
-                repo.close()
-    except DvcException as exc:
-        raise OperationError(f"DVC failed in {root}: {exc}") from exc
-    finally:
-        dvc_logger.setLevel(level)
+    with quiet_dvc(root) as Repo:
+        if (root / ".dvc").is_dir():
+            repo = Repo(str(root))
+        else:
+            repo = Repo.init(str(root), no_scm=scm == "none", subdir=scm == "git-subdir")
+        try:
+            set_dvc_remote(repo, root, remote)
+            repo.add([str(root / "data" / "raw"), str(root / "data" / "processed")])
+            repo.push()
+        finally:
+            repo.close()
 
 
 # -- init -----------------------------------------------------------------------------------------
