@@ -223,9 +223,8 @@ state: {uri_env: CONVEYOR_STATE_URI}
 alerts: {channels: [{name: ops, kind: slack, url_env: SLACK_URL}]}
 deploy:
   environments:
-    staging: {port: 9101, replicas: ["http://10.0.0.9:9101"], admin_token_env: STAGING_ADMIN_TOKEN}
+    staging: {replicas: ["http://10.0.0.9:9101"], admin_token_env: STAGING_ADMIN_TOKEN}
     production:
-      port: 9100
       replicas: ["http://10.0.0.1:9100", "http://10.0.0.2:9100"]
       admin_token_env: PROD_ADMIN_TOKEN
 """

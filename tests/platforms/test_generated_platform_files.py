@@ -24,7 +24,6 @@ deploy:
   environments:
     staging: {port: 9101}
     production:
-      port: 9100
       admin_token_env: SHOP_PROD_ADMIN_TOKEN
       replicas: ["http://10.0.0.1:9100", "http://10.0.0.2:9100", "http://10.0.0.3:9100"]
 """

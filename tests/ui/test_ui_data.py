@@ -115,9 +115,9 @@ def test_the_data_page_shows_the_monitor_runs_the_validation_and_the_drift(cli, 
     lines = problems(page)
     assert len([line for line in lines if line.startswith("monitor report: ")]) == 1
     assert 'data-drift="input_drift"' in page
+    # the stage results' history cannot be read (the state store skips a torn line, but not this)
     shutil.rmtree(project.state_dir / "results")
-    (project.state_dir / "results").mkdir()
-    (project.state_dir / "results" / "history.jsonl").write_bytes(b"\xff\xfe not text")
+    (project.state_dir / "results" / "history.jsonl").mkdir(parents=True)
     page = get(client, "/data")
     assert any(line.startswith("validation: ") for line in problems(page)), problems(page)
     assert 'data-drift="input_drift"' in page
