@@ -59,7 +59,9 @@ def test_the_data_page_shows_the_monitor_runs_the_validation_and_the_drift(cli, 
     for part, shift in enumerate((0.0, 12.0)):  # a quiet window, then age shifted by 1.2 sd
         start = datetime.now(UTC)  # after the previous run's window: this run reads these requests
         write_request_log(log, _requests(_features(400, shift, seed=10 + part), start), part=part)
-        time.sleep(0.5)  # the last request (start + 0.4 s) is in the past when the monitor runs
+        # the last request (start + 0.4 s) is in the past when the monitor runs, and the two runs'
+        # report folders differ: a monitor report is stamped to the second (monitoring/_monitor.py)
+        time.sleep(1.1)
         done = cli("monitor", "--project", root, "--json")
         reports.append(done.json())
     assert [r["counts"]["requests"] for r in reports] == [400, 400]
