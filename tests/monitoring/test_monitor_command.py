@@ -11,6 +11,9 @@ import polars as pl
 import pytest
 from monitoring_logs import write_request_log
 
+from conveyor.monitoring import monitor_history
+from conveyor.project import Project
+
 pytestmark = pytest.mark.xdist_group("monitoring-receiver")
 
 
@@ -45,6 +48,10 @@ def test_monitor_passes_then_does_not_count_the_same_requests_twice(cli, make_pr
     assert {c["status"] for c in again["checks"]} <= {"insufficient_data", "skipped"}
     recount = cli("monitor", "--project", root, "--json", "--since", "2h").json()
     assert recount["counts"]["requests"] == 200
+    # three runs within a second or two: each keeps its own report, and the history has all three
+    assert len({r["files"]["json"] for r in (report, again, recount)}) == 3
+    history = monitor_history(Project.load(root), "production")
+    assert [r["counts"]["requests"] for r in history.reports] == [200, 0, 200]
 
 
 def test_a_latency_breach_exits_1_with_the_report(cli, make_project, tmp_path):

@@ -36,7 +36,8 @@ def monitor_history(project: Project, env: str, *, limit: int = DEFAULT_RUNS) ->
     folder = project.state_dir / MONITORING_DIRNAME / env
     if not folder.is_dir():
         return MonitorHistory(env)
-    # run folders are named by their UTC stamp (20261129T231500Z): the name order is the time order
+    # run folders are named by their UTC stamp (20261129T231500123456Z; older runs to the second):
+    # the name order is the time order
     runs = sorted(p for p in folder.iterdir() if (p / "report.json").is_file())[-limit:]
     reports: list[dict[str, Any]] = []
     unreadable: list[str] = []

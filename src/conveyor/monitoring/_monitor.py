@@ -284,7 +284,7 @@ def run_monitor(
         project, signals, now=now, reason_prefix=f"conveyor monitor ({env}): "
     ).to_dict()
 
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    stamp = _run_stamp(monitoring_dir(project) / env, now)
     folder = report_dir if report_dir is not None else monitoring_dir(project) / env / stamp
     input_share = input_report.drift_share if input_report is not None else None
     prom = write_monitor_metrics(project, env, report, input_share, now)
@@ -301,3 +301,13 @@ def run_monitor(
     state[env] = env_state
     write_state(project, CHECKS_FILE, state)
     return MonitorResult(report, {**files, "prometheus": str(prom)})
+
+
+def _run_stamp(folder: Path, now: datetime) -> str:
+    """A run folder's name: its UTC time to the microsecond, so names sort in time order and two
+    runs in one second keep both reports; a name already taken (a fixed ``now``) gets ``-2``, ``-3``…"""
+    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+    taken = 1
+    while (folder / (stamp if taken == 1 else f"{stamp}-{taken}")).exists():
+        taken += 1
+    return stamp if taken == 1 else f"{stamp}-{taken}"
