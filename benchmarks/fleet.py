@@ -10,7 +10,7 @@ from a folder holding only the project's ``conveyor.yaml`` (``replicas:`` by URL
   between the versions N times, in this process;
 * **rollback**: ``conveyor rollback --json`` in a fresh process (imports
   included), N times on 1 replica (a configuration listing one URL) and N times
-  on 3, while one thread per replica polls ``GET /version`` every 2 ms: *to
+  on 3, while one thread per replica polls ``GET /version`` every 20 ms: *to
   traffic back on every replica* is from the command's start until the last
   replica serves the other version, *to return* until the command exits;
 * **throughput**: ``wrk`` (2 threads, 16 connections, a fixed duration) posting
@@ -46,13 +46,13 @@ import httpx
 import yaml
 
 from benchmarks._env import environment_header, load_line
-from benchmarks.rollback import build_project
+from benchmarks.rollback import build_project, wait_for_alias_syncs
 from conveyor.deploy import free_port
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 
 TOKEN_VAR = "BENCH_ADMIN_TOKEN"
 WAIT_SECONDS = 240.0
-POLL_SECONDS = 0.002
+POLL_SECONDS = 0.02  # the watchers' resolution; faster polling takes CPU from the command it times
 WRK_SCRIPT = """
 counter = 0
 request = function()
@@ -157,6 +157,7 @@ def measure_rollbacks(ops: Path, urls: list[str], runs: int) -> list[dict[str, f
     found = []
     try:
         for _ in range(runs):
+            wait_for_alias_syncs(ops)
             watcher.watch(_primary(urls[0]))
             time.sleep(0.2)
             started = time.perf_counter()
