@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -347,3 +348,16 @@ def test_timestamp_forms_known_answers():
     ]:
         with pytest.raises(InputError, match=re.escape(words)):
             parse_timestamps(bad, "t")
+
+
+def test_init_without_dvc_names_the_extra_and_writes_nothing(cli, tmp_path, monkeypatch):
+    """DVC is the `dvc` extra: without it init refuses before the first file is written."""
+    monkeypatch.setitem(sys.modules, "dvc", None)  # `import dvc` fails, as in a core-only install
+    result = cli("init", tmp_path / "p", "--template", "classifier")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "conveyor: ExtensionError: conveyor init (it versions data/raw and data/processed with DVC) "
+        "needs dvc, which is in Conveyor's 'dvc' extra: pip install 'conveyor-ml[dvc]'"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "p").exists()

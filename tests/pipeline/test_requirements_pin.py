@@ -183,8 +183,8 @@ def test_check_passes_a_pin_that_resolves(make_project, cli):
 
 @pytest.mark.slow
 def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
-    """`python -m build --wheel`, then a fresh virtual environment installs it (with the
-    pinned closure as constraints) and `conveyor --help` runs."""
+    """`python -m build --wheel`, then a fresh virtual environment installs it with the `dvc` extra
+    only (`init` versions the data; the pinned closure as constraints) and `conveyor --help` runs."""
     dist = tmp_path / "dist"
     built = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
@@ -196,7 +196,7 @@ def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     venv.EnvBuilder(with_pip=True).create(env)
     python = str(env / "bin" / "python")
     pip = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "-c", str(ROOT / "requirements.lock"), str(wheel)],
+        [python, "-m", "pip", "install", "--quiet", "-c", str(ROOT / "requirements.lock"), f"{wheel}[dvc]"],
         capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
     assert pip.returncode == 0, pip.stderr[-3000:]
@@ -207,18 +207,23 @@ def test_the_wheel_installs_in_a_fresh_venv_and_runs(tmp_path):
     assert "init" in helped.stdout
     assert "workflows" in helped.stdout
     _the_core_install_checks_data_and_names_the_missing_extras(env, tmp_path)
-    # the templates ship in the wheel (init reads them as package data)
-    assert (
-        "conveyor/templates/README.md.tmpl"
-        in subprocess.run(
-            [sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True, check=True
-        ).stdout
+    # the templates ship in the wheel (init and the reports read them as package data)
+    listing = subprocess.run(
+        [sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True, check=True
+    ).stdout
+    shipped = (
+        "templates/README.md.tmpl",
+        "reports/templates/report.html",
+        "monitoring/templates/monitor.md",
+        "data/templates/drift.html",
     )
+    for template in shipped:
+        assert f"conveyor/{template}" in listing
 
 
 def _the_core_install_checks_data_and_names_the_missing_extras(env: Path, tmp_path: Path) -> None:
-    """The wheel without extras: no model library is installed, yet a project is made and its data
-    checked; training and the operations page name the extra that would make them work."""
+    """The wheel without the model extras: no model library is installed, yet a project is made and
+    its data checked; training and the operations page name the extra that would make them work."""
     python, conveyor = str(env / "bin" / "python"), str(env / "bin" / "conveyor")
     for module in ("implicit", "xgboost", "lightgbm"):
         found = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True)

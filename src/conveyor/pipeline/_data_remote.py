@@ -18,6 +18,7 @@ from typing import Any
 
 from conveyor.config import s3_endpoint_url
 from conveyor.errors import OperationError, UsageError
+from conveyor.extensions import require_extra
 from conveyor.project import Project
 from conveyor.telemetry import disable_telemetry
 
@@ -29,7 +30,9 @@ DVC_S3_REMOTE_NAME = "storage"  # `dvc remote add -d storage s3://…` (data.rem
 @contextlib.contextmanager
 def quiet_dvc(root: Path) -> Iterator[Any]:
     """DVC's ``Repo`` class with its output kept off stdout (``--json`` stays clean); a DVC
-    failure inside the block becomes one OperationError naming ``root``."""
+    failure inside the block becomes one OperationError naming ``root``; DVC not installed (it is
+    the ``dvc`` extra), one ExtensionError naming the extra."""
+    require_extra("dvc", "dvc", "versioning the data with DVC")
     disable_telemetry()
     sink = io.StringIO()
     # DVC binds its log handlers to the streams of the moment it is imported: import it inside

@@ -45,6 +45,7 @@ from typing import Any
 from conveyor import __version__
 from conveyor.config import CONFIG_FILENAME, Template, defaults_for, dump_settings, parse_settings
 from conveyor.errors import InputError, NotBuiltYetError, OperationError, UsageError
+from conveyor.extensions import require_extra
 from conveyor.pipeline._data_remote import DVC_REMOTE_DIR, quiet_dvc, set_dvc_remote
 from conveyor.pipeline._requirements import requirements_lock
 from conveyor.pipeline._user_data import ColumnMapping, PreparedData, prepare_interactions
@@ -256,6 +257,7 @@ def init_project(
     after writing began, what this call created is removed before the error propagates.
     """
     root = directory.expanduser().resolve()
+    require_extra("dvc", "dvc", "conveyor init (it versions data/raw and data/processed with DVC)")
     if root.exists() and not root.is_dir():
         raise UsageError(f"{directory}: exists and is not a folder")
     if (root / CONFIG_FILENAME).exists() and not force:

@@ -1,6 +1,10 @@
-"""Reports: the stage results store, Markdown / HTML rendering, the job summary."""
+"""Reports: the stage results store, Markdown / HTML rendering, the job summary.
 
-from conveyor.reports._plots import distribution_svg, trend_svg
+``distribution_svg`` and ``trend_svg`` are :mod:`conveyor.rendering`'s charts, re-exported
+here for the operations page.
+"""
+
+from conveyor.rendering import distribution_svg, trend_svg
 from conveyor.reports._render import headline, render_html, render_markdown
 from conveyor.reports._store import (
     PIPELINE_RUN_VAR,

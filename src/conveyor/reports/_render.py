@@ -1,22 +1,25 @@
 """The report: candidate against production, gates, drift, A/B — as Markdown or HTML.
 
 The Markdown is made for a pull-request comment and the job summary (GitHub
-tables, no HTML); the HTML adds the plots (metric history, drift histograms,
-A/B lift with its interval) as inline SVG.
+tables, no HTML); the HTML adds the plots (metric history, drift statistics and
+histograms, A/B lift with its interval) as inline SVG drawn by
+:mod:`conveyor.rendering`. This module turns the stage results into rows and
+lines (shared by both forms); the layout is in ``templates/report.md`` and
+``templates/report.html`` (Jinja2; the HTML one escapes every value).
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from conveyor.project import Project
-from conveyor.reports import _svg
+from conveyor.rendering import bars_svg, distribution_svg, interval_svg, render_template, trend_svg
 from conveyor.reports._store import load_history, load_stage_results
 
 KNOWN = ("evaluate", "drift", "ab")
+_TEMPLATES = "conveyor.reports"  # the package whose templates/ folder holds report.md and report.html
 
 
 def _num(value: Any) -> float | None:
@@ -30,16 +33,6 @@ def _fmt(value: Any) -> str:
     if number is None:
         return "–" if value is None else str(value)
     return f"{number:.4g}"
-
-
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 # -- sections as rows (shared by Markdown and HTML) --------------------------------------
@@ -145,58 +138,53 @@ def _ab_lines(ab: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _run_lines(results: dict[str, dict[str, Any]]) -> list[str]:
+def _run_id(results: dict[str, dict[str, Any]]) -> str | None:
     """Which training run the report is about (the run id ties train, evaluate and register)."""
     run_ids = {str(p["run_id"]) for p in results.values() if isinstance(p, dict) and p.get("run_id")}
-    if len(run_ids) == 1:
-        return [f"Training run `{run_ids.pop()}`.", ""]
-    return []
+    return run_ids.pop() if len(run_ids) == 1 else None
+
+
+def _context(project: Project, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What both templates show: the verdict, and each recorded section as rows and lines."""
+    evaluate, drift, ab = results.get("evaluate"), results.get("drift"), results.get("ab")
+    others = [
+        [stage, ", ".join(f"{k}={_fmt(v)}" for k, v in payload.items() if not isinstance(v, dict | list))]
+        for stage, payload in results.items()
+        if stage not in KNOWN
+    ]
+    return {
+        "name": project.settings.project.name,
+        "verdict": _verdict(results),
+        "run_id": _run_id(results),
+        "results": results,
+        "evaluate": {
+            "model": evaluate.get("model_type") or project.settings.model.type.value,
+            "version": evaluate.get("version"),
+            "metrics": metric_rows(evaluate),
+            "gates": gate_rows(evaluate),
+        }
+        if evaluate
+        else None,
+        "drift": {
+            "dataset_drift": bool(drift.get("dataset_drift")),
+            "share": _fmt(drift.get("drift_share")),
+            "rows": drift_rows(drift),
+        }
+        if drift
+        else None,
+        "ab": {"lines": _ab_lines(ab)} if ab else None,
+        "others": others,
+    }
 
 
 def render_markdown(project: Project, results: dict[str, dict[str, Any]] | None = None) -> str:
     """The report as GitHub-flavoured Markdown (pull-request comment, job summary)."""
     results = load_stage_results(project) if results is None else results
-    out = [f"## Conveyor report — {project.settings.project.name}", "", f"**{_verdict(results)}**", ""]
-    out += _run_lines(results)
-    if not results:
-        out.append("No stage has recorded a result yet: run `conveyor run` (or the workflow) first.")
-        return "\n".join(out) + "\n"
-    evaluate = results.get("evaluate")
-    if evaluate:
-        model = evaluate.get("model_type") or project.settings.model.type.value
-        version = evaluate.get("version")
-        out += [f"### Candidate ({model}{f', version {version}' if version else ''}) against production", ""]
-        out += [_table(["metric", "candidate", "production", "Δ", "Δ %"], metric_rows(evaluate)), ""]
-        gates = gate_rows(evaluate)
-        if gates:
-            out += ["### Quality gates", "", _table(["gate", "verdict", "reason"], gates), ""]
-    drift = results.get("drift")
-    if drift:
-        share = _fmt(drift.get("drift_share"))
-        verdict = "**dataset drift**" if drift.get("dataset_drift") else "no dataset drift"
-        out += ["### Data drift", "", f"{verdict} — share of drifted columns {share}", ""]
-        header = ["column", "type", "test", "statistic", "threshold", "p-value", "verdict"]
-        out += [_table(header, drift_rows(drift)), ""]
-    ab = results.get("ab")
-    if ab:
-        out += ["### A/B test", "", *_ab_lines(ab), ""]
-    others = {k: v for k, v in results.items() if k not in KNOWN}
-    if others:
-        rows = [
-            [stage, ", ".join(f"{k}={_fmt(v)}" for k, v in payload.items() if not isinstance(v, dict | list))]
-            for stage, payload in others.items()
-        ]
-        out += ["### Other stages", "", _table(["stage", "result"], rows), ""]
-    return "\n".join(out)
+    text = render_template(_TEMPLATES, "report.md", **_context(project, results))
+    return text.rstrip("\n") + "\n"
 
 
-# -- HTML -------------------------------------------------------------------------------
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
+# -- HTML plots -----------------------------------------------------------------------------
 def _history_plot(project: Project, metric: str) -> str:
     records = load_history(project, "evaluate")
     values: list[float] = []
@@ -206,76 +194,69 @@ def _history_plot(project: Project, metric: str) -> str:
         if value is not None:
             values.append(value)
             stamp = datetime.fromtimestamp(float(record.get("recorded_at", 0)), tz=UTC)
-            labels.append(stamp.strftime("%m-%d"))
-    return _svg.line_chart(f"{metric} over the last runs", labels[-30:], values[-30:]) if values else ""
+            labels.append(stamp.strftime("%m-%d %H:%M"))
+    if not values:
+        return ""
+    return trend_svg(f"{metric} over the last runs", labels[-30:], values[-30:], ylabel=metric)
+
+
+def _shares(counts: list[Any]) -> list[float]:
+    numbers = [_num(c) or 0.0 for c in counts]
+    total = sum(numbers) or 1.0
+    return [n / total for n in numbers]
 
 
 def _drift_plots(drift: dict[str, Any]) -> list[str]:
+    """The statistic of every column against its threshold, then each drifted column's histogram."""
     columns = {k: v for k, v in (drift.get("columns") or {}).items() if isinstance(v, dict)}
     plots = []
-    for name, col in columns.items():
-        hist = col.get("histogram")
-        if col.get("drift") and isinstance(hist, dict):
-            plots.append(
-                _svg.histogram_pair(
-                    f"{name}: reference vs current",
-                    hist.get("edges") or [],
-                    hist.get("reference") or [],
-                    hist.get("current") or [],
-                )
-            )
     stats = [(k, _num(v.get("statistic"))) for k, v in columns.items()]
     shown = [(k, s) for k, s in stats if s is not None]
     thresholds = {_num(v.get("threshold")) for v in columns.values()} - {None}
     threshold = thresholds.pop() if len(thresholds) == 1 else None
     if shown:
-        plots.insert(
-            0,
-            _svg.bar_chart(
-                "drift statistic per column", [k for k, _ in shown], [s for _, s in shown], threshold
-            ),
+        plots.append(
+            bars_svg(
+                "drift statistic per column",
+                [k for k, _ in shown],
+                {"statistic": [s for _, s in shown]},
+                threshold=threshold,
+            )
         )
+    for name, col in columns.items():
+        hist = col.get("histogram")
+        if col.get("drift") and isinstance(hist, dict):
+            edges, reference, current = (list(hist.get(k) or []) for k in ("edges", "reference", "current"))
+            bins = min(len(reference), len(current), max(len(edges) - 1, 0))
+            if bins:
+                plots.append(
+                    distribution_svg(
+                        f"{name}: reference vs current",
+                        "numeric",
+                        edges[: bins + 1],
+                        _shares(reference[:bins]),
+                        _shares(current[:bins]),
+                    )
+                )
     return plots
+
+
+def _lift_plot(ab: dict[str, Any]) -> str:
+    lift, ci = _num(ab.get("lift")), ab.get("ci") or []
+    if lift is None or len(ci) != 2 or _num(ci[0]) is None or _num(ci[1]) is None:
+        return ""
+    return interval_svg("lift of the variant (95 % CI)", lift, float(ci[0]), float(ci[1]), name="lift")
 
 
 def render_html(project: Project, results: dict[str, dict[str, Any]] | None = None) -> str:
     """The report as one self-contained HTML page with inline SVG plots."""
     results = load_stage_results(project) if results is None else results
-    name = escape(project.settings.project.name)
-    parts = [f"<h1>Conveyor report — {name}</h1>", f"<p><strong>{escape(_verdict(results))}</strong></p>"]
-    evaluate = results.get("evaluate")
-    if evaluate:
-        header = ["metric", "candidate", "production", "Δ", "Δ %"]
-        parts += ["<h2>Candidate against production</h2>", _html_table(header, metric_rows(evaluate))]
-        primary = str(evaluate.get("primary_metric") or project.settings.model.primary_metric)
-        parts.append(_history_plot(project, primary))
-        gates = gate_rows(evaluate)
-        if gates:
-            parts += ["<h2>Quality gates</h2>", _html_table(["gate", "verdict", "reason"], gates)]
-    drift = results.get("drift")
-    if drift:
-        verdict = "dataset drift" if drift.get("dataset_drift") else "no dataset drift"
-        parts += [f"<h2>Data drift</h2><p>{verdict}, share {_fmt(drift.get('drift_share'))}</p>"]
-        header = ["column", "type", "test", "statistic", "threshold", "p-value", "verdict"]
-        parts += [_html_table(header, drift_rows(drift)), *_drift_plots(drift)]
-    ab = results.get("ab")
-    if ab:
-        parts += ["<h2>A/B test</h2><ul>"]
-        parts += [f"<li>{escape(line.removeprefix('- '))}</li>" for line in _ab_lines(ab)]
-        parts.append("</ul>")
-        lift, ci = _num(ab.get("lift")), ab.get("ci") or []
-        if lift is not None and len(ci) == 2 and _num(ci[0]) is not None and _num(ci[1]) is not None:
-            parts.append(
-                _svg.interval_plot("lift of the variant (95 % CI)", lift, float(ci[0]), float(ci[1]))
-            )
-    if not results:
-        parts.append("<p>No stage has recorded a result yet: run <code>conveyor run</code> first.</p>")
-    style = (
-        "body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em}"
-        "th{background:#f4f4f4}svg{display:block;margin:1em 0}"
-    )
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Conveyor report — {name}</title>'
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
-    )
+    context = _context(project, results)
+    evaluate, drift, ab = results.get("evaluate"), results.get("drift"), results.get("ab")
+    primary = str((evaluate or {}).get("primary_metric") or project.settings.model.primary_metric)
+    charts = {
+        "history": _history_plot(project, primary) if evaluate else "",
+        "drift": _drift_plots(drift) if drift else [],
+        "lift": _lift_plot(ab) if ab else "",
+    }
+    return render_template(_TEMPLATES, "report.html", charts=charts, **context)
