@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from conveyor.data._drift import Distribution, DriftReport
+from conveyor.data._drift_result import Distribution, DriftReport
 from conveyor.errors import InputError
 
 _STYLE = """
@@ -68,11 +68,11 @@ def render_drift_html(report: DriftReport, *, title: str = "Conveyor drift repor
     verdict = "DATASET DRIFT" if report.dataset_drift else "no dataset drift"
     rows = []
     for name, col in report.columns.items():
-        cls = ' class="drift"' if col["drift"] else ""
+        cls = ' class="drift"' if col.drift else ""
         rows.append(
-            f"<tr{cls}><td>{html.escape(name)}</td><td>{col['type']}</td><td>{col['test']}</td>"
-            f"<td>{_fmt(col['statistic'])}</td><td>{_fmt(col['threshold'])}</td>"
-            f"<td>{_fmt(col['p_value'])}</td><td>{_fmt(col.get('psi'))}</td><td>{_fmt(col['drift'])}</td></tr>"
+            f"<tr{cls}><td>{html.escape(name)}</td><td>{col.type}</td><td>{col.test}</td>"
+            f"<td>{_fmt(col.statistic)}</td><td>{_fmt(col.threshold)}</td>"
+            f"<td>{_fmt(col.p_value)}</td><td>{_fmt(col.psi)}</td><td>{_fmt(col.drift)}</td></tr>"
         )
     skipped = "".join(
         f"<li>{html.escape(name)}: {html.escape(reason)}</li>" for name, reason in report.skipped.items()
