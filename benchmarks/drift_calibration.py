@@ -81,7 +81,7 @@ def null_change_rate(p0: float, p1: float, n: int, seeds: int) -> float:
         rng = np.random.default_rng([seed, n, int(p1 * 1e4)])
         ref = pl.DataFrame({"x": _nulls(rng, rng.normal(size=n), p0)})
         cur = pl.DataFrame({"x": _nulls(rng, rng.normal(size=n), p1)})
-        flagged += detect_drift(build_profile(ref), cur, DISTANCE).columns["x"]["null_rate_drift"]
+        flagged += detect_drift(build_profile(ref), cur, DISTANCE).columns["x"].null_rate_drift
     return flagged / seeds
 
 
@@ -114,7 +114,7 @@ def rates(
         dist = detect_drift(profile, cur, DISTANCE)
         counts["distance"] += len(dist.drifted_columns)
         counts["pvalue"] += len(detect_drift(profile, cur, PVALUE).drifted_columns)
-        counts["statistic"] += sum(c["statistic"] for c in dist.columns.values())
+        counts["statistic"] += sum(c.statistic for c in dist.columns.values())
         counts["total"] += len(dist.columns)
         if make is categorical_frame:
             counts["gof"] += goodness_of_fit_rate(ref, cur, DISTANCE.alpha)[0]

@@ -85,11 +85,11 @@ def print_sampling_error(runs: int) -> None:
             cur = pl.DataFrame({"x": rng.normal(shift, 1, SIM_ROWS)})
             exact = detect_drift(build_profile(ref, sample_size=None), cur, SETTINGS).columns["x"]
             sampled = detect_drift(build_profile(ref), cur, SETTINGS, exact_max_rows=0).columns["x"]
-            dist_exact.append(exact["statistic"])
-            gaps.append(abs(sampled["statistic"] - exact["statistic"]))
-            p_exact.append(exact["p_value"])
-            p_sampled.append(sampled["p_value"])
-            differ += exact["drift"] != sampled["drift"]
+            dist_exact.append(exact.statistic)
+            gaps.append(abs(sampled.statistic - exact.statistic))
+            p_exact.append(exact.p_value)
+            p_sampled.append(sampled.p_value)
+            differ += exact.drift != sampled.drift
         print(
             f"| {shift:g} | {np.mean(dist_exact):.4f} | {np.quantile(gaps, 0.95):.4f} | {max(gaps):.4f} "
             f"| {np.median(p_exact):.2g} | {np.median(p_sampled):.2g} | {differ}/{runs} |",

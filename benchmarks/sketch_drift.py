@@ -88,10 +88,10 @@ def print_agreement(rows: int = SIM_ROWS, runs: int = RUNS) -> None:
             exact = detect_drift(build_profile(ref, sample_size=None), cur, SETTINGS, exact_max_rows=rows)
             sketch = stream_drift(stream_profile(ref.lazy()), cur.lazy(), SETTINGS)
             e, s = exact.columns["x"], sketch.columns["x"]
-            exact_hits += e["drift"]
-            sketch_hits += s["drift"]
-            differ += e["drift"] != s["drift"]
-            worst = max(worst, abs(e["statistic"] - s["statistic"]))
+            exact_hits += e.drift
+            sketch_hits += s.drift
+            differ += e.drift != s.drift
+            worst = max(worst, abs(e.statistic - s.statistic))
         print(
             f"| {shift:g} | {exact_hits / runs:.2f} | {sketch_hits / runs:.2f} | {differ} of {runs} | "
             f"{worst:.4f} |"

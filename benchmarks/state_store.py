@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -34,7 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks._env import ROOT, environment_header, load_line
+from benchmarks._env import environment_header, load_line
 from conveyor.deploy import Ledger, LedgerEntry
 from conveyor.state import LocalStore, StateStore
 
@@ -84,10 +83,9 @@ def _postgres(uri: str | None) -> Iterator[str]:
     if uri:
         yield uri
         return
-    sys.path.insert(0, str(ROOT / "tests"))
-    from services import running_postgres  # the tests' PostgreSQL: initdb on a free loopback port
+    from benchmarks._shared_services import services  # the tests' PostgreSQL: initdb on a free port
 
-    with running_postgres() as server:
+    with services().running_postgres() as server:
         yield server.create_database(f"bench_{uuid.uuid4().hex[:8]}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "free_port",
     "stop_process",
     "wait_ready",
+    "wait_until",
     "write_registered_shop",
 ]
 
@@ -55,6 +57,14 @@ def wait_ready(url: str, process: subprocess.Popen[str], seconds: float = 180, p
             pass
         time.sleep(0.1)
     raise AssertionError(f"server not ready in {seconds:g} s")
+
+
+def wait_until(condition: Callable[[], object], what: str, seconds: float, poll: float = 0.1) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
 
 
 def stop_process(process: subprocess.Popen[str], seconds: float = 20) -> None:

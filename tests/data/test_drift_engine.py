@@ -49,11 +49,11 @@ def test_ks_and_wasserstein_equal_scipy(n_ref, n_cur):
     if n_ref <= 10_000:  # the profile holds the whole column
         np.testing.assert_array_equal(sample.sample, np.sort(ref["x"].to_numpy()))
     expected = stats.ks_2samp(sample.sample, cur["x"].to_numpy())
-    assert col["ks_statistic"] == pytest.approx(expected.statistic, abs=1e-12)
-    assert col["ks_p_value"] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+    assert col.ks_statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert col.ks_p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
     w = stats.wasserstein_distance(sample.sample, cur["x"].to_numpy())
-    assert col["wasserstein"] == pytest.approx(w, rel=1e-9)
-    assert col["statistic"] == pytest.approx(w / ref["x"].std(ddof=0), rel=1e-9)
+    assert col.wasserstein == pytest.approx(w, rel=1e-9)
+    assert col.statistic == pytest.approx(w / ref["x"].std(ddof=0), rel=1e-9)
 
 
 def test_wasserstein_sorted_matches_scipy_on_awkward_sizes():
@@ -75,14 +75,14 @@ def test_chi_square_is_scipys_contingency_test():
         ]
     )
     expected = stats.chi2_contingency(table)
-    assert col["chi2"] == pytest.approx(expected.statistic, rel=1e-12)
-    assert col["chi2_p_value"] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
-    assert col["p_value"] == col["chi2_p_value"]
-    assert col["chi2_pooled_categories"] == 0
+    assert col.chi2 == pytest.approx(expected.statistic, rel=1e-12)
+    assert col.chi2_p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+    assert col.p_value == col.chi2_p_value
+    assert col.chi2_pooled_categories == 0
     p, q = table[0] / table[0].sum(), table[1] / table[1].sum()
     from scipy.spatial.distance import jensenshannon
 
-    assert col["statistic"] == pytest.approx(jensenshannon(p, q), rel=1e-12)
+    assert col.statistic == pytest.approx(jensenshannon(p, q), rel=1e-12)
 
 
 def test_sparse_categories_are_pooled_before_the_test():
@@ -101,10 +101,10 @@ def test_unseen_categories_count_and_drift():
     ref = pl.DataFrame({"c": _categorical(rng, 5_000, 10)})
     new = np.where(rng.random(5_000) < 0.3, "brand-new", _categorical(rng, 5_000, 10))
     col = detect_drift(build_profile(ref), pl.DataFrame({"c": new}), DEFAULTS).columns["c"]
-    assert col["unseen_categories"] == ["brand-new"]
-    assert col["unseen_share"] == pytest.approx(0.3, abs=0.03)
-    assert col["drift"]
-    assert col["psi"] > 1.0
+    assert col.unseen_categories == ["brand-new"]
+    assert col.unseen_share == pytest.approx(0.3, abs=0.03)
+    assert col.drift
+    assert col.psi > 1.0
 
 
 # -- the report ------------------------------------------------------------------------------
@@ -157,12 +157,12 @@ def test_pvalue_method_uses_benjamini_hochberg():
     cur = cur.with_columns(pl.col("num0") + 0.4)
     report = detect_drift(build_profile(ref), cur, PVALUE)
     cols = report.columns
-    raw = [c["p_value"] for c in cols.values()]
+    raw = [c.p_value for c in cols.values()]
     adjusted = stats.false_discovery_control(raw)
     for col, adj in zip(cols.values(), adjusted, strict=True):
-        assert col["p_value_adjusted"] == pytest.approx(adj)
-        assert col["threshold"] == PVALUE.alpha
-        assert col["test"] in ("ks", "chi2")
+        assert col.p_value_adjusted == pytest.approx(adj)
+        assert col.threshold == PVALUE.alpha
+        assert col.test in ("ks", "chi2")
     assert report.drifted_columns == ["num0"]
 
 
@@ -177,7 +177,7 @@ def _flag_rates(n: int, seeds: int, settings: DriftSection, shift: float = 0.0, 
         numeric += sum(c.startswith("num") for c in flagged)
         categorical += sum(c.startswith("cat") for c in flagged)
         any_flag += bool(flagged)
-        p_below_alpha += sum(c["p_value"] < settings.alpha for c in report.columns.values())
+        p_below_alpha += sum(c.p_value < settings.alpha for c in report.columns.values())
     tests = seeds * 10
     return numeric / tests, categorical / tests, any_flag / seeds, p_below_alpha / (2 * tests)
 

@@ -26,19 +26,19 @@ def test_null_rate_going_from_1_9_to_5_1_percent_on_10k_rows_is_reported():
     rng = np.random.default_rng(3)
     ref = reference_profile(_with_nulls(rng, 10_000, 0.019), source="ref")
     col = detect_drift(ref, _with_nulls(rng, 10_000, 0.051), DEFAULTS).columns["x"]
-    assert (col["null_rate_reference"], col["null_rate_current"]) == (0.019, 0.051)
+    assert (col.null_rate_reference, col.null_rate_current) == (0.019, 0.051)
     # Cohen's h = 2·asin(√0.051) − 2·asin(√0.019) = 0.179 ≥ 0.1, and the two-proportion p-value is tiny
-    assert col["null_rate_effect"] == pytest.approx(0.1790, abs=1e-4)
-    assert col["null_rate_p_value"] < 1e-20
-    assert col["null_rate_drift"]
-    assert not col["distribution_drift"]  # the values themselves did not move
-    assert col["drift"]
+    assert col.null_rate_effect == pytest.approx(0.1790, abs=1e-4)
+    assert col.null_rate_p_value < 1e-20
+    assert col.null_rate_drift
+    assert not col.distribution_drift  # the values themselves did not move
+    assert col.drift
     same = detect_drift(ref, _with_nulls(rng, 10_000, 0.019), DEFAULTS).columns["x"]
-    assert not same["null_rate_drift"]
-    assert same["null_rate_p_value"] == 1.0  # exactly the same rate
+    assert not same.null_rate_drift
+    assert same.null_rate_p_value == 1.0  # exactly the same rate
     # the p-value method adjusts the null-rate p-values as their own family
     pvalue = DriftSection(method=DriftMethod.PVALUE)
-    assert detect_drift(ref, _with_nulls(rng, 10_000, 0.051), pvalue).columns["x"]["null_rate_drift"]
+    assert detect_drift(ref, _with_nulls(rng, 10_000, 0.051), pvalue).columns["x"].null_rate_drift
 
 
 def _times(start: datetime, n: int, step_minutes: float) -> list[datetime]:
@@ -54,19 +54,19 @@ def test_datetimes_are_compared_as_timestamps_and_the_time_axis_is_named():
     same = [start + timedelta(days=float(d)) for d in rng.uniform(0, 365, n)]
     ref = reference_profile(pl.DataFrame({"signup": signup, "ts": _times(start, n, 1)}), source="ref")
     moved = detect_drift(ref, pl.DataFrame({"signup": later, "ts": _times(start, n, 1)}), DEFAULTS)
-    assert moved.columns["signup"]["type"] == "datetime"
-    assert moved.columns["signup"]["drift"]
-    assert moved.columns["signup"]["statistic"] == pytest.approx(120 / (365 / np.sqrt(12)), rel=0.1)
-    assert not moved.columns["ts"]["drift"]
+    assert moved.columns["signup"].type == "datetime"
+    assert moved.columns["signup"].drift
+    assert moved.columns["signup"].statistic == pytest.approx(120 / (365 / np.sqrt(12)), rel=0.1)
+    assert not moved.columns["ts"].drift
     # the current data entirely after the reference period: the table's time axis, not a drift
     after = detect_drift(
         ref, pl.DataFrame({"signup": same, "ts": _times(start + timedelta(days=30), n, 1)}), DEFAULTS
     )
     assert after.skipped["ts"].startswith("time axis: the current data starts (2026-01-31T00:00:00+00:00)")
-    assert not after.columns["signup"]["drift"]
+    assert not after.columns["signup"].drift
     # dates too
     dates = pl.DataFrame({"d": [t.date() for t in signup]})
-    assert detect_drift(build_profile(dates), dates, DEFAULTS).columns["d"]["type"] == "date"
+    assert detect_drift(build_profile(dates), dates, DEFAULTS).columns["d"].type == "date"
 
 
 def test_identifiers_are_excluded_with_the_reason_and_codes_are_categories():
@@ -91,10 +91,10 @@ def test_identifiers_are_excluded_with_the_reason_and_codes_are_categories():
     assert report.skipped["FlightNum"].startswith("identifier-like (named like an id; ")
     assert report.skipped["seq"].startswith("identifier-like (a key: 5,000 distinct integers in 5,000 rows)")
     assert report.skipped["session"] == "identifier-like or free text (5,000 distinct values in 5,000 rows)"
-    types = {name: col["type"] for name, col in report.columns.items()}
+    types = {name: col.type for name, col in report.columns.items()}
     assert types == {"rating": "categorical", "label": "categorical", "age": "numeric"}
     assert report.drifted_columns == ["label"]  # 10 % → 30 % positives
-    assert report.columns["label"]["test"] == "jensen_shannon"
+    assert report.columns["label"].test == "jensen_shannon"
     del rng
 
 
@@ -112,21 +112,21 @@ def test_exact_mode_uses_every_row_and_matches_scipy():
     cur_df = pl.DataFrame({"x": rng.normal(0.05, 1, 40_000)})
     report = detect_drift(reference_profile(ref_df, source="ref"), cur_df, DEFAULTS)
     col = report.columns["x"]
-    assert report.mode == col["mode"] == "exact"
+    assert report.mode == col.mode == "exact"
     assert report.rows_used == report.table_rows == {"reference": 30_000, "current": 40_000}
     a, b = ref_df["x"].to_numpy(), cur_df["x"].to_numpy()
     ks = stats.ks_2samp(a, b)
-    assert col["ks_statistic"] == pytest.approx(ks.statistic, abs=1e-12)
+    assert col.ks_statistic == pytest.approx(ks.statistic, abs=1e-12)
     # effective size 17,143 > 10,000: the limiting Kolmogorov distribution, within ~1 % of scipy's kstwo
-    assert col["ks_p_value"] == pytest.approx(ks.pvalue, rel=2e-2)
-    assert col["wasserstein"] == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
+    assert col.ks_p_value == pytest.approx(ks.pvalue, rel=2e-2)
+    assert col.wasserstein == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
 
     # a stored profile is a sketch; a current table over the limit is sampled — and both are stated
     sketch = detect_drift(build_profile(ref_df), cur_df, DEFAULTS, exact_max_rows=10_000)
-    assert sketch.mode == sketch.columns["x"]["mode"] == "sampled"
+    assert sketch.mode == sketch.columns["x"].mode == "sampled"
     assert sketch.rows_used == {"reference": 10_000, "current": 40_000}
     assert sketch.table_rows == {"reference": 30_000, "current": 40_000}
-    assert sketch.columns["x"]["wasserstein"] == pytest.approx(col["wasserstein"], abs=0.01)
+    assert sketch.columns["x"].wasserstein == pytest.approx(col.wasserstein, abs=0.01)
 
 
 def test_exact_and_sampled_modes_are_stated_on_the_command_line(cli, tmp_path):

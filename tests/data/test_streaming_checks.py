@@ -83,7 +83,7 @@ def test_streamed_checks_agree_with_the_exact_ones(tmp_path: Path) -> None:
     assert sorted(exact.drifted_columns) == [*SHIFTED, "x5"]
     assert sorted(streamed.drifted_columns) == sorted(exact.drifted_columns)
     for name, col in streamed.columns.items():
-        assert abs(col["statistic"] - exact.columns[name]["statistic"]) < 0.01, name
+        assert abs(col.statistic - exact.columns[name].statistic) < 0.01, name
 
     schema = Schema.model_validate(
         {

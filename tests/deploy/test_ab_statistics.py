@@ -5,7 +5,8 @@ Beta(0.5, 9.5) (mean CTR 0.05, very different users); a variant with a true
 lift L multiplies every propensity by 1 + L. The per-user (delta-method) test
 declares A/A winners at about alpha and finds a true 20 % lift at the planned
 power; the impression-level test on the same data declares A/A winners several
-times too often. (``benchmarks/ab_calibration.py`` prints the full tables.)
+times too often. The simulation is :mod:`conveyor.deploy._ab_calibration`, the one
+``benchmarks/ab_calibration.py`` runs for the full tables; here in small cells.
 """
 
 from __future__ import annotations
@@ -19,42 +20,27 @@ from scipy import stats
 from conveyor.deploy import (
     Arm,
     Verdict,
-    always_valid_p,
     decide,
-    plan_from_baseline,
     ratio_test,
     sample_ratio_test,
     sample_size_per_arm,
-    two_proportion_test,
 )
+from conveyor.deploy import _ab_calibration as sim
+from conveyor.deploy._ab_calibration import ALPHA, BASE, MDE, POWER, RATIO
 from conveyor.errors import UsageError
 
-ALPHA, POWER, MDE, RATIO, BASE = 0.05, 0.8, 0.2, 0.1, 0.05
 REPS = 600
-
-
-def _draw(rng: np.random.Generator, k: int, lift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` correlated users: 1 + Poisson(19) answers each, propensity Beta(0.5, 9.5) × (1 + lift)."""
-    p = rng.beta(0.5, 9.5, k) * (1 + lift)
-    n = 1 + rng.poisson(19, k)
-    return n, rng.binomial(n, np.minimum(p, 1.0))
-
-
-def _users(rng: np.random.Generator, k: int, lift: float = 0.0) -> Arm:
-    return Arm.from_users("arm", *_draw(rng, k, lift))
 
 
 @pytest.fixture(scope="module")
 def plan() -> dict[str, int]:
-    baseline = _users(np.random.default_rng(0), 10_000)
-    planned = plan_from_baseline(baseline, MDE, alpha=ALPHA, power=POWER, variant_ratio=RATIO)
+    planned = sim.plan(seed=0)
     assert planned is not None
     return planned
 
 
-def _experiments(plan: dict[str, int], lift: float, seed: int) -> list[tuple[Arm, Arm]]:
-    rng = np.random.default_rng(seed)
-    return [(_users(rng, plan["control"]), _users(rng, plan["variant"], lift)) for _ in range(REPS)]
+def _experiments(plan: dict[str, int], lift: float, seed: int) -> list[sim.Experiment]:
+    return [sim.experiment(seed * 1_000_000 + i, plan, lift) for i in range(REPS)]
 
 
 def _ci(hits: int, runs: int = REPS) -> tuple[float, float]:
@@ -142,22 +128,18 @@ def test_sample_size_rejects_bad_input(kwargs, match):
 
 def test_aa_on_correlated_users_holds_alpha_where_the_impression_test_does_not(plan):
     runs = _experiments(plan, 0.0, seed=1)
-    per_user = sum(ratio_test(c, v, alpha=ALPHA).significant for c, v in runs)
-    per_impression = sum(two_proportion_test(c, v, alpha=ALPHA).significant for c, v in runs)
+    per_user = sum(run.users_significant for run in runs)
+    per_impression = sum(run.impressions_significant for run in runs)
     low, high = _ci(per_user)
     assert low <= ALPHA <= high + 0.01, per_user / REPS
     # the old unit: the design effect (about 3 here) makes it wrong several times too often
     assert _ci(per_impression)[0] > 2 * ALPHA, per_impression / REPS
-    promoted = sum(
-        decide(c, v, alpha=ALPHA, variant_ratio=RATIO, required_per_arm=plan).verdict is Verdict.PROMOTE
-        for c, v in runs
-    )
+    promoted = sum(run.promoted for run in runs)
     assert _ci(promoted)[0] <= ALPHA / 2  # a promotion needs the variant to win: about alpha / 2
 
 
 def test_true_twenty_percent_lift_found_at_the_planned_power(plan):
-    runs = _experiments(plan, MDE, seed=2)
-    decisions = [decide(c, v, alpha=ALPHA, variant_ratio=RATIO, required_per_arm=plan) for c, v in runs]
+    decisions = [run.decision for run in _experiments(plan, MDE, seed=2)]
     wins = sum(d.verdict is Verdict.PROMOTE for d in decisions)
     low, high = _ci(wins)
     assert low <= POWER + 0.03, wins / REPS
@@ -227,17 +209,10 @@ def test_decision_explains_itself_in_users():
 def test_always_valid_p_survives_peeking(plan):
     # A/A with 20 looks: stopping at the first fixed-horizon p < alpha is wrong far more
     # often than alpha; stopping at the first always-valid p < alpha is not.
-    reps, looks = 150, 20
-    rng = np.random.default_rng(5)
-    naive = valid = 0
-    for _ in range(reps):
-        (cn, cc), (vn, vc) = _draw(rng, plan["control"]), _draw(rng, plan["variant"])
-        arms = []  # each look sees the users who arrived so far
-        for look in range(1, looks + 1):
-            kc, kv = plan["control"] * look // looks, plan["variant"] * look // looks
-            arms.append((Arm.from_users("c", cn[:kc], cc[:kc]), Arm.from_users("v", vn[:kv], vc[:kv])))
-        naive += any(ratio_test(a, b, alpha=ALPHA).significant for a, b in arms)
-        valid += any(always_valid_p(a, b, tau=BASE * MDE) < ALPHA for a, b in arms)
+    reps = 150
+    peeks = [sim.peeking(5_000_000 + i, plan, looks=20) for i in range(reps)]
+    naive = sum(n for n, _ in peeks)
+    valid = sum(v for _, v in peeks)
     assert naive / reps > 2 * ALPHA  # the peeking problem, reproduced
     assert _ci(valid, reps)[0] <= ALPHA
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +18,7 @@ import pytest
 
 from conveyor.deploy import EnvironmentProcess, Ledger, ServerClient, free_port, read_record
 from conveyor.project import Project
+from support import wait_until
 
 pytestmark = [pytest.mark.xdist_group("deploy"), pytest.mark.slow]
 WAIT_SECONDS = 120  # bound of every wait below: model loads on a loaded 2-core machine
@@ -38,10 +38,7 @@ def _ledger(root: Path) -> list[tuple[str, str, str | None]]:
 
 
 def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    wait_until(predicate, what, WAIT_SECONDS, poll=0.2)
 
 
 def _deploy_in_background(root: Path, *args: str) -> subprocess.Popen[bytes]:

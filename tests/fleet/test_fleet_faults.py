@@ -18,6 +18,7 @@ import pytest
 
 from conveyor.deploy import EnvironmentLock, Ledger
 from conveyor.project import Project
+from support import wait_until
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.xdist_group("fleet")]
 LOAD_CLIENT = Path(__file__).parent.parent / "deploy" / "load_client.py"
@@ -46,10 +47,7 @@ def _deploy_in_background(fleet, *args: str) -> subprocess.Popen[str]:
 
 
 def _wait_for(condition, what: str, seconds: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(condition, what, seconds, poll=0.05)
 
 
 def _ledger(fleet) -> list:

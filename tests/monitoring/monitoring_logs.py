@@ -1,40 +1,29 @@
-"""Request logs for tests, written in the documented Parquet format (docs/serving.md)."""
+"""Request logs for tests, in the format :mod:`conveyor.requestlog` owns (docs/serving.md).
+
+Columns and types come from the owner's schemas; the parts are written without the columns a
+later Conveyor added (``outcome``, ``warnings``), as an older server wrote them — the reader
+must fill those in.
+"""
 
 from __future__ import annotations
 
-PREDICTION_COLUMNS = {
-    "ts": None,
-    "request_id": "str",
-    "env": "str",
-    "model_version": "str",
-    "variant": "str",
-    "endpoint": "str",
-    "user_id": "str",
-    "features": "str",
-    "output": "str",
-    "latency_ms": "f64",
-    "status": "i32",
-}
+from conveyor.requestlog import FEEDBACK, FEEDBACK_SCHEMA, PREDICTION_SCHEMA, PREDICTIONS
+
+ADDED_LATER = ("outcome", "warnings")  # prediction columns an older server's parts do not have
 
 
 def write_request_log(folder, predictions=None, feedback=None, *, part: int = 0) -> None:
-    """Write polars frames as predictions-*/feedback-*.parquet files with the documented types."""
+    """Write polars frames as predictions-*/feedback-*.parquet parts with the owner's column types."""
     import polars as pl
 
     folder.mkdir(parents=True, exist_ok=True)
     ts = pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if predictions is not None:
-        frame = predictions.with_columns(
-            ts,
-            pl.col("latency_ms").cast(pl.Float64),
-            pl.col("status").cast(pl.Int32),
-            *[
-                pl.col(c).cast(pl.String)
-                for c in ("request_id", "env", "model_version", "variant", "user_id")
-            ],
-        ).select(list(PREDICTION_COLUMNS))
-        frame.write_parquet(folder / f"predictions-20260101T000000Z-{part:06d}.parquet")
-    if feedback is not None:
-        cols = ["ts", "request_id", "user_id", "item_id", "event", "model_version", "variant"]
-        frame = feedback.with_columns(ts, *[pl.col(c).cast(pl.String) for c in cols[1:]]).select(cols)
-        frame.write_parquet(folder / f"feedback-20260101T000000Z-{part:06d}.parquet")
+    for kind, frame, schema in (
+        (PREDICTIONS, predictions, PREDICTION_SCHEMA),
+        (FEEDBACK, feedback, FEEDBACK_SCHEMA),
+    ):
+        if frame is None:
+            continue
+        columns = [c for c in schema if c not in ADDED_LATER]
+        typed = frame.with_columns(ts, *[pl.col(c).cast(schema[c]) for c in columns if c != "ts"])
+        typed.select(columns).write_parquet(folder / f"{kind}-20260101T000000Z-{part:06d}.parquet")

@@ -99,20 +99,19 @@ def _check_width(columns: list[str], schema: Schema, data: Path) -> None:
         )
 
 
-def _render_validation(payload: dict[str, Any]) -> Any:
+def _render_validation(report: ValidationReport, data: Path) -> Any:
     def human(console: Console) -> None:
-        if payload["ok"]:
+        if report.ok:
             console.print(
-                f"[green]valid[/]: {payload['data']} passes {payload['rules_checked']} rules "
-                f"({payload['rows']} rows)"
+                f"[green]valid[/]: {data} passes {report.rules_checked} rules ({report.n_rows} rows)"
             )
             return
-        table = Table(title=f"{payload['data']}: {len(payload['failures'])} rule(s) failed")
+        table = Table(title=f"{data}: {len(report.failures)} rule(s) failed")
         for name in ("rule", "column", "rows", "problem", "examples"):
             table.add_column(name)
-        for f in payload["failures"]:
-            examples = ", ".join(repr(e) for e in f["examples"])
-            table.add_row(f["rule"], str(f["column"] or "–"), str(f["n_rows"]), f["message"], examples)
+        for f in report.failures:
+            examples = ", ".join(repr(e) for e in f.plain_examples)
+            table.add_row(f.rule, str(f.column or "–"), str(f.n_rows), f.message, examples)
         console.print(table)
 
     return human
@@ -175,7 +174,7 @@ def validate(
 
 def _validated(proj: Project | None, data_path: Path, schema_path: Path, report: ValidationReport) -> None:
     payload = {"data": str(data_path), "schema": str(schema_path), **report.to_dict()}
-    emit(payload, _render_validation(payload))
+    emit(payload, _render_validation(report, data_path))
     publish(proj, "validate", payload)
     if not report.ok:
         rules_failed = sorted({f.rule for f in report.failures})
@@ -243,7 +242,7 @@ def _project_columns(proj: Project, settings: DriftSection) -> DriftSection:
     return settings.model_copy(update={"columns": columns})
 
 
-def _render_drift(payload: dict[str, Any]) -> Any:
+def _render_drift(report: DriftReport, rank_error: float) -> Any:
     def human(console: Console) -> None:
         table = Table(title="drift by column")
         for name in (
@@ -262,40 +261,39 @@ def _render_drift(payload: dict[str, Any]) -> Any:
         def f(v: Any) -> str:
             return "–" if v is None else f"{v:.4g}"
 
-        for name, col in payload["columns"].items():
+        for name, col in report.columns.items():
             mark = "no"
-            if col["drift"]:
-                mark = "[red]yes[/]" if col.get("distribution_drift", True) else "[red]yes (null rate)[/]"
+            if col.drift:
+                mark = "[red]yes[/]" if col.distribution_drift else "[red]yes (null rate)[/]"
             nulls = "–"
-            if col.get("null_rate_reference") or col.get("null_rate_current"):
-                nulls = f"{100 * col['null_rate_reference']:.3g} % → {100 * col['null_rate_current']:.3g} %"
+            ref_rate, cur_rate = col.null_rate_reference or 0.0, col.null_rate_current or 0.0
+            if ref_rate or cur_rate:
+                nulls = f"{100 * ref_rate:.3g} % → {100 * cur_rate:.3g} %"
             table.add_row(
-                name, col["type"], col["test"], f(col["statistic"]), f(col["threshold"]),
-                f(col["p_value"]), f(col.get("psi")), nulls, mark,
+                name, col.type, col.test, f(col.statistic), f(col.threshold), f(col.p_value), f(col.psi),
+                nulls, mark,
             )  # fmt: skip
         console.print(table)
-        if "mode" in payload:
-            console.print(_mode_line(payload))
-        for name, reason in payload.get("skipped", {}).items():
+        console.print(_mode_line(report, rank_error))
+        for name, reason in report.skipped.items():
             console.print(f"not tested: {name}: {reason}")
-        for side in ("reference", "current"):
-            only = payload.get(f"only_in_{side}") or []
+        for side, only in (("reference", report.only_in_reference), ("current", report.only_in_current)):
             if only:
                 console.print(f"only in the {side}: {', '.join(only)}")
-        verdict = "[red]DATASET DRIFT[/]" if payload["dataset_drift"] else "[green]no dataset drift[/]"
-        console.print(f"{verdict}: drift share {payload['drift_share']:.2f}")
+        verdict = "[red]DATASET DRIFT[/]" if report.dataset_drift else "[green]no dataset drift[/]"
+        console.print(f"{verdict}: drift share {report.drift_share:.2f}")
 
     return human
 
 
-def _mode_line(payload: dict[str, Any]) -> str:
-    rows, used = payload["table_rows"], payload["rows_used"]
-    if payload["mode"] == "exact":
+def _mode_line(report: DriftReport, rank_error: float) -> str:
+    rows, used = report.table_rows, report.rows_used
+    if report.mode == "exact":
         return f"mode: exact (every row: {rows['reference']:,} reference, {rows['current']:,} current)"
-    if payload["mode"] == "sketch":
+    if report.mode == "sketch":
         return (
             f"mode: sketch (streamed: {rows['current']:,} current rows; numeric tests on KLL sketches of "
-            f"rank error {payload.get('rank_error', 0):.2%}; counts, categories and null rates exact)"
+            f"rank error {rank_error:.2%}; counts, categories and null rates exact)"
         )
     return (
         f"mode: sampled (numeric tests on {used['reference']:,} of {rows['reference']:,} reference rows "
@@ -407,13 +405,14 @@ def _drift_outcome(proj: Project | None, report: DriftReport, html: Path | None)
     from conveyor.data import kll_rank_error, write_drift_html
 
     payload = report.to_dict()
+    rank_error = kll_rank_error() if report.mode == "sketch" else 0.0
     if report.mode == "sketch":
-        payload["rank_error"] = kll_rank_error()
+        payload["rank_error"] = rank_error
     if report.skipped:
         payload["skipped"] = report.skipped
     if html is not None:
         payload["html"] = str(write_drift_html(report, html))
-    emit(payload, _render_drift(payload))
+    emit(payload, _render_drift(report, rank_error))
     publish(proj, "drift", payload)
     if report.dataset_drift:
         raise DriftDetected(

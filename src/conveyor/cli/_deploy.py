@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +22,10 @@ from conveyor.cli._output import emit, note
 from conveyor.cli._results import publish
 from conveyor.config import DEPLOY_STRATEGIES, NOT_BUILT_STRATEGIES
 from conveyor.errors import SmokeTestFailed, UsageError
+
+if TYPE_CHECKING:
+    from conveyor.deploy import ABResult, DeployResult
+    from conveyor.project import Project
 
 ab_app = typer.Typer(help="A/B tests decided by statistics.", no_args_is_help=True)
 
@@ -52,17 +57,16 @@ def _parse_steps(text: str | None) -> list[int] | None:
     return steps
 
 
-def _render_result(payload: dict[str, Any]) -> Any:
+def _render_result(result: DeployResult) -> Any:
     def human(console: Console) -> None:
-        console.print(f"[bold]{payload.get('outcome', 'ok')}[/bold]: {payload.get('reason', '')}")
-        server = payload.get("server")
-        if server:
-            console.print(_versions_table(server))
+        console.print(f"[bold]{result.outcome}[/bold]: {result.reason}")
+        if result.server:
+            console.print(_versions_table(result.server))
 
     return human
 
 
-def _versions_table(server: dict[str, Any]) -> Table:
+def _versions_table(server: Mapping[str, Any]) -> Table:
     table = Table("version", "variant", "share", "loaded at", title=f"mode: {server.get('mode')}")
     for v in server.get("versions", []):
         table.add_row(str(v["version"]), str(v["variant"]), f"{float(v['share']):.0%}", str(v["loaded_at"]))
@@ -107,8 +111,9 @@ def deploy(
         interval=interval,
         progress=note,
     )
-    emit({"ok": True, **result}, _render_result(result))
-    publish(proj, f"deploy-{env}", {"ok": True, **result})
+    payload = {"ok": True, **result.to_dict()}
+    emit(payload, _render_result(result))
+    publish(proj, f"deploy-{env}", payload)
 
 
 def smoke(env: EnvOpt = "staging", json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
@@ -145,7 +150,7 @@ def rollback(env: EnvOpt = "production", json_out: JsonOpt = False, project: Pro
     from conveyor.deploy import rollback as run_rollback
 
     result = run_rollback(load_project(project), env, progress=note)
-    emit({"ok": True, **result}, _render_result(result))
+    emit({"ok": True, **result.to_dict()}, _render_result(result))
 
 
 def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
@@ -230,8 +235,8 @@ def ab_start(
     result = run_start(proj, variant_ratio=variant_ratio, version=version, progress=note)
 
     def human(console: Console) -> None:
-        console.print(result["reason"])
-        need = result.get("required_per_arm")
+        console.print(result.reason)
+        need = result.plan.get("required_per_arm")
         console.print(
             f"users needed: {need['variant']} in the variant, {need['control']} in the control "
             "(the unit of the test is the user; a user's answers are correlated)"
@@ -239,21 +244,26 @@ def ab_start(
             else "no baseline click-through rate yet: the sample size is planned from the control arm"
         )
 
-    emit({"ok": True, **result}, human)
-    publish(proj, "ab", {"ok": True, **result})
+    _emit_ab(proj, result, human)
 
 
-def _arms_table(arms: dict[str, Any]) -> Table:
+def _emit_ab(proj: Project, result: ABResult, human: Callable[[Console], None]) -> None:
+    payload = {"ok": True, **result.to_dict()}
+    emit(payload, human)
+    publish(proj, "ab", payload)
+
+
+def _arms_table(result: ABResult) -> Table:
     table = Table("arm", "users", "impressions", "clicked", "CTR", "users needed")
-    for name, arm in arms.items():
-        ctr = arm["ctr"]
+    for name, arm in result.arms.items():
+        ctr = arm.ctr
         table.add_row(
             name,
-            str(arm["users"]),
-            str(arm["impressions"]),
-            str(arm["clicks"]),
+            str(arm.users),
+            str(arm.impressions),
+            str(arm.clicks),
             "-" if ctr is None or math.isnan(ctr) else f"{ctr:.4f}",
-            str(arm["required_users"] or "-"),
+            str(arm.required_users or "-"),
         )
     return table
 
@@ -268,14 +278,13 @@ def ab_status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     result = run_status(proj)
 
     def human(console: Console) -> None:
-        plan = result["experiment"]
+        plan = result.plan
         console.print(f"A/B test {plan['id']}: control {plan['control']}, variant {plan['variant']}")
-        console.print(_arms_table(result["arms"]))
-        console.print(f"always-valid p-value: {result['always_valid_p']:.3g}")
-        console.print(f"[yellow]{result['note']}[/yellow]")
+        console.print(_arms_table(result))
+        console.print(f"always-valid p-value: {result.always_valid_p:.3g}")
+        console.print(f"[yellow]{result.note}[/yellow]")
 
-    emit({"ok": True, **result}, human)
-    publish(proj, "ab", {"ok": True, **result})
+    _emit_ab(proj, result, human)
 
 
 @ab_app.command("conclude")
@@ -288,11 +297,10 @@ def ab_conclude(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
     result = run_conclude(proj, progress=note)
 
     def human(console: Console) -> None:
-        console.print(_arms_table(result["arms"]))
-        console.print(f"[bold]{result['outcome']}[/bold]: {result['reason']}")
+        console.print(_arms_table(result))
+        console.print(f"[bold]{result.outcome}[/bold]: {result.reason}")
 
-    emit({"ok": True, **result}, human)
-    publish(proj, "ab", {"ok": True, **result})
+    _emit_ab(proj, result, human)
 
 
 def watchdog(env: EnvOpt = "production", project: ProjectOpt = None) -> None:

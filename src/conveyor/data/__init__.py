@@ -1,7 +1,8 @@
 """Data: reading tables, schemas and validation, reference profiles and drift."""
 
-from conveyor.data._drift import DriftReport, detect_drift
+from conveyor.data._drift import detect_drift
 from conveyor.data._drift_html import write_drift_html
+from conveyor.data._drift_result import ColumnDrift, Distribution, DriftReport
 from conveyor.data._drift_stats import warm_up
 from conveyor.data._drift_stream import stream_drift
 from conveyor.data._io import read_table
@@ -17,6 +18,8 @@ from conveyor.data._validate import RuleFailure, ValidationReport, validate_tabl
 __all__ = [
     "DEFAULT_KLL_K",
     "EXACT_MAX_ROWS",
+    "ColumnDrift",
+    "Distribution",
     "DriftReport",
     "ReferenceProfile",
     "RuleFailure",

@@ -50,7 +50,6 @@ reaches ``dataset_share`` (0.5).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +57,7 @@ import numpy as np
 import polars as pl
 
 from conveyor.config import DriftMethod, DriftSection
+from conveyor.data._drift_result import ColumnDrift, Distribution, DriftReport
 from conveyor.data._drift_stats import (
     FloatArray,
     benjamini_hochberg,
@@ -90,58 +90,6 @@ HISTOGRAM_BINS = 30
 PLOT_CATEGORIES = 20
 NULL_CATEGORY = "(null)"
 MAX_LISTED_UNSEEN = 10
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """Reference and current shares over shared bins, for plots."""
-
-    kind: str  # "numeric": labels are len(ref)+1 bin edges; "categorical": labels are categories
-    labels: list[Any]
-    reference: list[float]
-    current: list[float]
-
-
-@dataclass(frozen=True)
-class DriftReport:
-    """Per-column results and the dataset verdict of :func:`detect_drift`."""
-
-    columns: dict[str, dict[str, Any]]
-    dataset_share_threshold: float
-    method: str
-    skipped: dict[str, str] = field(default_factory=dict)  # column -> why it was not tested
-    distributions: dict[str, Distribution] = field(default_factory=dict)
-    problems: dict[str, str] = field(default_factory=dict)  # column -> why its data cannot be compared
-    only_in_reference: list[str] = field(default_factory=list)
-    only_in_current: list[str] = field(default_factory=list)
-    mode: str = "exact"  # "exact": every row of both sides; "sampled": see rows_used
-    table_rows: dict[str, int] = field(default_factory=dict)  # rows of each side: reference, current
-    rows_used: dict[str, int] = field(default_factory=dict)  # rows behind the numeric tests, per side
-
-    @property
-    def drifted_columns(self) -> list[str]:
-        return [name for name, col in self.columns.items() if col["drift"]]
-
-    @property
-    def drift_share(self) -> float:
-        return len(self.drifted_columns) / len(self.columns) if self.columns else 0.0
-
-    @property
-    def dataset_drift(self) -> bool:
-        return bool(self.columns) and self.drift_share >= self.dataset_share_threshold
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dataset_drift": self.dataset_drift,
-            "drift_share": self.drift_share,
-            "columns": {name: dict(col) for name, col in self.columns.items()},
-            "mode": self.mode,
-            "table_rows": dict(self.table_rows),
-            "rows_used": dict(self.rows_used),
-            "only_in_reference": list(self.only_in_reference),
-            "only_in_current": list(self.only_in_current),
-            **({"problems": dict(self.problems)} if self.problems else {}),
-        }
 
 
 def _finite(x: float) -> float | None:
@@ -356,8 +304,12 @@ def _decide(
 def _report(
     reference: ReferenceProfile, settings: DriftSection, wanted: list[str], names: list[str], **fields: Any
 ) -> DriftReport:
-    """The report, with the columns found on one side only (``names``: the current data's columns)."""
+    """The report, with the columns found on one side only (``names``: the current data's columns).
+
+    The engines build each column's numbers as a dict while they test; here they become the
+    typed :class:`ColumnDrift` every reader outside this package gets."""
     known = set(reference.columns) | set(reference.skipped)
+    fields["columns"] = {name: ColumnDrift(**col) for name, col in fields["columns"].items()}
     return DriftReport(
         dataset_share_threshold=settings.dataset_share,
         method=settings.method.value,
@@ -429,4 +381,4 @@ def detect_drift(
     )
 
 
-__all__ = ["Distribution", "DriftReport", "detect_drift"]
+__all__ = ["ColumnDrift", "Distribution", "DriftReport", "detect_drift"]

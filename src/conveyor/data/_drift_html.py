@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conveyor.data._drift import DriftReport
+from conveyor.data._drift_result import DriftReport
 from conveyor.errors import InputError
 from conveyor.rendering import distribution_svg, render_template
 

@@ -39,13 +39,18 @@ class RuleFailure:
     message: str
     examples: list[Any] = field(default_factory=list)
 
+    @property
+    def plain_examples(self) -> list[Any]:
+        """The examples as JSON has them: dates and times as ISO text."""
+        return [_plain(v) for v in self.examples]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "column": self.column,
             "n_rows": self.n_rows,
             "message": self.message,
-            "examples": [_plain(v) for v in self.examples],
+            "examples": self.plain_examples,
         }
 
 

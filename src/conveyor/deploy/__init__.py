@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from conveyor.deploy._lock import EnvironmentLock, LockHolder
     from conveyor.deploy._observations import canary_samples, served_versions
     from conveyor.deploy._processes import ProcessRecord, read_record
+    from conveyor.deploy._results import ABResult, ArmResult, DeployResult
     from conveyor.deploy._rollback import rollback
     from conveyor.deploy._smoke import SmokeCheck, SmokeReport, smoke_test
     from conveyor.deploy._status import status
@@ -74,11 +75,14 @@ if TYPE_CHECKING:
     from conveyor.deploy._watchdog import watch
 
 _EXPORTS = {
+    "ABResult": "_results",
     "Arm": "_abtest",
+    "ArmResult": "_results",
     "ArmSample": "_canary",
     "CanaryResult": "_canary",
     "CanaryVerdict": "_canary",
     "Decision": "_abtest",
+    "DeployResult": "_results",
     "Environment": "_strategies",
     "EnvironmentLock": "_lock",
     "EnvironmentProcess": "_supervisor",
@@ -151,11 +155,14 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ABResult",
     "Arm",
+    "ArmResult",
     "ArmSample",
     "CanaryResult",
     "CanaryVerdict",
     "Decision",
+    "DeployResult",
     "Environment",
     "EnvironmentLock",
     "EnvironmentProcess",

@@ -40,6 +40,7 @@ from conveyor.deploy._abtest import (
 )
 from conveyor.deploy._ledger import LedgerEntry
 from conveyor.deploy._observations import ab_arms, baseline_users
+from conveyor.deploy._results import ABResult, ArmResult
 from conveyor.deploy._strategies import (
     PRODUCTION,
     Environment,
@@ -87,7 +88,7 @@ def ab_start(
     version: str | None = None,
     env_name: str = PRODUCTION,
     progress: Progress = quiet,
-) -> dict[str, Any]:
+) -> ABResult:
     """Route ``variant_ratio`` of the users (sticky) to the candidate beside the production version."""
     ab = project.settings.deploy.ab
     ratio = ab.variant_ratio if variant_ratio is None else variant_ratio
@@ -141,7 +142,7 @@ def ab_start(
         reason = f"A/B test {experiment}: {ratio:.0%} of users to {candidate}, control {control}"
         record(project, LedgerEntry(env_name, "ab-start", "ok", candidate, "ab", reason, details=plan))
         progress(reason)
-        return {"outcome": "started", "reason": reason, **plan}
+        return ABResult(status="started", plan=plan, outcome="started", reason=reason)
 
 
 def _observe(
@@ -156,39 +157,35 @@ def _observe(
     return control, variant, required
 
 
-def _arms_dict(control: Arm, variant: Arm, required: dict[str, int] | None) -> dict[str, Any]:
-    def one(arm: Arm) -> dict[str, Any]:
+def _arms(control: Arm, variant: Arm, required: dict[str, int] | None) -> tuple[ArmResult, ArmResult]:
+    def one(arm: Arm) -> ArmResult:
         need = required.get(arm.name) if required else None
-        return {
-            "users": arm.users,
-            "impressions": arm.impressions,
-            "clicks": arm.clicks,
-            "ctr": arm.ctr,
-            "design_effect": _finite(arm.design_effect),
-            "required_users": need,
-            "progress": arm.users / need if need else None,
-        }
+        return ArmResult(
+            users=arm.users,
+            impressions=arm.impressions,
+            clicks=arm.clicks,
+            ctr=arm.ctr,
+            design_effect=_finite(arm.design_effect),
+            required_users=need,
+            progress=arm.users / need if need else None,
+        )
 
-    return {"control": one(control), "variant": one(variant)}
+    return one(control), one(variant)
 
 
-def ab_status(project: Project, *, env_name: str = PRODUCTION) -> dict[str, Any]:
+def ab_status(project: Project, *, env_name: str = PRODUCTION) -> ABResult:
     """Interim numbers of the running test (not a decision)."""
     env = Environment.open(project, env_name)
     plan = _read_plan(env)
     control, variant, required = _observe(project, env, plan)
     tau = (plan.get("baseline_ctr") or control.ctr or 0.0) * project.settings.deploy.ab.min_detectable_effect
     valid_p = always_valid_p(control, variant, tau=tau) if math.isfinite(tau) and tau > 0 else 1.0
-    return {
-        "experiment": plan,
-        "arms": _arms_dict(control, variant, required),
-        "unit": UNIT,
-        "required_per_arm": required,
-        "always_valid_p": valid_p,
-        "decision": None,
-        "note": INTERIM_NOTE,
+    control_arm, variant_arm = _arms(control, variant, required)
+    return ABResult(
+        status="running", plan=plan, unit=UNIT, control=control_arm, variant=variant_arm,
+        required_per_arm=required, always_valid_p=valid_p, note=INTERIM_NOTE,
         **_interim_estimates(control, variant, plan, required),
-    }
+    )  # fmt: skip
 
 
 def _interim_estimates(
@@ -241,9 +238,7 @@ def _interim_estimates(
     }
 
 
-def ab_conclude(
-    project: Project, *, env_name: str = PRODUCTION, progress: Progress = quiet
-) -> dict[str, Any]:
+def ab_conclude(project: Project, *, env_name: str = PRODUCTION, progress: Progress = quiet) -> ABResult:
     """Decide once: promote the variant on a significant win, otherwise keep the control."""
     env = Environment.open(project, env_name)
     plan = _read_plan(env)
@@ -274,13 +269,8 @@ def ab_conclude(
         details = {"experiment": plan["id"], **decision.to_dict()}
         record(project, LedgerEntry(env_name, "ab-conclude", outcome, kept, "ab", reason, details=details))
         progress(reason)
-        return {
-            "outcome": outcome,
-            "serving": kept,
-            "reason": reason,
-            "experiment": plan,
-            "unit": UNIT,
-            "arms": _arms_dict(control, variant, required),
-            "decision": decision.to_dict(),
-            "server": state.to_dict(),
-        }
+        control_arm, variant_arm = _arms(control, variant, required)
+        return ABResult(
+            status="concluded", plan=plan, outcome=outcome, serving=kept, reason=reason, unit=UNIT,
+            control=control_arm, variant=variant_arm, decision=decision, server=state,
+        )  # fmt: skip

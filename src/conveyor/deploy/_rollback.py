@@ -32,6 +32,7 @@ from conveyor.deploy._controller import ServerState
 from conveyor.deploy._environment import Environment, Progress, quiet, record, recover
 from conveyor.deploy._ledger import LedgerEntry
 from conveyor.deploy._lock import EnvironmentLock, LockHolder
+from conveyor.deploy._results import DeployResult
 from conveyor.errors import DeployConflict, UsageError
 from conveyor.project import Project
 
@@ -39,8 +40,12 @@ ABORT_WAIT_SECONDS = 15.0  # how long a rollback waits for the rollout it aborte
 POLL_SECONDS = 0.1
 
 
-def rollback(project: Project, env_name: str, *, progress: Progress = quiet) -> dict[str, Any]:
+def rollback(project: Project, env_name: str, *, progress: Progress = quiet) -> DeployResult:
     """Switch ``env_name`` back to its previous version, or stop a running rollout."""
+    return DeployResult.from_report(_rollback_or_abort(project, env_name, progress))
+
+
+def _rollback_or_abort(project: Project, env_name: str, progress: Progress) -> dict[str, Any]:
     env = Environment.open(project, env_name)
     unreachable: list[str] = []
     if env.remote and len(env.client) > 1:

@@ -46,6 +46,7 @@ from conveyor.deploy._environment import (
     switch,
 )
 from conveyor.deploy._ledger import Ledger, LedgerEntry
+from conveyor.deploy._results import DeployResult
 from conveyor.deploy._rolling import rolling_rollout
 from conveyor.deploy._rollout import canary_rollout, stop_if_aborted
 from conveyor.deploy._smoke import smoke_test
@@ -165,8 +166,31 @@ def deploy(
     steps: list[int] | None = None,
     interval: float | None = None,
     progress: Progress = quiet,
-) -> dict[str, Any]:
+) -> DeployResult:
     """Deploy ``version`` (default: the newest registered) to ``env_name`` with ``strategy``."""
+    report = _deploy(
+        project,
+        env_name,
+        strategy=strategy,
+        version=version,
+        steps=steps,
+        interval=interval,
+        progress=progress,
+    )
+    return DeployResult.from_report(report)
+
+
+def _deploy(
+    project: Project,
+    env_name: str,
+    *,
+    strategy: str | None,
+    version: str | None,
+    steps: list[int] | None,
+    interval: float | None,
+    progress: Progress,
+) -> dict[str, Any]:
+    """The rollout; its report grows phase by phase (a failure raises with the report so far)."""
     env = Environment.open(project, env_name)
     how = resolve_strategy(project, env_name, strategy)
     chosen_steps = _canary_steps(project, steps) if how == Strategy.CANARY.value else None

@@ -167,7 +167,7 @@ def _plots(reports: dict[str, DriftReport | None], versions: list[dict[str, Any]
         for column, dist in report.distributions.items():
             labels = [str(x) for x in dist.labels]
             plots.append({
-                "title": f"{check}: {column}" + (" (drifted)" if report.columns[column]["drift"] else ""),
+                "title": f"{check}: {column}" + (" (drifted)" if report.columns[column].drift else ""),
                 "kind": dist.kind, "labels": labels,
                 "series": {"reference": dist.reference, "current": dist.current},
             })  # fmt: skip

@@ -116,12 +116,12 @@ def run_action(project: Project, action: str, env: str, why: str) -> dict[str, A
     reason = check_request(project, action, env, why)
     with acting_as(ACTOR, reason):
         if action == "conclude":
-            return ab_conclude(project, env_name=env)
+            return ab_conclude(project, env_name=env).to_dict()
         if action == "abort":
             running = status(project)["environments"][env]["in_progress"]
             if not running or running.get("action") != "deploy":
                 raise DeployConflict(f"no rollout is running in {env!r}: nothing to abort", environment=env)
-        return rollback(project, env)
+        return rollback(project, env).to_dict()
 
 
 def http_status(exc: ConveyorError) -> int:

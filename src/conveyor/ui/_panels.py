@@ -137,7 +137,7 @@ def ab_test(project: Project) -> Panel:
     """The live A/B state, from the same function as ``conveyor ab status --json``."""
     from conveyor.deploy import ab_status
 
-    return read_panel("A/B test", lambda: ab_status(project))
+    return read_panel("A/B test", lambda: ab_status(project).to_dict())
 
 
 def canaries(project: Project) -> dict[str, Panel]:
