@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from conveyor.errors import ConfigError, ExtensionError, UsageError
-from conveyor.extensions import ALERT_CHANNELS, MODEL_TYPES, ExtensionPoint
+from conveyor.extensions import ALERT_CHANNELS, DRIFT_TESTS, MODEL_TYPES, ExtensionPoint
 
 CONFIG_FILENAME = "conveyor.yaml"
 STATE_DIRNAME = ".conveyor"
@@ -209,6 +217,40 @@ class ProjectSection(_Section):
 
 
 # -- data ------------------------------------------------------------------------
+def _list_drift_tests(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(DRIFT_TESTS.names())
+
+
+def _list_drift_tests_by_column(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = {"type": "string", "enum": list(DRIFT_TESTS.names())}
+
+
+def _installed_drift_test(name: str, kind: str | None = None) -> str:
+    if name not in DRIFT_TESTS.names():
+        raise ValueError(DRIFT_TESTS.unknown(name))
+    if kind is not None and kind not in _registered_object(DRIFT_TESTS, name, "kinds"):
+        raise ValueError(f"drift test {name!r} does not compare {kind} columns")
+    return name
+
+
+class DriftTests(_Section):
+    """``data.drift.tests``: the registered drift test (conveyor.data.DriftTest) of each column kind."""
+
+    numeric: str = Field(
+        "wasserstein", description="a drift test for numeric columns", json_schema_extra=_list_drift_tests
+    )
+    categorical: str = Field(
+        "jensen_shannon",
+        description="a drift test for categorical columns",
+        json_schema_extra=_list_drift_tests,
+    )
+
+    @field_validator("numeric", "categorical")
+    @classmethod
+    def _test_is_installed(cls, name: str, info: ValidationInfo) -> str:
+        return _installed_drift_test(name, info.field_name)
+
+
 class DriftSection(_Section):
     method: DriftMethod = DriftMethod.DISTANCE
     numeric_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
@@ -218,6 +260,20 @@ class DriftSection(_Section):
     dataset_share: float = Field(DEFAULT_DRIFT_SHARE, gt=0, le=1)
     columns: list[str] | None = None  # None: every column the schema knows
     ignore: list[str] = Field(default_factory=list)
+    tests: DriftTests = Field(default_factory=DriftTests)
+    column_tests: dict[str, str] = Field(
+        default_factory=dict,
+        description="column → the registered drift test of that column (over tests)",
+        json_schema_extra=_list_drift_tests_by_column,
+    )
+
+    @field_validator("column_tests")
+    @classmethod
+    def _tests_are_installed(cls, chosen: dict[str, str]) -> dict[str, str]:
+        for column, name in chosen.items():
+            if name not in DRIFT_TESTS.names():
+                raise _NotBuilt(column, DRIFT_TESTS.unknown(name))
+        return chosen
 
 
 class RecommenderColumns(_Section):

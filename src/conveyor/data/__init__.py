@@ -4,6 +4,13 @@ from conveyor.data._drift import DriftReport, detect_drift
 from conveyor.data._drift_html import write_drift_html
 from conveyor.data._drift_stats import warm_up
 from conveyor.data._drift_stream import stream_drift
+from conveyor.data._drift_tests import (
+    CategoricalColumn,
+    DriftTest,
+    DriftTestResult,
+    NumericColumn,
+    drift_test,
+)
 from conveyor.data._io import read_table
 from conveyor.data._profile import EXACT_MAX_ROWS, ReferenceProfile, build_profile, reference_profile
 from conveyor.data._schema import Schema
@@ -17,7 +24,11 @@ from conveyor.data._validate import RuleFailure, ValidationReport, validate_tabl
 __all__ = [
     "DEFAULT_KLL_K",
     "EXACT_MAX_ROWS",
+    "CategoricalColumn",
     "DriftReport",
+    "DriftTest",
+    "DriftTestResult",
+    "NumericColumn",
     "ReferenceProfile",
     "RuleFailure",
     "Schema",
@@ -27,6 +38,7 @@ __all__ = [
     "ValidationReport",
     "build_profile",
     "detect_drift",
+    "drift_test",
     "generate_classification",
     "infer_schema",
     "kll_rank_error",
