@@ -16,13 +16,21 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from conveyor.errors import ConfigError, UsageError
-from conveyor.extensions import ALERT_CHANNELS
+from conveyor.errors import ConfigError, ExtensionError, UsageError
+from conveyor.extensions import ALERT_CHANNELS, DRIFT_TESTS, MODEL_TYPES, ExtensionPoint
 
 CONFIG_FILENAME = "conveyor.yaml"
 STATE_DIRNAME = ".conveyor"
@@ -75,16 +83,66 @@ class Template(StrEnum):
     CLASSIFIER = "classifier"
 
 
-class ModelType(StrEnum):
-    RANDOM_FOREST = "random-forest"
-    XGBOOST = "xgboost"
-    LIGHTGBM = "lightgbm"
-    ALS = "als"
-    BPR = "bpr"
+def _registered(
+    point: ExtensionPoint, base: type[StrEnum], name: str, *, without: tuple[str, ...] = ()
+) -> Any:
+    """An enum ``name`` (a subclass of the member-less ``base``) whose members are the names installed
+    in ``point``: built-ins and plugins alike, so that pydantic, the JSON Schema and Typer's choices
+    follow the registry. Member names are the values in upper case (``random-forest`` →
+    ``RANDOM_FOREST``)."""
+    names = [n for n in point.names() if n not in without]
+    if not names:
+        raise ExtensionError(
+            f"no {point.what} is installed in {point.group!r}: Conveyor's own package metadata is "
+            "missing or stale; reinstall it (pip install -e .)"
+        )
+    make: Any = base  # the functional API (Enum("Name", members)), which mypy cannot follow
+    return make(name, [(n.upper().replace("-", "_").replace(".", "_"), n) for n in names], module=__name__)
+
+
+def _registered_object(point: ExtensionPoint, name: str, attribute: str) -> Any:
+    value = getattr(point.load(name), attribute, None)
+    if value is None:
+        raise ExtensionError(f"{point.what} {name!r} has no {attribute!r}")
+    return value
+
+
+class _RegisteredModelType(StrEnum):
+    """Base of :data:`ModelType`; what configuration checks need of a registered model type."""
+
+    @property
+    def kind(self) -> str:
+        """ "recommender" or "classifier" (the template it fits)."""
+        return str(_registered_object(MODEL_TYPES, self.value, "kind"))
 
     @property
     def is_recommender(self) -> bool:
-        return self in (ModelType.ALS, ModelType.BPR)
+        return self.kind == Template.RECOMMENDER.value
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """Where it can be fitted (``model.engine`` values)."""
+        return tuple(_registered_object(MODEL_TYPES, self.value, "engines"))
+
+
+# ``model.type``: every name registered in ``conveyor.model_types`` (conveyor.models.ModelTypeSpec)
+if TYPE_CHECKING:
+    ModelType = _RegisteredModelType
+else:
+    ModelType = _registered(MODEL_TYPES, _RegisteredModelType, "ModelType")
+
+
+def spark_model_types() -> list[str]:
+    """The registered model types ``model.engine: spark`` can fit."""
+    return [t.value for t in ModelType if Engine.SPARK.value in t.engines]
+
+
+def _spark_only(key: str, kind: ModelType) -> str:
+    names = ", ".join(f"'{n}'" for n in spark_model_types())
+    return (
+        f"{key}: model.engine spark trains {names} only (Spark MLlib ALS); "
+        f"'{kind.value}' trains with model.engine local"
+    )
 
 
 class Engine(StrEnum):
@@ -159,6 +217,40 @@ class ProjectSection(_Section):
 
 
 # -- data ------------------------------------------------------------------------
+def _list_drift_tests(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(DRIFT_TESTS.names())
+
+
+def _list_drift_tests_by_column(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = {"type": "string", "enum": list(DRIFT_TESTS.names())}
+
+
+def _installed_drift_test(name: str, kind: str | None = None) -> str:
+    if name not in DRIFT_TESTS.names():
+        raise ValueError(DRIFT_TESTS.unknown(name))
+    if kind is not None and kind not in _registered_object(DRIFT_TESTS, name, "kinds"):
+        raise ValueError(f"drift test {name!r} does not compare {kind} columns")
+    return name
+
+
+class DriftTests(_Section):
+    """``data.drift.tests``: the registered drift test (conveyor.data.DriftTest) of each column kind."""
+
+    numeric: str = Field(
+        "wasserstein", description="a drift test for numeric columns", json_schema_extra=_list_drift_tests
+    )
+    categorical: str = Field(
+        "jensen_shannon",
+        description="a drift test for categorical columns",
+        json_schema_extra=_list_drift_tests,
+    )
+
+    @field_validator("numeric", "categorical")
+    @classmethod
+    def _test_is_installed(cls, name: str, info: ValidationInfo) -> str:
+        return _installed_drift_test(name, info.field_name)
+
+
 class DriftSection(_Section):
     method: DriftMethod = DriftMethod.DISTANCE
     numeric_threshold: float = Field(DEFAULT_DRIFT_THRESHOLD, gt=0)
@@ -168,6 +260,20 @@ class DriftSection(_Section):
     dataset_share: float = Field(DEFAULT_DRIFT_SHARE, gt=0, le=1)
     columns: list[str] | None = None  # None: every column the schema knows
     ignore: list[str] = Field(default_factory=list)
+    tests: DriftTests = Field(default_factory=DriftTests)
+    column_tests: dict[str, str] = Field(
+        default_factory=dict,
+        description="column → the registered drift test of that column (over tests)",
+        json_schema_extra=_list_drift_tests_by_column,
+    )
+
+    @field_validator("column_tests")
+    @classmethod
+    def _tests_are_installed(cls, chosen: dict[str, str]) -> dict[str, str]:
+        for column, name in chosen.items():
+            if name not in DRIFT_TESTS.names():
+                raise _NotBuilt(column, DRIFT_TESTS.unknown(name))
+        return chosen
 
 
 class RecommenderColumns(_Section):
@@ -218,7 +324,7 @@ class MatrixEntry(_Section):
 
 
 class ModelSection(_Section):
-    type: ModelType = ModelType.ALS
+    type: ModelType = ModelType("als")
     engine: Engine = Engine.LOCAL
     params: dict[str, Any] = Field(default_factory=dict)
     matrix: list[MatrixEntry] = Field(default_factory=list)
@@ -716,12 +822,9 @@ class Settings(_Section):
                 )
         if self.model.engine is Engine.SPARK:
             for i, kind in enumerate(kinds):
-                if kind is not ModelType.ALS:
+                if Engine.SPARK.value not in kind.engines:
                     key = "model.type" if i == 0 else f"model.matrix.{i - 1}.type"
-                    raise ValueError(
-                        f"{key}: model.engine spark trains 'als' only (Spark MLlib ALS); "
-                        f"'{kind.value}' trains with model.engine local"
-                    )
+                    raise ValueError(_spark_only(key, kind))
         local = [e for e in self.deploy.environments.values() if not e.remote]
         ports = [(e.host, e.port) for e in local]
         if len({p for _, p in ports}) != len(ports):
@@ -869,4 +972,5 @@ __all__ = [
     "replica_base_url",
     "s3_endpoint_url",
     "secret_from_env",
+    "spark_model_types",
 ]

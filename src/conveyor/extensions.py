@@ -20,7 +20,14 @@ from typing import Any
 
 from conveyor.errors import ExtensionError
 
-__all__ = ["ALERT_CHANNELS", "ExtensionPoint", "require_extra"]
+__all__ = [
+    "ALERT_CHANNELS",
+    "DEPLOY_STRATEGIES",
+    "DRIFT_TESTS",
+    "MODEL_TYPES",
+    "ExtensionPoint",
+    "require_extra",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,10 @@ class ExtensionPoint:
     def names(self) -> tuple[str, ...]:
         """Every name installed for this kind, sorted (built-ins and plugins alike)."""
         return tuple(sorted(self._entries()))
+
+    def packages(self) -> frozenset[str]:
+        """The top-level packages the registered objects live in (read from metadata, nothing imported)."""
+        return frozenset(entry.module.partition(".")[0] for entry in self._entries().values())
 
     def unknown(self, name: str) -> str:
         """The one-line message for a name nothing provides."""
@@ -59,8 +70,21 @@ class ExtensionPoint:
                 f"{self.what} {name!r} from {entry.value} cannot be loaded: {type(error).__name__}: {error}"
             ) from error
 
+    def load_as(self, name: str, protocol: Any, needs: str) -> Any:
+        """:meth:`load`, then check the object is a ``protocol`` (a runtime-checkable Protocol);
+        ``needs`` names what it lacks in the one-line ExtensionError."""
+        found = self.load(name)
+        if not isinstance(found, protocol):
+            raise ExtensionError(
+                f"{self.what} {name!r} is a {type(found).__name__}, not a {self.what} ({needs})"
+            )
+        return found
+
 
 ALERT_CHANNELS = ExtensionPoint("alert channel", "conveyor.alert_channels")
+MODEL_TYPES = ExtensionPoint("model type", "conveyor.model_types")
+DRIFT_TESTS = ExtensionPoint("drift test", "conveyor.drift_tests")
+DEPLOY_STRATEGIES = ExtensionPoint("deployment strategy", "conveyor.deploy_strategies")
 
 
 def require_extra(module: str, extra: str, purpose: str) -> None:

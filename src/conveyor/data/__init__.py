@@ -5,6 +5,13 @@ from conveyor.data._drift_html import write_drift_html
 from conveyor.data._drift_result import ColumnDrift, Distribution, DriftReport
 from conveyor.data._drift_stats import warm_up
 from conveyor.data._drift_stream import stream_drift
+from conveyor.data._drift_tests import (
+    CategoricalColumn,
+    DriftTest,
+    DriftTestResult,
+    NumericColumn,
+    drift_test,
+)
 from conveyor.data._io import read_table
 from conveyor.data._profile import EXACT_MAX_ROWS, ReferenceProfile, build_profile, reference_profile
 from conveyor.data._schema import Schema
@@ -18,9 +25,13 @@ from conveyor.data._validate import RuleFailure, ValidationReport, validate_tabl
 __all__ = [
     "DEFAULT_KLL_K",
     "EXACT_MAX_ROWS",
+    "CategoricalColumn",
     "ColumnDrift",
     "Distribution",
     "DriftReport",
+    "DriftTest",
+    "DriftTestResult",
+    "NumericColumn",
     "ReferenceProfile",
     "RuleFailure",
     "Schema",
@@ -30,6 +41,7 @@ __all__ = [
     "ValidationReport",
     "build_profile",
     "detect_drift",
+    "drift_test",
     "generate_classification",
     "infer_schema",
     "kll_rank_error",

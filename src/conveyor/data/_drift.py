@@ -61,14 +61,17 @@ from conveyor.data._drift_result import ColumnDrift, Distribution, DriftReport
 from conveyor.data._drift_stats import (
     FloatArray,
     benjamini_hochberg,
-    chi_square,
     histogram_shares,
-    js_distance,
-    ks_2samp_sorted,
     null_rate_test,
     numeric_psi,
     psi,
-    wasserstein_sorted,
+)
+from conveyor.data._drift_tests import (
+    CategoricalColumn,
+    ChosenTests,
+    DriftTest,
+    DriftTestResult,
+    NumericColumn,
 )
 from conveyor.data._profile import (
     EXACT_MAX_ROWS,
@@ -101,24 +104,21 @@ def _numeric_column(
     cur: FloatArray,
     moments: tuple[int, float, float, float, float],
     settings: DriftSection,
-) -> tuple[dict[str, Any], Distribution]:
-    scale = ref.std if ref.std > 0 else (abs(ref.mean) if ref.mean != 0 else 1.0)
-    wasserstein = wasserstein_sorted(ref.sample, cur)
-    distance = wasserstein / scale
-    ks_d, ks_p = ks_2samp_sorted(ref.sample, cur)
+    chosen: tuple[str, DriftTest],
+) -> tuple[dict[str, Any], Distribution, DriftTestResult]:
+    name, test = chosen
+    result = test.compute(NumericColumn(ref.sample, cur, ref.mean, ref.std))
+    drifted = bool(result.distance >= settings.numeric_threshold and result.p_value < settings.alpha)
     col: dict[str, Any] = {
         "type": ref.temporal or "numeric",
-        "test": "wasserstein",
-        "statistic": distance,
-        "p_value": ks_p,
+        "test": name,
+        "statistic": result.distance,
+        "p_value": result.p_value,
         "threshold": settings.numeric_threshold,
-        "drift": bool(distance >= settings.numeric_threshold and ks_p < settings.alpha),
-        "wasserstein": wasserstein,
-        "wasserstein_normed": distance,
-        "ks_statistic": ks_d,
-        "ks_p_value": ks_p,
+        "drift": drifted,
+        **result.details,
         "psi": numeric_psi(ref.sample, cur),
-        "distribution_drift": bool(distance >= settings.numeric_threshold and ks_p < settings.alpha),
+        "distribution_drift": drifted,
         "reference_mean": ref.mean,
         "current_mean": moments[1],
         "reference_std": ref.std,
@@ -138,7 +138,7 @@ def _numeric_column(
         [float(v) for v in histogram_shares(ref.sample, edges)],
         [float(v) for v in histogram_shares(cur, edges)],
     )
-    return col, dist
+    return col, dist, result
 
 
 def _categorical_column(
@@ -147,7 +147,8 @@ def _categorical_column(
     cur_counts: np.ndarray,
     cur_nulls: int,
     settings: DriftSection,
-) -> tuple[dict[str, Any], Distribution]:
+    chosen: tuple[str, DriftTest],
+) -> tuple[dict[str, Any], Distribution, DriftTestResult]:
     index = {v: i for i, v in enumerate(ref.categories)}
     unseen = [v for v in cur_values if v not in index]
     labels = list(ref.categories) + unseen
@@ -163,24 +164,19 @@ def _categorical_column(
     else:
         labels.append(NULL_CATEGORY)
     ref_share, cur_share = r / r.sum(), c / c.sum()
-    distance = js_distance(r, c)
-    chi = chi_square(r, c)
+    name, test = chosen
+    result = test.compute(CategoricalColumn(labels, r, c))
+    drifted = bool(result.distance >= settings.categorical_threshold and result.p_value < settings.alpha)
     unseen_rows = int(sum(c[position[v]] for v in unseen))
     col: dict[str, Any] = {
         "type": "categorical",
-        "test": "jensen_shannon",
-        "statistic": distance,
-        "p_value": chi.p_value,
+        "test": name,
+        "statistic": result.distance,
+        "p_value": result.p_value,
         "threshold": settings.categorical_threshold,
-        "drift": bool(distance >= settings.categorical_threshold and chi.p_value < settings.alpha),
-        "distribution_drift": bool(
-            distance >= settings.categorical_threshold and chi.p_value < settings.alpha
-        ),
-        "jensen_shannon": distance,
-        "chi2": chi.statistic,
-        "chi2_dof": chi.dof,
-        "chi2_p_value": chi.p_value,
-        "chi2_pooled_categories": chi.merged,
+        "drift": drifted,
+        "distribution_drift": drifted,
+        **result.details,
         "psi": psi(ref_share, cur_share),
         "categories": len(labels),
         "unseen_categories": unseen[:MAX_LISTED_UNSEEN],
@@ -194,7 +190,7 @@ def _categorical_column(
         [float(ref_share[i]) for i in top],
         [float(cur_share[i]) for i in top],
     )
-    return col, dist
+    return col, dist, result
 
 
 def _add_null_rate(
@@ -210,14 +206,16 @@ def _add_null_rate(
     col["drift"] = bool(col["distribution_drift"] or drifted)
 
 
-def _apply_pvalue_method(columns: dict[str, dict[str, Any]], settings: DriftSection) -> None:
+def _apply_pvalue_method(
+    columns: dict[str, dict[str, Any]], outcomes: dict[str, DriftTestResult], settings: DriftSection
+) -> None:
     names = list(columns)
     adjusted = benjamini_hochberg([columns[n]["p_value"] for n in names])
     null_adjusted = benjamini_hochberg([columns[n]["null_rate_p_value"] for n in names])
     for name, p_adj, null_adj in zip(names, adjusted, null_adjusted, strict=True):
         col = columns[name]
-        col["test"] = "chi2" if col["type"] == "categorical" else "ks"
-        col["statistic"] = col["chi2"] if col["type"] == "categorical" else col["ks_statistic"]
+        col["test"] = outcomes[name].significance_test
+        col["statistic"] = _finite(outcomes[name].statistic)
         col["threshold"] = settings.alpha
         col["p_value_adjusted"] = p_adj
         col["null_rate_p_value_adjusted"] = null_adj
@@ -289,7 +287,10 @@ def _classify(
 
 
 def _decide(
-    results: dict[str, dict[str, Any]], settings: DriftSection, wanted: list[str]
+    results: dict[str, dict[str, Any]],
+    outcomes: dict[str, DriftTestResult],
+    settings: DriftSection,
+    wanted: list[str],
 ) -> dict[str, dict[str, Any]]:
     """Non-finite numbers as None, the p-value method's decisions if chosen; columns in ``wanted`` order."""
     for col in results.values():
@@ -297,7 +298,7 @@ def _decide(
             if isinstance(value, float):
                 col[key] = _finite(value)
     if settings.method is DriftMethod.PVALUE:
-        _apply_pvalue_method(results, settings)
+        _apply_pvalue_method(results, outcomes, settings)
     return {name: results[name] for name in wanted if name in results}
 
 
@@ -328,7 +329,9 @@ def detect_drift(
 ) -> DriftReport:
     """Compare ``current`` with the ``reference`` profile, column by column."""
     numeric, categorical, skipped, problems, wanted = _classify(reference, current, settings)
+    chosen = ChosenTests(settings)
     results: dict[str, dict[str, Any]] = {}
+    outcomes: dict[str, DriftTestResult] = {}
     distributions: dict[str, Distribution] = {}
     sampled_current = current.height > exact_max_rows
     moments = finite_moments(current, list(numeric))
@@ -346,7 +349,9 @@ def detect_drift(
     frame = subsample(current, list(numeric), SORT_SUBSAMPLE if sampled_current else None)
     for name, values in finite_sorted(frame, list(numeric)).items():
         ref = numeric[name]
-        col, distributions[name] = _numeric_column(ref, values, moments[name], settings)
+        col, distributions[name], outcomes[name] = _numeric_column(
+            ref, values, moments[name], settings, chosen(name, "numeric")
+        )
         col["mode"] = "exact" if ref.exact and not sampled_current else "sampled"
         _add_null_rate(col, ref.nulls, ref.count + ref.nulls, current.height - moments[name][0],
                        current.height, settings)  # fmt: skip
@@ -356,11 +361,13 @@ def detect_drift(
             problems[name] = "no value in the current data (every row is null)"
             continue
         ref_c = categorical[name]
-        col, distributions[name] = _categorical_column(ref_c, values_c, counts, nulls, settings)
+        col, distributions[name], outcomes[name] = _categorical_column(
+            ref_c, values_c, counts, nulls, settings, chosen(name, "categorical")
+        )
         col["mode"] = "exact"
         _add_null_rate(col, ref_c.nulls, ref_c.count + ref_c.nulls, nulls, current.height, settings)
         results[name] = col
-    ordered = _decide(results, settings, wanted)
+    ordered = _decide(results, outcomes, settings, wanted)
     exact = all(col["mode"] == "exact" for col in ordered.values())
     sketch = max((len(p.sample) for n, p in numeric.items() if n in ordered), default=reference.n_rows)
     return _report(

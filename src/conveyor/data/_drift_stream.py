@@ -27,6 +27,7 @@ from conveyor.data._drift import (
     _report,
     _time_axis,
 )
+from conveyor.data._drift_tests import ChosenTests, DriftTestResult
 from conveyor.data._profile import DEFAULT_SAMPLE_SIZE, ReferenceProfile
 from conveyor.data._sketches import DEFAULT_KLL_K, stream_statistics
 
@@ -44,6 +45,8 @@ def stream_drift(
     numeric, categorical, skipped, problems, wanted = _classify(reference, schema_only, settings)
     stats = stream_statistics(current, list(numeric), list(categorical), k=k)
     rows = stats.rows
+    chosen = ChosenTests(settings)
+    outcomes: dict[str, DriftTestResult] = {}
     results: dict[str, dict[str, Any]] = {}
     distributions: dict[str, Distribution] = {}
     for name, ref in numeric.items():
@@ -58,7 +61,9 @@ def stream_drift(
             skipped[name] = reason
             continue
         moments = (s.count, s.mean, s.std, s.min, s.max)
-        col, distributions[name] = _numeric_column(ref, s.order_statistics(sample_size), moments, settings)
+        col, distributions[name], outcomes[name] = _numeric_column(
+            ref, s.order_statistics(sample_size), moments, settings, chosen(name, "numeric")
+        )
         col["mode"] = "sketch"
         _add_null_rate(col, ref.nulls, ref.count + ref.nulls, rows - s.count, rows, settings)
         results[name] = col
@@ -68,11 +73,13 @@ def stream_drift(
         if not values:
             problems[name] = "no value in the current data (every row is null)"
             continue
-        col, distributions[name] = _categorical_column(ref_c, values, counts, cats.nulls, settings)
+        col, distributions[name], outcomes[name] = _categorical_column(
+            ref_c, values, counts, cats.nulls, settings, chosen(name, "categorical")
+        )
         col["mode"] = "exact"
         _add_null_rate(col, ref_c.nulls, ref_c.count + ref_c.nulls, cats.nulls, rows, settings)
         results[name] = col
-    ordered = _decide(results, settings, wanted)
+    ordered = _decide(results, outcomes, settings, wanted)
     return _report(
         reference, settings, wanted, schema_only.columns,
         columns=ordered, skipped=skipped, distributions=distributions, problems=problems, mode="sketch",

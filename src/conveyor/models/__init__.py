@@ -1,4 +1,4 @@
-"""Trainer interface; classifier and recommender implementations."""
+"""Trainer interface; classifier and recommender implementations; the model types registry."""
 
 from conveyor.models._base import (
     MANIFEST,
@@ -12,8 +12,15 @@ from conveyor.models._base import (
 from conveyor.models._baselines import PopularityRecommender, PriorClassifier
 from conveyor.models._classifier import LightGBMModel, RandomForestModel, TabularClassifier, XGBoostModel
 from conveyor.models._encoding import FeatureSpec
-from conveyor.models._factory import make_baseline, make_model, recommender_params
+from conveyor.models._factory import (
+    make_baseline,
+    make_model,
+    popularity_baseline,
+    prior_baseline,
+    recommender_params,
+)
 from conveyor.models._interactions import InteractionColumns
+from conveyor.models._model_type import ModelTypeSpec, model_type_spec
 from conveyor.models._recommender import ImplicitRecommender, MatrixRecommender
 from conveyor.models._spark_als import SparkALSRecommender
 
@@ -26,6 +33,7 @@ __all__ = [
     "LightGBMModel",
     "MatrixRecommender",
     "Model",
+    "ModelTypeSpec",
     "NotFittedError",
     "PopularityRecommender",
     "PriorClassifier",
@@ -38,5 +46,8 @@ __all__ = [
     "load_model",
     "make_baseline",
     "make_model",
+    "model_type_spec",
+    "popularity_baseline",
+    "prior_baseline",
     "recommender_params",
 ]

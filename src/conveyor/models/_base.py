@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from conveyor.errors import InputError, OperationError
+from conveyor.extensions import MODEL_TYPES
 from conveyor.models._encoding import FeatureSpec
 
 MANIFEST = "conveyor-model.json"
@@ -160,8 +161,14 @@ def load_model(directory: Path) -> Model:
         raise InputError(
             f"{manifest_path}: unreadable model manifest ({exc})", path=str(manifest_path)
         ) from exc
-    if not module_name.startswith("conveyor."):
-        raise InputError(f"{manifest_path}: refuses to load class {manifest['class']!r} outside conveyor")
+    # a manifest names the class to import: only Conveyor's own, or one of a package that registers a
+    # model type (conveyor.model_types), so a planted manifest cannot import arbitrary code
+    top = module_name.partition(".")[0]
+    if not module_name.startswith("conveyor.") and top not in MODEL_TYPES.packages():
+        raise InputError(
+            f"{manifest_path}: refuses to load class {manifest['class']!r} outside conveyor "
+            "and the packages that register a model type"
+        )
     cls = getattr(importlib.import_module(module_name), qualname, None)
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise InputError(f"{manifest_path}: unknown model class {manifest['class']!r}")

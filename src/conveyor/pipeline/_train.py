@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor import __version__
-from conveyor.config import Engine, ModelType, Settings, Template
+from conveyor.config import Engine, ModelType, Settings, Template, spark_model_types
 from conveyor.errors import UsageError, ValidationFailed
 from conveyor.evaluation import higher_is_better
 from conveyor.pipeline._fingerprint import DataFingerprint, canonical_hash, code_version, data_fingerprint
@@ -44,8 +44,6 @@ from conveyor.project import Project
 if TYPE_CHECKING:
     import polars as pl
 
-CLASSIFIER_MATRIX = (ModelType.RANDOM_FOREST, ModelType.XGBOOST, ModelType.LIGHTGBM)
-RECOMMENDER_MATRIX = (ModelType.ALS, ModelType.BPR)
 LIVE_FEEDBACK_EVENTS = ("add_to_cart", "purchase")  # the shop events the server's /feedback takes
 
 
@@ -99,25 +97,26 @@ def _check_fits_template(settings: Settings, model_type: ModelType, where: str) 
 
 def plan(settings: Settings, options: TrainOptions) -> list[Entry]:
     """The models to train, with parameters resolved (config < --param < --embedding-dim/--epochs)."""
-    from conveyor.models import recommender_params
+    from conveyor.models import model_type_spec
 
     cfg = settings.model
     if options.matrix:
         if options.model_type is not None:
             raise UsageError("--matrix trains the types listed in model.matrix; drop --model-type")
         entries = [(m.type, dict(m.params)) for m in cfg.matrix]
-        if not entries:
-            recommender = settings.project.template is Template.RECOMMENDER
-            entries = [(t, {}) for t in (RECOMMENDER_MATRIX if recommender else CLASSIFIER_MATRIX)]
+        if not entries:  # every registered type of the template's kind
+            entries = [(t, {}) for t in ModelType if t.kind == settings.project.template.value]
     else:
         model_type = options.model_type or cfg.type
         _check_fits_template(settings, model_type, "--model-type")
         entries = [(model_type, dict(cfg.params) if model_type is cfg.type else {})]
     if cfg.engine is Engine.SPARK:
         for model_type, _ in entries:
-            if model_type is not ModelType.ALS:
+            if Engine.SPARK.value not in model_type.engines:
+                names = ", ".join(f"'{n}'" for n in spark_model_types())
                 raise UsageError(
-                    f"--model-type {model_type.value}: model.engine spark trains 'als' only (Spark MLlib ALS)"
+                    f"--model-type {model_type.value}: model.engine spark trains {names} only "
+                    "(Spark MLlib ALS)"
                 )
     planned = []
     for model_type, configured in entries:
@@ -129,8 +128,7 @@ def plan(settings: Settings, options: TrainOptions) -> list[Entry]:
                 params["factors"] = options.embedding_dim
             if options.epochs is not None:
                 params["iterations"] = options.epochs
-        if model_type.is_recommender:
-            params = recommender_params(params, settings)
+        params = model_type_spec(model_type).params(params, settings)
         planned.append(Entry(model_type, params))
     return planned
 

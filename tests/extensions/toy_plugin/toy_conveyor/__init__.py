@@ -1,0 +1,1 @@
+"""Toy parts for Conveyor, added from outside its package through entry points."""
