@@ -2,9 +2,11 @@
 
 Known answers: on a dataset small enough to hold, the streamed verdicts equal the in-memory (exact)
 ones — the same failed rules, the same drifted columns — and each sketched quantile is within the
-KLL rank error of the exact one. Memory: a child process streams 4M rows × 8 float columns (259 MB
-in memory); its peak RSS grows by less than 60 % of that over the same command on a tiny dataset,
-while the in-memory command's grows by more than the data (so the measure can fail).
+KLL rank error of the exact one. Memory: `drift --stream` and `validate --stream` run in a child
+process whose heap may grow by 240 MB at most (RLIMIT_DATA, set by the child after its imports)
+over 6M rows × 9 columns that take 389 MB in memory; their verdicts equal the exact ones computed
+in this process, and the same `drift` reading the data whole fails under the same limit (so the
+limit binds).
 """
 
 from __future__ import annotations
@@ -121,40 +123,70 @@ def test_cli_streams_a_glob_and_names_what_is_missing(cli, tmp_path: Path) -> No
     assert valid.json()["rows"] == 20_000
 
 
-CHILD = """
-import json, sys
-import numpy as np, polars as pl, scipy.stats  # noqa: F401  (what every run imports, before the baseline)
+LIMITED_CHILD = """
+import json, resource, sys
+import numpy as np, polars as pl, scipy.stats  # noqa: F401  (what every run imports, before the limit)
 from conveyor.cli import main
 pl.DataFrame({"a": np.arange(10.0)}).lazy().select(pl.col("a").sum()).collect(engine="streaming")
-code = main(sys.argv[1:])
-peak = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")][0] * 1024
-print(json.dumps({"code": code, "peak": peak}), file=sys.stderr)
+def status(key):
+    return [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)][0] * 1024
+limit = status("VmData") + int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+rss = status("VmRSS")
+code = main(sys.argv[2:])
+print(json.dumps({"code": code, "rss_growth": status("VmHWM") - rss}), file=sys.stderr)
+sys.exit(code)
 """
+BUDGET = 240 * 2**20  # the heap the child may add to what its imports took: smaller than the data
 
 
-def _peak(*args: str | Path) -> tuple[int, int]:
-    """Exit code and peak RSS (bytes) of `conveyor ARGS` in a child process (one Polars thread)."""
-    env = {**os.environ, **TELEMETRY_OPT_OUT, "POLARS_MAX_THREADS": "1"}
+def _limited(*args: str | Path) -> tuple[subprocess.CompletedProcess[str], dict[str, int]]:
+    """`conveyor ARGS` in a child whose data segment may grow by BUDGET bytes at most (RLIMIT_DATA).
+
+    RLIMIT_DATA counts the heap and every private writable mapping — the memory a process uses for
+    data — but not the Parquet files Polars maps read-only. jemalloc (Polars' allocator) is told not
+    to keep freed address space reserved (``retain:false``): reserved, unused space would count too.
+    One Polars thread: the bound is per process, not per core.
+    """
+    env = {**os.environ, **TELEMETRY_OPT_OUT, "POLARS_MAX_THREADS": "1", "MALLOC_ARENA_MAX": "1"}
+    env["_RJEM_MALLOC_CONF"] = "retain:false"
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, *map(str, args)], capture_output=True, text=True, env=env, timeout=600
-    )
-    last = json.loads(done.stderr.strip().splitlines()[-1])
-    return int(last["code"]), int(last["peak"])
+        [sys.executable, "-c", LIMITED_CHILD, str(BUDGET), *map(str, args)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    last = (done.stderr.strip().splitlines() or ["{}"])[-1]
+    return done, json.loads(last) if last.startswith("{") else {}
 
 
 @pytest.mark.slow
-def test_streamed_drift_holds_its_memory_bound(tmp_path: Path) -> None:
+def test_streamed_checks_run_under_a_memory_limit_smaller_than_the_data(tmp_path: Path) -> None:
+    reference_table = _table(50_000, 1)
     reference = tmp_path / "ref.json"
-    build_profile(_table(50_000, 1)).save(reference)
-    tiny = _write_parts(tmp_path / "tiny", 1_000, 1, shift=0.3)
-    big = _write_parts(tmp_path / "big", 4_000_000, 8, shift=0.3)
-    in_memory = pl.scan_parquet(big / "day=1").collect().estimated_size()
-    assert in_memory > 250 * 2**20
+    build_profile(reference_table).save(reference)
+    big = _write_parts(tmp_path / "big", 6_000_000, 12, shift=0.3)
+    whole = pl.read_parquet(big / "day=1")
+    in_memory = whole.estimated_size()
+    assert in_memory > 1.5 * BUDGET  # 389 MB: the data does not fit in what the child may add
+    exact_drift = detect_drift(reference_profile(reference_table, source="ref"), whole, DriftSection())
+    schema = tmp_path / "schema.yaml"
+    schema.write_text("columns: {x0: {type: float, min: -4, max: 4}, event: {categories: [view, cart]}}\n"
+                      "allow_extra_columns: true\n")  # fmt: skip
+    exact_validation = validate_table(whole, Schema.load(schema))
+    del whole
 
-    code_tiny, baseline = _peak("drift", reference, tiny, "--stream", "--json")
-    code_big, streamed = _peak("drift", reference, big, "--stream", "--json")
-    assert (code_tiny, code_big) == (1, 1)  # the planted shift is found on both
-    assert streamed - baseline < 0.6 * in_memory, (streamed - baseline, in_memory)
-    code_eager, eager = _peak("drift", reference, big / "day=1", "--json")
-    assert code_eager == 1
-    assert eager - baseline > in_memory  # reading it whole costs more than the data: the bound binds
+    drifted, used = _limited("drift", reference, big, "--stream", "--json")
+    assert drifted.returncode == 1, drifted.stderr[-2000:]  # the planted shift, found under the limit
+    assert sorted(n for n, c in json.loads(drifted.stdout)["columns"].items() if c["drift"]) == sorted(
+        exact_drift.drifted_columns
+    )
+    assert sorted(exact_drift.drifted_columns) == list(SHIFTED)
+    assert used["rss_growth"] < BUDGET < in_memory
+    checked, _ = _limited("validate", big, "--schema", schema, "--stream", "--json")
+    assert checked.returncode == 1, checked.stderr[-2000:]
+    failures = [(f["rule"], f["column"], f["n_rows"]) for f in json.loads(checked.stdout)["failures"]]
+    assert failures == [(f.rule, f.column, f.n_rows) for f in exact_validation.failures]
+    assert {rule for rule, _, _ in failures} == {"min", "max", "categories"}
+
+    eager, _ = _limited("drift", reference, big / "day=1", "--json")  # the same data read whole: no room
+    assert eager.returncode not in (0, 1), eager.stderr[-2000:]
+    assert "memory allocation" in eager.stderr or "MemoryError" in eager.stderr, eager.stderr[-2000:]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +20,7 @@ from conveyor.errors import DriftDetected, InputError, ProjectNotFoundError, Usa
 
 if TYPE_CHECKING:
     import polars as pl
+    from pyspark.sql import SparkSession
 
     from conveyor.data import DriftReport, ReferenceProfile, Schema, ValidationReport
     from conveyor.project import Project
@@ -46,6 +49,32 @@ StreamOpt = Annotated[
         "numeric quantiles from KLL sketches).",
     ),
 ]
+
+
+SparkOpt = Annotated[
+    bool,
+    typer.Option(
+        "--spark",
+        help="Compute it on Spark where the data lives (spark.master of the project): Parquet paths, "
+        "folders or globs (local, hdfs://, s3a://…), or table:NAME for a table of Spark's catalog.",
+    ),
+]
+
+
+def _one_engine(stream: bool, on_spark: bool) -> None:
+    if stream and on_spark:
+        raise UsageError("--stream and --spark are two engines for the same checks: choose one")
+
+
+@contextlib.contextmanager
+def _spark(project: Path | None) -> Iterator[SparkSession]:
+    """The Spark session of the project's ``spark`` section (the defaults outside a project)."""
+    from conveyor.config import SparkSection
+    from conveyor.spark import spark_session
+
+    proj = _optional_project(project)
+    with spark_session(proj.settings.spark if proj is not None else SparkSection()) as session:
+        yield session
 
 
 def _split_keys(keys: list[str] | None) -> list[str] | None:
@@ -119,7 +148,7 @@ def _render_validation(report: ValidationReport, data: Path) -> Any:
 
 def validate(
     data: Annotated[
-        Path | None,
+        str | None,
         typer.Argument(help="Table to check (default in a project: data.source).", show_default=False),
     ] = None,
     schema: Annotated[
@@ -128,15 +157,17 @@ def validate(
     ] = None,
     project: ProjectOpt = None,
     stream: StreamOpt = False,
+    on_spark: SparkOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a table against its schema; exit 1 when a rule fails, 2 when the input is unreadable."""
     start(json_out)
     from conveyor.data import Schema, infer_schema, read_table, scan_dataset, validate_table
 
+    _one_engine(stream, on_spark)
     proj = _optional_project(project) if data is None or schema is None or project else None
     if data is not None:
-        data_path = data
+        data_path = Path(data)
     elif proj is not None:
         data_path = proj.data_source
     else:
@@ -147,10 +178,21 @@ def validate(
         schema_path = proj.schema_path
     else:
         raise UsageError("outside a project pass --schema FILE (make one with `conveyor schema infer DATA`)")
-    if stream:
+    if stream or on_spark:
         if not schema_path.exists():
-            raise UsageError(f"--stream checks against an existing schema; {schema_path} does not exist")
+            engine = "--stream" if stream else "--spark"
+            raise UsageError(f"{engine} checks against an existing schema; {schema_path} does not exist")
         rules = Schema.load(schema_path)
+    if on_spark:
+        from conveyor.data import read_spark_source, spark_validate
+
+        with _spark(project) as session:
+            frame = read_spark_source(session, [data if data is not None else str(data_path)])
+            _check_width(frame.columns, rules, data_path)
+            report = spark_validate(frame, rules)
+        _validated(proj, data_path, schema_path, report, engine="spark")
+        return
+    if stream:
         lazy = scan_dataset(data_path)
         _check_width(lazy.collect_schema().names(), rules, data_path)
         _validated(proj, data_path, schema_path, validate_table(lazy, rules))
@@ -172,8 +214,17 @@ def validate(
     _validated(proj, data_path, schema_path, validate_table(df, rules))
 
 
-def _validated(proj: Project | None, data_path: Path, schema_path: Path, report: ValidationReport) -> None:
+def _validated(
+    proj: Project | None,
+    data_path: Path,
+    schema_path: Path,
+    report: ValidationReport,
+    *,
+    engine: str | None = None,
+) -> None:
     payload = {"data": str(data_path), "schema": str(schema_path), **report.to_dict()}
+    if engine is not None:
+        payload["engine"] = engine
     emit(payload, _render_validation(report, data_path))
     publish(proj, "validate", payload)
     if not report.ok:
@@ -302,17 +353,20 @@ def _mode_line(report: DriftReport, rank_error: float) -> str:
 
 
 def drift(
-    reference: Annotated[
-        Path | None,
+    reference_arg: Annotated[
+        str | None,
         typer.Argument(
+            metavar="REFERENCE",
             help="Reference table (CSV/Parquet) or saved profile (.json). "
             "Default in a project: the stored reference profile.",
             show_default=False,
         ),
     ] = None,
-    current: Annotated[
-        Path | None,
-        typer.Argument(help="Current table (default in a project: data.source).", show_default=False),
+    current_arg: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="CURRENT", help="Current table (default in a project: data.source).", show_default=False
+        ),
     ] = None,
     *,
     html: Annotated[
@@ -327,10 +381,14 @@ def drift(
     ] = None,
     project: ProjectOpt = None,
     stream: StreamOpt = False,
+    on_spark: SparkOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Per-column drift between a reference and a current table; exit 1 on dataset drift."""
     start(json_out)
+    _one_engine(stream, on_spark)
+    reference = Path(reference_arg) if reference_arg is not None else None
+    current = Path(current_arg) if current_arg is not None else None
     from conveyor.data import build_profile, detect_drift, read_table, warm_up
 
     warm_up()  # scipy.stats imports while the tables are read
@@ -359,6 +417,10 @@ def drift(
             return
     if stream:
         _stream_drift(proj, settings, reference, current, html=html, save_profile=save_profile)
+        return
+    if on_spark:
+        sources = (reference_arg or str(reference), current_arg or str(current))
+        _spark_drift(project, proj, settings, sources, html=html, save_profile=save_profile)
         return
     profile, ref_table = _load_reference(reference, settings.columns)
     lap(f"reference ({reference})")
@@ -401,11 +463,44 @@ def _stream_drift(
     _drift_outcome(proj, report, html)
 
 
-def _drift_outcome(proj: Project | None, report: DriftReport, html: Path | None) -> None:
+def _spark_drift(
+    project: Path | None,
+    proj: Project | None,
+    settings: DriftSection,
+    sources: tuple[str, str],
+    *,
+    html: Path | None,
+    save_profile: Path | None,
+) -> None:
+    """``drift --spark``: the current side (and a reference table) aggregated on Spark."""
+    from conveyor.data import ReferenceProfile, read_spark_source, spark_drift, spark_profile
+
+    reference, current = sources
+    with _spark(project) as session:
+        if Path(reference).suffix.lower() in PROFILE_SUFFIXES:
+            profile = ReferenceProfile.load(Path(reference))
+        else:
+            names = read_spark_source(session, [reference]).columns
+            wanted = [c for c in settings.columns if c in names] if settings.columns is not None else None
+            profile = spark_profile(session, [reference], wanted)
+        if save_profile is not None:
+            profile.save(save_profile)
+        frame = read_spark_source(session, [current])
+        report = spark_drift(profile, frame, settings)
+        columns = frame.columns
+    _check_comparable(report, profile, columns, Path(reference), Path(current))
+    _drift_outcome(proj, report, html, engine="spark")
+
+
+def _drift_outcome(
+    proj: Project | None, report: DriftReport, html: Path | None, *, engine: str | None = None
+) -> None:
     from conveyor.data import kll_rank_error, write_drift_html
 
     payload = report.to_dict()
     rank_error = kll_rank_error() if report.mode == "sketch" else 0.0
+    if engine is not None:
+        payload["engine"] = engine
     if report.mode == "sketch":
         payload["rank_error"] = rank_error
     if report.skipped:
@@ -423,23 +518,19 @@ def _drift_outcome(proj: Project | None, report: DriftReport, html: Path | None)
 
 
 def profile(
-    data: Annotated[
-        Path,
+    data_arg: Annotated[
+        str,
         typer.Argument(
-            help="Table: CSV or Parquet file, a folder, or (with --stream) a quoted glob.", show_default=False
+            metavar="DATA",
+            help="Table: CSV or Parquet file, a folder, or (with --stream, --spark) a quoted glob.",
+            show_default=False,
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the profile (JSON).")] = Path(
         "reference-profile.json"
     ),
     stream: StreamOpt = False,
-    on_spark: Annotated[
-        bool,
-        typer.Option(
-            "--spark",
-            help="Compute it on Spark where the data lives (spark.master of the project; Parquet paths).",
-        ),
-    ] = False,
+    on_spark: SparkOpt = False,
     project: ProjectOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -447,13 +538,11 @@ def profile(
     start(json_out)
     from conveyor.data import build_profile, read_table, scan_dataset, spark_profile, stream_profile
 
+    _one_engine(stream, on_spark)
+    data = Path(data_arg)
     if on_spark:
-        from conveyor.config import SparkSection
-        from conveyor.spark import spark_session
-
-        proj = _optional_project(project)
-        with spark_session(proj.settings.spark if proj is not None else SparkSection()) as session:
-            built = spark_profile(session, [str(data)])
+        with _spark(project) as session:
+            built = spark_profile(session, [data_arg])
     else:
         built = stream_profile(scan_dataset(data)) if stream else build_profile(read_table(data))
     built.save(out)

@@ -18,13 +18,16 @@ from conveyor.data._schema import Schema
 from conveyor.data._schema_infer import infer_schema
 from conveyor.data._shop import ShopConfig, ShopDrift, ShopWorld
 from conveyor.data._sketches import DEFAULT_KLL_K, kll_rank_error, scan_dataset, stream_profile
-from conveyor.data._spark_sketches import spark_profile
+from conveyor.data._spark_drift import spark_drift
+from conveyor.data._spark_sketches import TABLE_PREFIX, read_spark_source, spark_profile
+from conveyor.data._spark_validate import spark_validate
 from conveyor.data._tabular import generate_classification
 from conveyor.data._validate import RuleFailure, ValidationReport, validate_table
 
 __all__ = [
     "DEFAULT_KLL_K",
     "EXACT_MAX_ROWS",
+    "TABLE_PREFIX",
     "CategoricalColumn",
     "ColumnDrift",
     "Distribution",
@@ -45,10 +48,13 @@ __all__ = [
     "generate_classification",
     "infer_schema",
     "kll_rank_error",
+    "read_spark_source",
     "read_table",
     "reference_profile",
     "scan_dataset",
+    "spark_drift",
     "spark_profile",
+    "spark_validate",
     "stream_drift",
     "stream_profile",
     "validate_table",

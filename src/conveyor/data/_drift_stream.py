@@ -1,16 +1,22 @@
-"""Drift of a dataset larger than memory against a reference profile (``conveyor drift --stream``).
+"""Drift of a dataset larger than memory against a reference profile (``drift --stream``, ``--spark``).
 
 The same per-column tests and decisions as :func:`detect_drift`; only where
 the current side's numbers come from changes: counts, null rates, means and
-categories are exact streaming aggregates, and the sorted current sample of
-the numeric tests is 10,000 order statistics read from the column's KLL
-sketch (``_sketches``), so the report's mode is ``sketch``. The reference is
-a stored profile (itself a sketch of 10,000 order statistics) or a dataset
-profiled the same way.
+categories are exact aggregates, and the sorted current sample of the numeric
+tests is 10,000 order statistics read from the column's KLL sketch, so the
+report's mode is ``sketch``. The reference is a stored profile (itself a
+sketch of 10,000 order statistics) or a dataset profiled the same way.
+
+Two engines compute those aggregates — Polars' streaming engine on this
+machine (``_sketches.stream_statistics``) and Spark where the data lives
+(``_spark_stats.spark_statistics``) — and both hand the same
+:class:`StreamedStats` to :func:`drift_from_statistics`: the verdicts are
+computed by one code path, so the engines agree.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -28,28 +34,45 @@ from conveyor.data._drift import (
     _time_axis,
 )
 from conveyor.data._drift_tests import ChosenTests, DriftTestResult
-from conveyor.data._profile import DEFAULT_SAMPLE_SIZE, ReferenceProfile
-from conveyor.data._sketches import DEFAULT_KLL_K, stream_statistics
+from conveyor.data._profile import DEFAULT_SAMPLE_SIZE, CategoricalProfile, NumericProfile, ReferenceProfile
+from conveyor.data._sketches import DEFAULT_KLL_K, StreamedStats, stream_statistics
 
 
-def stream_drift(
+@dataclass(frozen=True)
+class DriftPlan:
+    """Which current columns get which test, decided from the reference and the current schema alone."""
+
+    columns: list[str]  # the current data's columns
+    numeric: dict[str, NumericProfile]
+    categorical: dict[str, CategoricalProfile]
+    skipped: dict[str, str]
+    problems: dict[str, str]
+    wanted: list[str]
+
+
+def plan_drift(reference: ReferenceProfile, schema: pl.Schema, settings: DriftSection) -> DriftPlan:
+    """The tests to run on data of ``schema`` (nothing is read)."""
+    schema_only = pl.DataFrame(schema=schema)
+    numeric, categorical, skipped, problems, wanted = _classify(reference, schema_only, settings)
+    return DriftPlan(schema_only.columns, numeric, categorical, skipped, problems, wanted)
+
+
+def drift_from_statistics(
     reference: ReferenceProfile,
-    current: pl.LazyFrame,
+    plan: DriftPlan,
+    stats: StreamedStats,
     settings: DriftSection,
     *,
-    k: int = DEFAULT_KLL_K,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
 ) -> DriftReport:
-    """Compare the lazily scanned ``current`` with ``reference``, in bounded memory."""
-    schema_only = pl.DataFrame(schema=current.collect_schema())
-    numeric, categorical, skipped, problems, wanted = _classify(reference, schema_only, settings)
-    stats = stream_statistics(current, list(numeric), list(categorical), k=k)
+    """The report from the current side's aggregates and sketches (either engine's)."""
+    skipped, problems = dict(plan.skipped), dict(plan.problems)
     rows = stats.rows
     chosen = ChosenTests(settings)
     outcomes: dict[str, DriftTestResult] = {}
     results: dict[str, dict[str, Any]] = {}
     distributions: dict[str, Distribution] = {}
-    for name, ref in numeric.items():
+    for name, ref in plan.numeric.items():
         s = stats.numeric[name]
         if s.infinite:
             problems[name] = f"{s.infinite:,} infinite value(s) (±inf) in the current data"
@@ -67,8 +90,11 @@ def stream_drift(
         col["mode"] = "sketch"
         _add_null_rate(col, ref.nulls, ref.count + ref.nulls, rows - s.count, rows, settings)
         results[name] = col
-    for name, ref_c in categorical.items():
+    for name, ref_c in plan.categorical.items():
         cats = stats.categorical[name]
+        if cats.counts is None:
+            problems[name] = "more distinct values in the current data than a categorical column holds"
+            continue
         values, counts = cats.sorted()
         if not values:
             problems[name] = "no value in the current data (every row is null)"
@@ -79,13 +105,27 @@ def stream_drift(
         col["mode"] = "exact"
         _add_null_rate(col, ref_c.nulls, ref_c.count + ref_c.nulls, cats.nulls, rows, settings)
         results[name] = col
-    ordered = _decide(results, outcomes, settings, wanted)
+    ordered = _decide(results, outcomes, settings, plan.wanted)
     return _report(
-        reference, settings, wanted, schema_only.columns,
+        reference, settings, plan.wanted, plan.columns,
         columns=ordered, skipped=skipped, distributions=distributions, problems=problems, mode="sketch",
         table_rows={"reference": reference.n_rows, "current": rows},
         rows_used={"reference": reference.n_rows, "current": rows},
     )  # fmt: skip
 
 
-__all__ = ["stream_drift"]
+def stream_drift(
+    reference: ReferenceProfile,
+    current: pl.LazyFrame,
+    settings: DriftSection,
+    *,
+    k: int = DEFAULT_KLL_K,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+) -> DriftReport:
+    """Compare the lazily scanned ``current`` with ``reference``, in bounded memory."""
+    plan = plan_drift(reference, current.collect_schema(), settings)
+    stats = stream_statistics(current, list(plan.numeric), list(plan.categorical), k=k)
+    return drift_from_statistics(reference, plan, stats, settings, sample_size=sample_size)
+
+
+__all__ = ["DriftPlan", "drift_from_statistics", "plan_drift", "stream_drift"]

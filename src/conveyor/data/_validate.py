@@ -1,8 +1,12 @@
 """Checking a table against its :class:`Schema`.
 
-Every counting rule of every column becomes one Polars expression, and all of
-them run in a single ``select`` — one parallel pass over the data. Examples
-are fetched afterwards, only for the rules that failed.
+The schema becomes a list of :class:`Check` (``plan_checks``): every counting
+rule of every column, each a condition on a row. A counting engine builds the
+conditions and counts them all in one pass — Polars in a single ``select``
+(one parallel pass over the data), Spark in one aggregation job
+(``_spark_validate``, ``validate --spark``) — and :func:`check_schema` decides
+every verdict from the counts, the same code for both engines. Examples are
+fetched afterwards, only for the rules that failed.
 
 NaN in a float column counts as a null (``nullable``, ``max_null_rate``) and
 is left out of ``min``/``max``. A column's ``mostly`` lets that share of its
@@ -19,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -92,63 +96,180 @@ def _type_ok(expected: ColumnType, dtype: pl.DataType) -> bool:
     return actual is expected
 
 
+@dataclass(frozen=True)
+class Check:
+    """One counted rule: which rows break it — a condition each engine builds — and how to report it.
+
+    ``rule`` names the condition: ``not_null`` and ``null_rate`` (null, or NaN in a float column),
+    ``min``/``max`` (beyond ``bound``, NaN left out), ``categories`` (outside ``categories``),
+    ``unique`` (a non-null value seen twice), ``duplicate_key`` (``key`` seen twice), ``type`` with
+    ``target`` ``integer``/``float`` (text that does not parse as one), ``whole`` (a float that is
+    not an integer) or None (every row: no value of this type fits). ``examples`` says what to show:
+    distinct ``values``, ``rows``, ``key`` values, or the column's ``first`` values.
+    """
+
+    rule: str
+    column: str | None
+    message: str
+    examples: str
+    is_float: bool = False
+    bound: int | float | None = None
+    categories: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What one counting pass returns: rows, each check's offending rows, non-null values, the latest time."""
+
+    rows: int
+    broken: list[int]
+    non_null: dict[str, int]
+    latest: Any = None
+
+
+class CountingEngine(Protocol):
+    """Where the rows are counted: Polars (in memory or streaming) or Spark (``_spark_validate``)."""
+
+    def schema(self) -> pl.Schema: ...
+
+    def count(self, checks: list[Check], non_null: list[Check], latest: str | None) -> Counts: ...
+
+    def examples(self, check: Check) -> list[Any]: ...
+
+
 Table = pl.DataFrame | pl.LazyFrame
 
 
-def _collect(query: pl.LazyFrame, df: Table) -> pl.DataFrame:
-    """Run ``query`` on the engine that fits ``df``: streaming for a lazy scan, in memory otherwise."""
-    return query.collect(engine="streaming") if isinstance(df, pl.LazyFrame) else query.collect()
+def polars_condition(check: Check) -> pl.Expr:
+    """The rows breaking ``check``, as a Polars expression."""
+    col = pl.col(check.column or "")
+    missing = (col.is_null() | col.is_nan()) if check.is_float else col.is_null()
+    if check.rule in ("not_null", "null_rate"):
+        return missing
+    if check.rule == "non_null":
+        return ~missing
+    if check.rule in ("min", "max"):
+        beyond = col < check.bound if check.rule == "min" else col > check.bound
+        return beyond & col.is_not_nan() if check.is_float else beyond
+    if check.rule == "categories":
+        return col.is_not_null() & ~col.cast(pl.String).is_in(list(check.categories))
+    if check.rule == "unique":
+        return col.is_not_null() & col.is_duplicated()
+    if check.rule == "duplicate_key":
+        return pl.struct(list(check.key)).is_duplicated()
+    if check.target == "whole":
+        return col.is_not_null() & (col != col.floor())
+    if check.target in ("integer", "float"):
+        target = pl.Int64 if check.target == "integer" else pl.Float64
+        return col.is_not_null() & col.cast(target, strict=False).is_null()
+    return pl.repeat(True, pl.len())  # every row: no value of the column fits the type
 
 
-def _values(df: Table, column: str, condition: pl.Expr) -> list[Any]:
-    """Up to five distinct offending values."""
-    query = df.lazy().filter(condition).select(pl.col(column)).unique(maintain_order=True).head(MAX_EXAMPLES)
-    return _collect(query, df).get_column(column).to_list()
+class PolarsEngine:
+    """Counting with Polars: a DataFrame in memory, a LazyFrame on the streaming engine."""
+
+    def __init__(self, df: Table) -> None:
+        self.df = df
+
+    def _collect(self, query: pl.LazyFrame) -> pl.DataFrame:
+        return query.collect(engine="streaming") if isinstance(self.df, pl.LazyFrame) else query.collect()
+
+    def schema(self) -> pl.Schema:
+        return self.df.lazy().collect_schema()
+
+    def count(self, checks: list[Check], non_null: list[Check], latest: str | None) -> Counts:
+        exprs = [
+            pl.len().alias("__rows"),
+            *(polars_condition(c).sum().alias(f"__{i}") for i, c in enumerate(checks)),
+            *(polars_condition(c).sum().alias(f"__nn:{c.column}") for c in non_null),
+            *([pl.col(latest).max().alias("__latest")] if latest is not None else []),
+        ]
+        row = self._collect(self.df.lazy().select(exprs)).row(0, named=True)
+        return Counts(
+            rows=int(row["__rows"]),
+            broken=[int(row[f"__{i}"] or 0) for i in range(len(checks))],
+            non_null={str(c.column): int(row[f"__nn:{c.column}"] or 0) for c in non_null},
+            latest=row.get("__latest"),
+        )
+
+    def examples(self, check: Check) -> list[Any]:
+        lazy = self.df.lazy()
+        column = check.column or ""
+        if check.examples == "first":  # up to five distinct non-null values of the column
+            query = lazy.select(pl.col(column).drop_nulls().unique(maintain_order=True).head(MAX_EXAMPLES))
+            return self._collect(query).get_column(column).to_list()
+        condition = polars_condition(check)
+        if check.examples == "values":  # up to five distinct offending values
+            query = lazy.filter(condition).select(pl.col(column)).unique(maintain_order=True)
+            return self._collect(query.head(MAX_EXAMPLES)).get_column(column).to_list()
+        # up to five offending rows, as {"row": index, key column: value...}
+        frame = lazy.with_row_index("row").filter(condition).head(MAX_EXAMPLES)
+        return self._collect(frame.select("row", *check.key)).to_dicts()
 
 
-def _first_values(df: Table, column: str) -> list[Any]:
-    """Up to five distinct non-null values of a column."""
-    query = df.lazy().select(pl.col(column).drop_nulls().unique(maintain_order=True).head(MAX_EXAMPLES))
-    return _collect(query, df).get_column(column).to_list()
-
-
-def _rows(df: Table, condition: pl.Expr, columns: list[str] | None = None) -> list[Any]:
-    """Up to five offending rows, as ``{"row": index, column: value...}``."""
-    frame = df.lazy().with_row_index("row").filter(condition).head(MAX_EXAMPLES)
-    frame = frame.select("row", *(columns or []))
-    return _collect(frame, df).to_dicts()
-
-
-def _type_failure(df: Table, name: str, expected: ColumnType, height: int) -> RuleFailure:
-    dtype = df.lazy().collect_schema()[name]
+def _type_check(name: str, expected: ColumnType, dtype: pl.DataType) -> Check:
     actual = column_type(dtype)
-    col = pl.col(name)
-    bad: pl.Expr | None = None
+    target: str | None = None
     if expected in (ColumnType.INTEGER, ColumnType.FLOAT) and actual is ColumnType.STRING:
-        target = pl.Int64 if expected is ColumnType.INTEGER else pl.Float64
-        bad = col.is_not_null() & col.cast(target, strict=False).is_null()
+        target = expected.value
     elif expected is ColumnType.INTEGER and actual is ColumnType.FLOAT:
-        bad = col.is_not_null() & (col != col.floor())
-    if bad is None:
-        n_bad, examples = height, _first_values(df, name)
-    else:
-        n_bad = int(_collect(df.lazy().select(bad.sum()), df).item())
-        examples = _values(df, name, bad)
-    return RuleFailure(
-        "type", name, n_bad, f"expected {expected.value}, got {dtype} ({n_bad} rows do not fit)", examples
-    )
+        target = "whole"
+    message = f"expected {expected.value}, got {dtype}"
+    return Check("type", name, message, "first" if target is None else "values", target=target)
 
 
-def validate_table(df: Table, schema: Schema, *, now: datetime | None = None) -> ValidationReport:
-    """Check every rule of ``schema`` on ``df`` (a DataFrame, or a lazy scan read streaming)."""
+def plan_checks(schema: Schema, dtypes: pl.Schema) -> tuple[list[Check], list[Check], list[Check]]:
+    """The type checks, the counted rules, and the non-null counts the ``mostly`` rules need."""
+    types: list[Check] = []
+    checks: list[Check] = []
+    non_null: list[Check] = []
+    for name, rule in schema.columns.items():
+        if name not in dtypes:
+            continue
+        is_float = dtypes[name].is_float()
+        typed = _type_ok(rule.type, dtypes[name])
+        if not typed:
+            types.append(_type_check(name, rule.type, dtypes[name]))
+        if not rule.nullable:
+            checks.append(Check("not_null", name, "null values in a non-nullable column", "rows", is_float))
+        elif rule.max_null_rate is not None:
+            limit = rule.max_null_rate
+            checks.append(Check("null_rate", name, f"null rate over {limit:g}", "rows", is_float))
+        numeric = column_type(dtypes[name]) in (ColumnType.INTEGER, ColumnType.FLOAT)
+        if rule.mostly is not None and rule.mostly < 1:
+            non_null.append(Check("non_null", name, "", "rows", is_float))
+        if typed and numeric and rule.min is not None:
+            message = f"values below the minimum {rule.min}"
+            checks.append(Check("min", name, message, "values", is_float, bound=rule.min))
+        if typed and numeric and rule.max is not None:
+            message = f"values above the maximum {rule.max}"
+            checks.append(Check("max", name, message, "values", is_float, bound=rule.max))
+        if rule.categories is not None:
+            message = "values outside the allowed categories"
+            checks.append(Check("categories", name, message, "values", categories=tuple(rule.categories)))
+        if rule.unique:
+            checks.append(Check("unique", name, "duplicate values in a unique column", "values"))
+    if schema.key and all(k in dtypes for k in schema.key):
+        key = tuple(schema.key)
+        checks.append(Check("duplicate_key", ",".join(key), "duplicate keys", "key", key=key))
+    return types, checks, non_null
+
+
+def check_schema(engine: CountingEngine, schema: Schema, *, now: datetime | None = None) -> ValidationReport:
+    """Every rule of ``schema`` on the engine's table: one counting pass, then examples of what failed."""
+    dtypes = engine.schema()
+    types, checks, non_null = plan_checks(schema, dtypes)
+    fresh = schema.freshness
+    latest = fresh.column if fresh is not None and fresh.column in dtypes else None
+    counts = engine.count([*types, *checks], non_null, latest)
+    height = counts.rows
     failures: list[RuleFailure] = []
     checked = 0
-    dtypes = df.lazy().collect_schema()
-    height = df.height if isinstance(df, pl.DataFrame) else int(_collect(df.select(pl.len()), df).item())
-    present = set(dtypes.names())
     for name in schema.columns:
         checked += 1
-        if name not in present:
+        if name not in dtypes:
             failures.append(
                 RuleFailure("missing_column", name, height, f"column {name!r} is missing from the data")
             )
@@ -156,103 +277,22 @@ def validate_table(df: Table, schema: Schema, *, now: datetime | None = None) ->
         checked += 1
         for name in dtypes.names():
             if name not in schema.columns:
-                failures.append(
-                    RuleFailure(
-                        "extra_column",
-                        name,
-                        height,
-                        f"column {name!r} is not in the schema",
-                        _first_values(df, name),
-                    )
-                )
-
-    # (rule, column, count expression, condition for examples, example kind, message)
-    checks: list[tuple[str, str | None, pl.Expr, pl.Expr, str, str]] = []
-    mostly: dict[str, tuple[float, pl.Expr]] = {}  # column -> (share that must pass, non-null count)
-    for name, rule in schema.columns.items():
-        if name not in present:
+                examples = engine.examples(Check("extra_column", name, "", "first"))
+                message = f"column {name!r} is not in the schema"
+                failures.append(RuleFailure("extra_column", name, height, message, examples))
+    checked += sum(1 for name in schema.columns if name in dtypes)
+    for check, counted in zip(types, counts.broken, strict=False):
+        n_bad = height if check.target is None else counted
+        message = f"{check.message} ({n_bad} rows do not fit)"
+        failures.append(RuleFailure("type", check.column, n_bad, message, engine.examples(check)))
+    mostly = {c.column: counts.non_null[str(c.column)] for c in non_null}
+    for check, n_bad in zip(checks, counts.broken[len(types) :], strict=True):
+        if check.rule == "null_rate" and not height:
             continue
-        col = pl.col(name)
-        is_float = dtypes[name].is_float()
-        missing = (col.is_null() | col.is_nan()) if is_float else col.is_null()
         checked += 1
-        typed = _type_ok(rule.type, dtypes[name])
-        if not typed:
-            failures.append(_type_failure(df, name, rule.type, height))
-        if not rule.nullable:
-            checks.append(
-                (
-                    "not_null",
-                    name,
-                    missing.sum(),
-                    missing,
-                    "rows",
-                    "null values in a non-nullable column",
-                )
-            )
-        elif rule.max_null_rate is not None and height:
-            limit = rule.max_null_rate
-            checks.append(("null_rate", name, missing.sum(), missing, "rows", f"null rate over {limit:g}"))
-        numeric = column_type(dtypes[name]) in (ColumnType.INTEGER, ColumnType.FLOAT)
-        if rule.mostly is not None and rule.mostly < 1:
-            mostly[name] = (rule.mostly, (~missing).sum().alias(f"__nn:{name}"))
-        if typed and numeric and rule.min is not None:
-            cond = (col < rule.min) & col.is_not_nan() if is_float else col < rule.min
-            checks.append(("min", name, cond.sum(), cond, "values", f"values below the minimum {rule.min}"))
-        if typed and numeric and rule.max is not None:
-            cond = (col > rule.max) & col.is_not_nan() if is_float else col > rule.max
-            checks.append(("max", name, cond.sum(), cond, "values", f"values above the maximum {rule.max}"))
-        if rule.categories is not None:
-            cond = col.is_not_null() & ~col.cast(pl.String).is_in(rule.categories)
-            checks.append(
-                ("categories", name, cond.sum(), cond, "values", "values outside the allowed categories")
-            )
-        if rule.unique:
-            cond = col.is_not_null() & col.is_duplicated()
-            checks.append(("unique", name, cond.sum(), cond, "values", "duplicate values in a unique column"))
-    if schema.key and all(k in present for k in schema.key):
-        cond = pl.struct(schema.key).is_duplicated()
-        checks.append(("duplicate_key", ",".join(schema.key), cond.sum(), cond, "key", "duplicate keys"))
-
-    fresh = schema.freshness
-    fresh_expr = []
-    if fresh is not None and fresh.column in present:
-        fresh_expr = [pl.col(fresh.column).max().alias("__latest")]
-
-    exprs = [
-        *(c[2].alias(f"__{i}") for i, c in enumerate(checks)),
-        *fresh_expr,
-        *(expr for _, expr in mostly.values()),
-    ]
-    counts = _collect(df.lazy().select(exprs), df).row(0, named=True) if exprs else {}
-    checked += len(checks)
-    for i, (rule_name, column, _, cond, kind, message) in enumerate(checks):
-        n_bad = int(counts[f"__{i}"] or 0)
-        note = message
-        if rule_name == "null_rate":
-            rate = n_bad / height
-            limit = schema.columns[str(column)].max_null_rate or 0.0
-            if rate <= limit:
-                continue
-            note = f"null rate {rate:.4g} over the maximum {limit:g}"
-        elif n_bad == 0:
-            continue
-        elif rule_name in TOLERANT_RULES and column in mostly:
-            share = mostly[column][0]
-            non_null = int(counts[f"__nn:{column}"] or 0)
-            allowed = math.floor((1 - share) * non_null + 1e-9)  # (1 - 0.9) * 100 is 9.999…
-            if n_bad <= allowed:
-                continue
-            note = (
-                f"{message}: {n_bad} of {non_null} values, more than the {allowed} allowed (mostly {share:g})"
-            )
-        if kind == "values" and column is not None:
-            examples = _values(df, column, cond)
-        elif kind == "key":
-            examples = _rows(df, cond, schema.key)
-        else:
-            examples = _rows(df, cond)
-        failures.append(RuleFailure(rule_name, column, n_bad, note, examples))
+        note = _failed(check, n_bad, height, schema, mostly)
+        if note is not None:
+            failures.append(RuleFailure(check.rule, check.column, n_bad, note, engine.examples(check)))
 
     bounds = schema.rows
     if bounds.min is not None or bounds.max is not None:
@@ -265,12 +305,38 @@ def validate_table(df: Table, schema: Schema, *, now: datetime | None = None) ->
             failures.append(
                 RuleFailure("row_count", None, height, f"{height} rows, more than the maximum {bounds.max}")
             )
-    if fresh_expr and fresh is not None:
+    if latest is not None and fresh is not None:
         checked += 1
-        failure = _freshness(counts["__latest"], fresh.column, fresh.max_age_hours, height, now)
+        failure = _freshness(counts.latest, fresh.column, fresh.max_age_hours, height, now)
         if failure is not None:
             failures.append(failure)
     return ValidationReport(n_rows=height, rules_checked=checked, failures=failures)
+
+
+def _failed(
+    check: Check, n_bad: int, height: int, schema: Schema, mostly: dict[str | None, int]
+) -> str | None:
+    """The failure's message, or None when the rule holds (null rates, ``mostly`` decided here)."""
+    if check.rule == "null_rate":
+        rate = n_bad / height
+        limit = schema.columns[str(check.column)].max_null_rate or 0.0
+        return None if rate <= limit else f"null rate {rate:.4g} over the maximum {limit:g}"
+    if n_bad == 0:
+        return None
+    if check.rule in TOLERANT_RULES and check.column in mostly:
+        share = schema.columns[str(check.column)].mostly or 1.0
+        non_null = mostly[check.column]
+        allowed = math.floor((1 - share) * non_null + 1e-9)  # (1 - 0.9) * 100 is 9.999…
+        if n_bad <= allowed:
+            return None
+        more = f"more than the {allowed} allowed (mostly {share:g})"
+        return f"{check.message}: {n_bad} of {non_null} values, {more}"
+    return check.message
+
+
+def validate_table(df: Table, schema: Schema, *, now: datetime | None = None) -> ValidationReport:
+    """Check every rule of ``schema`` on ``df`` (a DataFrame, or a lazy scan read streaming)."""
+    return check_schema(PolarsEngine(df), schema, now=now)
 
 
 def _freshness(
@@ -298,4 +364,15 @@ def _freshness(
     )
 
 
-__all__ = ["RuleFailure", "ValidationReport", "validate_table"]
+__all__ = [
+    "Check",
+    "CountingEngine",
+    "Counts",
+    "PolarsEngine",
+    "RuleFailure",
+    "ValidationReport",
+    "check_schema",
+    "plan_checks",
+    "polars_condition",
+    "validate_table",
+]
