@@ -310,7 +310,7 @@ def _report(
     The engines build each column's numbers as a dict while they test; here they become the
     typed :class:`ColumnDrift` every reader outside this package gets."""
     known = set(reference.columns) | set(reference.skipped)
-    fields["columns"] = {name: ColumnDrift(**col) for name, col in fields["columns"].items()}
+    fields["columns"] = {name: ColumnDrift.from_dict(col) for name, col in fields["columns"].items()}
     return DriftReport(
         dataset_share_threshold=settings.dataset_share,
         method=settings.method.value,

@@ -9,7 +9,7 @@ in the order the command line has always printed them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # The JSON keys of a column, in their printed order, by the column's test family.
@@ -97,6 +97,18 @@ class ColumnDrift:
     # the p-value method (Benjamini–Hochberg across the columns); None under the distance method
     p_value_adjusted: float | None = None
     null_rate_p_value_adjusted: float | None = None
+    # the numbers a drift test from a plugin (the ``conveyor.drift_tests`` registry) adds under its
+    # own names, e.g. ``mean_shift``; printed after the built-in keys
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, col: dict[str, Any]) -> ColumnDrift:
+        """A column's result from the engines' dict: known keys to fields, a plugin's to ``extra``."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(
+            **{k: v for k, v in col.items() if k in known},
+            extra={k: v for k, v in col.items() if k not in known},
+        )
 
     @property
     def categorical(self) -> bool:
@@ -109,7 +121,7 @@ class ColumnDrift:
         out = {key: getattr(self, key) for key in keys}
         if self.categorical:
             out["unseen_categories"] = list(self.unseen_categories)
-        return out
+        return {**out, **self.extra}
 
 
 @dataclass(frozen=True)
