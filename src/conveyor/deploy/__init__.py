@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from conveyor.deploy._smoke import SmokeCheck, SmokeReport, smoke_test
     from conveyor.deploy._status import status
     from conveyor.deploy._strategies import Environment, deploy
+    from conveyor.deploy._strategy_types import DeployStrategy, Rollout, deploy_strategy
     from conveyor.deploy._supervisor import (
         EnvironmentProcess,
         ServerRecord,
@@ -79,6 +80,9 @@ _EXPORTS = {
     "CanaryResult": "_canary",
     "CanaryVerdict": "_canary",
     "Decision": "_abtest",
+    "DeployStrategy": "_strategy_types",
+    "Rollout": "_strategy_types",
+    "deploy_strategy": "_strategy_types",
     "Environment": "_strategies",
     "EnvironmentLock": "_lock",
     "EnvironmentProcess": "_supervisor",
@@ -156,6 +160,7 @@ __all__ = [
     "CanaryResult",
     "CanaryVerdict",
     "Decision",
+    "DeployStrategy",
     "Environment",
     "EnvironmentLock",
     "EnvironmentProcess",
@@ -168,6 +173,7 @@ __all__ = [
     "ProcessRecord",
     "ProportionTest",
     "RatioTest",
+    "Rollout",
     "SampleRatioTest",
     "ServerClient",
     "ServerRecord",
@@ -188,6 +194,7 @@ __all__ = [
     "current_actor",
     "decide",
     "deploy",
+    "deploy_strategy",
     "deployed_versions",
     "environment_log",
     "environment_settings",
