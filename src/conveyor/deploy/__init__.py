@@ -38,7 +38,6 @@ if TYPE_CHECKING:
         step_record,
     )
     from conveyor.deploy._controller import ServerClient, ServerState
-    from conveyor.deploy._drill import FaultyRecommender
     from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
     from conveyor.deploy._fleet import FleetClient
     from conveyor.deploy._ledger import (
@@ -86,7 +85,6 @@ _EXPORTS = {
     "Environment": "_strategies",
     "EnvironmentLock": "_lock",
     "EnvironmentProcess": "_supervisor",
-    "FaultyRecommender": "_drill",
     "FleetClient": "_fleet",
     "environment_log": "_lifecycle",
     "restart_environment": "_lifecycle",
@@ -164,7 +162,6 @@ __all__ = [
     "Environment",
     "EnvironmentLock",
     "EnvironmentProcess",
-    "FaultyRecommender",
     "FleetClient",
     "Ledger",
     "LedgerEntry",
