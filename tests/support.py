@@ -98,7 +98,7 @@ def write_registered_shop(root: Path, config: str = "project: {name: shop}\nmode
     its calls) and 4 (answers its first 50 calls, then fails half: it passes a smoke test)."""
     import mlflow
 
-    from conveyor.deploy import FaultyRecommender
+    from conveyor.deploy._drill import FaultyRecommender  # a test double, not public API
     from conveyor.models import ImplicitRecommender
     from conveyor.project import Project
     from conveyor.registry import Lineage, ensure_experiment, register_version
@@ -113,8 +113,8 @@ def write_registered_shop(root: Path, config: str = "project: {name: shop}\nmode
         ImplicitRecommender(params={"factors": 8, "iterations": 5}, seed=1).fit(data),
         ImplicitRecommender(params={"factors": 8, "iterations": 5}, seed=2).fit(data),
     ]
-    models.append(FaultyRecommender(models[0], error_rate=0.5))
-    models.append(FaultyRecommender(models[0], error_rate=0.5, healthy_calls=50))
+    models.append(FaultyRecommender(models[0], error_rate=0.5, seed=3))
+    models.append(FaultyRecommender(models[0], error_rate=0.5, healthy_calls=50, seed=4))
     for i, model in enumerate(models):
         model_dir = root / "models" / str(i)
         model.save(model_dir)

@@ -30,7 +30,13 @@ from pydantic import (
 )
 
 from conveyor.errors import ConfigError, ExtensionError, UsageError
-from conveyor.extensions import ALERT_CHANNELS, DRIFT_TESTS, MODEL_TYPES, ExtensionPoint
+from conveyor.extensions import (
+    ALERT_CHANNELS,
+    DEPLOYMENT_STRATEGIES,
+    DRIFT_TESTS,
+    MODEL_TYPES,
+    ExtensionPoint,
+)
 
 CONFIG_FILENAME = "conveyor.yaml"
 STATE_DIRNAME = ".conveyor"
@@ -152,17 +158,23 @@ class Engine(StrEnum):
     SPARK = "spark"  # Spark MLlib ALS on spark.master; the saved model is the same Java-free flavour
 
 
-class Strategy(StrEnum):
-    """``deploy.strategy``: how ``conveyor deploy`` moves production to a new version."""
-
-    BLUE_GREEN = "blue-green"
-    CANARY = "canary"
-    ROLLING = "rolling"
+class _RegisteredStrategy(StrEnum):
+    """Base of :data:`Strategy`."""
 
 
-# ``conveyor deploy --strategy``: ``direct`` (a plain switch, the default outside
-# production) and every Strategy, derived so the flag and its --help follow the enum.
-DEPLOY_STRATEGIES: tuple[str, ...] = ("direct", *(s.value for s in Strategy))
+# the plain switch, the default outside production: a --strategy value, not a deploy.strategy one
+DIRECT_STRATEGY = "direct"
+
+# ``deploy.strategy``: how ``conveyor deploy`` moves production to a new version — every name
+# registered in ``conveyor.deploy_strategies`` (conveyor.deploy.DeployStrategy) but direct
+if TYPE_CHECKING:
+    Strategy = _RegisteredStrategy
+else:
+    Strategy = _registered(DEPLOYMENT_STRATEGIES, _RegisteredStrategy, "Strategy", without=(DIRECT_STRATEGY,))
+
+# ``conveyor deploy --strategy``: ``direct`` and every Strategy, derived so the flag and its
+# --help follow the registry.
+DEPLOY_STRATEGIES: tuple[str, ...] = (DIRECT_STRATEGY, *(s.value for s in Strategy))
 
 # Values users try that Conveyor refuses, with the reason (config, --strategy and
 # the deploy API give the same one-line answer).
@@ -591,7 +603,7 @@ class DeploySection(_Section):
         default_factory=lambda: {name: EnvironmentSettings() for name in DEFAULT_ENVIRONMENTS}
     )
     strategy: Strategy = Field(
-        Strategy.BLUE_GREEN,
+        Strategy("blue-green"),
         description=f"{', '.join(s.value for s in Strategy)} (A/B tests are `conveyor ab start`)",
     )
     keep_previous_hours: float = Field(DEFAULT_KEEP_PREVIOUS_HOURS, ge=0)
@@ -951,6 +963,7 @@ def s3_endpoint_url() -> str | None:
 __all__ = [
     "CONFIG_FILENAME",
     "DEPLOY_STRATEGIES",
+    "DIRECT_STRATEGY",
     "NOT_BUILT_STRATEGIES",
     "STATE_DIRNAME",
     "DriftMethod",

@@ -22,7 +22,7 @@ from conveyor.errors import ExtensionError
 
 __all__ = [
     "ALERT_CHANNELS",
-    "DEPLOY_STRATEGIES",
+    "DEPLOYMENT_STRATEGIES",
     "DRIFT_TESTS",
     "MODEL_TYPES",
     "ExtensionPoint",
@@ -84,7 +84,7 @@ class ExtensionPoint:
 ALERT_CHANNELS = ExtensionPoint("alert channel", "conveyor.alert_channels")
 MODEL_TYPES = ExtensionPoint("model type", "conveyor.model_types")
 DRIFT_TESTS = ExtensionPoint("drift test", "conveyor.drift_tests")
-DEPLOY_STRATEGIES = ExtensionPoint("deployment strategy", "conveyor.deploy_strategies")
+DEPLOYMENT_STRATEGIES = ExtensionPoint("deployment strategy", "conveyor.deploy_strategies")
 
 
 def require_extra(module: str, extra: str, purpose: str) -> None:

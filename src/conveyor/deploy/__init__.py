@@ -38,7 +38,6 @@ if TYPE_CHECKING:
         step_record,
     )
     from conveyor.deploy._controller import ServerClient, ServerState
-    from conveyor.deploy._drill import FaultyRecommender
     from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
     from conveyor.deploy._fleet import FleetClient
     from conveyor.deploy._ledger import (
@@ -64,6 +63,7 @@ if TYPE_CHECKING:
     from conveyor.deploy._smoke import SmokeCheck, SmokeReport, smoke_test
     from conveyor.deploy._status import status
     from conveyor.deploy._strategies import Environment, deploy
+    from conveyor.deploy._strategy_types import DeployStrategy, Rollout, deploy_strategy
     from conveyor.deploy._supervisor import (
         EnvironmentProcess,
         ServerRecord,
@@ -83,10 +83,12 @@ _EXPORTS = {
     "CanaryVerdict": "_canary",
     "Decision": "_abtest",
     "DeployResult": "_results",
+    "DeployStrategy": "_strategy_types",
+    "Rollout": "_strategy_types",
+    "deploy_strategy": "_strategy_types",
     "Environment": "_strategies",
     "EnvironmentLock": "_lock",
     "EnvironmentProcess": "_supervisor",
-    "FaultyRecommender": "_drill",
     "FleetClient": "_fleet",
     "environment_log": "_lifecycle",
     "restart_environment": "_lifecycle",
@@ -163,10 +165,10 @@ __all__ = [
     "CanaryVerdict",
     "Decision",
     "DeployResult",
+    "DeployStrategy",
     "Environment",
     "EnvironmentLock",
     "EnvironmentProcess",
-    "FaultyRecommender",
     "FleetClient",
     "Ledger",
     "LedgerEntry",
@@ -175,6 +177,7 @@ __all__ = [
     "ProcessRecord",
     "ProportionTest",
     "RatioTest",
+    "Rollout",
     "SampleRatioTest",
     "ServerClient",
     "ServerRecord",
@@ -195,6 +198,7 @@ __all__ = [
     "current_actor",
     "decide",
     "deploy",
+    "deploy_strategy",
     "deployed_versions",
     "environment_log",
     "environment_settings",

@@ -1,4 +1,8 @@
-"""Deployment strategies: direct (staging), blue-green, canary and rolling.
+"""``conveyor deploy``: what every deployment strategy shares, around the registered strategy.
+
+The strategies themselves — direct (staging), blue-green, canary, rolling, and any a plugin
+registers — are objects of the ``conveyor.deploy_strategies`` registry
+(:mod:`conveyor.deploy._strategy_types`, docs/extending.md).
 
 An environment is one or more replicas (:mod:`conveyor.deploy._fleet`); every
 strategy runs the same code for one replica or several. Blue-green is two
@@ -26,12 +30,11 @@ lives in :mod:`conveyor.deploy._rollback`, the canary's steps in
 
 from __future__ import annotations
 
-import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conveyor.config import DEPLOY_STRATEGIES, NOT_BUILT_STRATEGIES, Strategy
+from conveyor.config import DEPLOY_STRATEGIES, NOT_BUILT_STRATEGIES
 from conveyor.deploy._aliases import sync_aliases
 from conveyor.deploy._controller import ServerState
 from conveyor.deploy._environment import (
@@ -43,16 +46,15 @@ from conveyor.deploy._environment import (
     quiet,
     record,
     recover,
-    switch,
 )
 from conveyor.deploy._ledger import Ledger, LedgerEntry
 from conveyor.deploy._results import DeployResult
-from conveyor.deploy._rolling import rolling_rollout
-from conveyor.deploy._rollout import canary_rollout, stop_if_aborted
+from conveyor.deploy._rollout import stop_if_aborted
 from conveyor.deploy._smoke import smoke_test
+from conveyor.deploy._strategy_types import Rollout, deploy_strategy
 from conveyor.deploy._supervisor import SideServer
 from conveyor.deploy._versions import alias_version, check_version, latest_version, set_alias
-from conveyor.errors import ConveyorError, DeployConflict, ServiceError, SmokeTestFailed, UsageError
+from conveyor.errors import DeployConflict, SmokeTestFailed, UsageError
 from conveyor.project import Project
 
 SMOKE_WARM_UP = 5  # untimed requests to the freshly started side server before its smoke test
@@ -136,18 +138,6 @@ def resolve_strategy(project: Project, env: str, strategy: str | None) -> str:
     return strategy
 
 
-def _canary_steps(project: Project, steps: list[int] | None) -> list[int]:
-    """The canary's steps; a canary with no step below 100 % would promote unanalysed, so it is refused."""
-    chosen = steps or project.settings.deploy.canary.steps
-    if not any(step < 100 for step in chosen):
-        given = "--steps" if steps else "deploy.canary.steps"
-        raise UsageError(
-            f"{given} {','.join(map(str, chosen))}: a canary needs a step below 100 % to analyse "
-            "before it promotes (e.g. 10,50,100); use --strategy blue-green to switch at once"
-        )
-    return chosen
-
-
 def _command(env: str, how: str, version: str, steps: list[int] | None, interval: float | None) -> str:
     parts = ["conveyor", "deploy", "--env", env, "--strategy", how, "--version", version]
     if steps is not None:
@@ -193,7 +183,8 @@ def _deploy(
     """The rollout; its report grows phase by phase (a failure raises with the report so far)."""
     env = Environment.open(project, env_name)
     how = resolve_strategy(project, env_name, strategy)
-    chosen_steps = _canary_steps(project, steps) if how == Strategy.CANARY.value else None
+    chosen = deploy_strategy(how)
+    chosen_steps = chosen.prepare(project, steps)
     candidate = check_version(project, version) if version else latest_version(project)
     with env.lock("deploy", version=candidate, strategy=how) as lock:
         lock.update(command=_command(env_name, how, candidate, steps, interval))
@@ -215,60 +206,18 @@ def _deploy(
         report["previous"] = previous
         lock.update(stable=previous)
         state = _expire_previous(env, state, progress)
-        if env_name == PRODUCTION or how != DIRECT:
+        if env_name == PRODUCTION or chosen.smoke_test:
             _smoke_candidate(env, candidate, report, progress)
         stop_if_aborted(env, candidate, report)
-        if how == Strategy.CANARY.value and previous is not None and chosen_steps is not None:
-            report = canary_rollout(
-                env, lock, state=state, candidate=candidate, report=report, steps=chosen_steps,
-                interval=interval, progress=progress,
-            )  # fmt: skip
-            _sync_aliases(env, report)
-            return report
-        if how == Strategy.ROLLING.value and previous is not None:
-            report = rolling_rollout(env, lock, candidate=candidate, report=report, progress=progress)
-            _sync_aliases(env, report)
-            return report
-        replicas = f" on {len(env.client)} replicas" if len(env.client) > 1 else ""
-        progress(f"loading version {candidate} beside {previous or 'nothing'}{replicas}")
-        started = time.perf_counter()
-        if not state.loaded(candidate):
-            state = _phase(env, "load", candidate, how, previous, lambda: env.client.load(candidate))
-        report["load_ms"] = (time.perf_counter() - started) * 1000
-        stop_if_aborted(env, candidate, report)
-        state, switch_ms = _phase(
-            env, "switch", candidate, how, previous, lambda: switch(env, state, candidate, how, report)
-        )
-        progress(
-            f"version {candidate} serves all traffic in {env_name}{replicas} (switch {switch_ms:.1f} ms)"
-        )
+        rollout = Rollout(
+            env=env, lock=lock, state=state, candidate=candidate, previous=previous, strategy=how,
+            report=report, steps=chosen_steps, interval=interval, progress=progress,
+        )  # fmt: skip
+        report = chosen.roll_out(rollout)
         _sync_aliases(env, report)
-        return {**report, "server": state.to_dict()}
-
-
-def _phase(env: Environment, phase: str, candidate: str, how: str, previous: str | None, call: Any) -> Any:
-    """One phase of a rollout across the replicas; a failure is one ``deploy failed`` ledger line
-    naming the phase and the replica, with the candidate unloaded where it could be, then raised.
-
-    The fleet has already switched back every replica it had switched (``FleetClient.switch``).
-    """
-    try:
-        return call()
-    except ServiceError as exc:
-        replica = exc.context.get("replica") or env.client.base_url
-        reason = (
-            f"{phase} phase failed on replica {replica}: {exc}; "
-            f"every replica stays on {previous or 'what it served'}"
-        )
-        for client in env.client.clients:
-            # where it was loaded and has no traffic; a replica that is down holds nothing
-            with contextlib.suppress(ConveyorError):
-                client.unload(candidate)
-        details = {"phase": phase, "replica": replica, "replicas": env.urls}
-        record(
-            env.project, LedgerEntry(env.name, "deploy", "failed", candidate, how, reason, details=details)
-        )
-        raise ServiceError(reason, environment=env.name, replica=replica, phase=phase) from exc
+        if rollout.final_state is None:
+            return report
+        return {**report, "server": rollout.final_state.to_dict()}
 
 
 def _sync_aliases(env: Environment, report: dict[str, Any]) -> None:
