@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -129,7 +130,10 @@ def measure(code: str, *args: str | Path, timeout: float = 3600) -> tuple[int | 
     root = psutil.Process(child.pid)
     peak = 0
     cpu: dict[int, float] = {}  # the last CPU time read of each process of the tree
-    while child.poll() is None and time.perf_counter() - start < timeout:
+    done: tuple[int, int, Any] = (0, 0, None)
+    while done[0] == 0:
+        if time.perf_counter() - start > timeout:
+            child.kill()
         try:
             tree = [root, *root.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in tree))
@@ -139,10 +143,13 @@ def measure(code: str, *args: str | Path, timeout: float = 3600) -> tuple[int | 
         except psutil.Error:
             pass  # a process of the tree ended between the listing and the reading
         time.sleep(SAMPLE_INTERVAL)
-    if child.poll() is None:
-        child.kill()
+        done = os.wait4(child.pid, os.WNOHANG)  # reaped here: the exact CPU time of the child
     seconds = time.perf_counter() - start
-    return child.wait(), seconds, sum(cpu.values()), peak
+    child.returncode = os.waitstatus_to_exitcode(done[1])
+    # the child's own CPU time (and its reaped children's), or the samples when a process it did not
+    # reap (a Spark JVM) adds more
+    used = max(done[2].ru_utime + done[2].ru_stime, sum(cpu.values()))
+    return child.returncode, seconds, used, peak
 
 
 def _row(name: str, result: tuple[int | None, float, float, int]) -> str:
