@@ -124,6 +124,21 @@ BROKEN = [
         "deploy.environments",
         "belongs to two environments",
     ),
+    (
+        "deploy:\n  environments:\n    p: {replicas: ['http://h:1'], replicas_env: P_REPLICAS}\n",
+        "deploy.environments.p.replicas_env",
+        "not both",
+    ),
+    (
+        "deploy:\n  environments:\n    p: {replicas_env: 'no such'}\n",
+        "deploy.environments.p.replicas_env",
+        "not an environment variable name",
+    ),
+    (
+        "deploy:\n  environments:\n    p: {replicas_env: P_REPLICAS, port: 9000}\n",
+        "deploy.environments.p.port",
+        "not with replicas",
+    ),
     ("project:\n  id: 'two words'\n", "project.id", "letters, digits"),
     ("deploy:\n  strategy: ab\n", "deploy.strategy", "conveyor ab start"),
     ("deploy:\n  strategy: shadow\n", "deploy.strategy", "'blue-green', 'canary' or 'rolling'"),
@@ -287,6 +302,32 @@ def test_default_ports_are_derived_from_the_project_id():
     assert mixed["b"].port is None
     assert mixed["b"].replicas == ["https://h.example:8443"]
     assert mixed["b"].remote
+
+
+def test_replicas_env_reads_the_urls_from_its_variable_when_the_file_is_read(monkeypatch, make_project):
+    from conveyor.errors import UsageError
+
+    raw = {"deploy": {"environments": {"s": {}, "p": {"replicas_env": "P_REPLICAS"}}}}
+    monkeypatch.setenv("P_REPLICAS", "http://10.0.0.1:8100, https://rec-2.internal/ http://[::1]:9")
+    p = parse_settings(raw).deploy.environments["p"]
+    assert p.remote
+    assert p.port is None
+    assert p.replica_urls() == ["http://10.0.0.1:8100", "https://rec-2.internal", "http://[::1]:9"]
+    # unset: still remote (never a server of its own), and asking for the URLs names the variable
+    monkeypatch.delenv("P_REPLICAS")
+    unset = parse_settings(raw).deploy.environments["p"]
+    assert unset.remote
+    assert unset.port is None
+    assert unset.replicas is None
+    with pytest.raises(UsageError, match=r"^environment variable P_REPLICAS \(the replicas' URLs, named in "):
+        unset.replica_urls()
+    # a bad URL in the variable: one line naming the key and the variable
+    monkeypatch.setenv("P_REPLICAS", "http://ok:1 ftp://bad:2")
+    path = make_project("deploy:\n  environments:\n    p: {replicas_env: P_REPLICAS}\n") / "conveyor.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.key == "deploy.environments.p.replicas_env"
+    assert "P_REPLICAS: 'ftp://bad:2': a replica URL must start with http://" in str(info.value)
 
 
 def test_deploy_strategy_choices_follow_the_enum(cli, monkeypatch):

@@ -481,6 +481,11 @@ class EnvironmentSettings(_Section):
     replicas: list[str] | None = Field(
         None, description="Base URLs (http:// or https://) of the environment's long-running replicas"
     )
+    # or the name of an environment variable holding them (comma or space separated), so that a
+    # CI job gets them from its deployment environment's variables: read when the file is read
+    replicas_env: str | None = Field(
+        None, description="Environment variable holding the replicas' base URLs (comma or space separated)"
+    )
     admin_token_env: str | None = Field(
         None, description="Environment variable holding the replicas' admin token (remote environments)"
     )
@@ -490,7 +495,41 @@ class EnvironmentSettings(_Section):
 
     @property
     def remote(self) -> bool:
-        return self.replicas is not None
+        return self.replicas is not None or self.replicas_env is not None
+
+    def replica_urls(self) -> list[str]:
+        """The replicas' base URLs; a UsageError when they come from a variable that is not set."""
+        if self.replicas is not None:
+            return list(self.replicas)
+        if self.replicas_env is not None:
+            raise UsageError(
+                f"environment variable {self.replicas_env} (the replicas' URLs, named in replicas_env) "
+                "is not set",
+                variable=self.replicas_env,
+            )
+        raise UsageError("a local environment has no replicas given by URL")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replicas_from_variable(cls, data: Any) -> Any:
+        """``replicas_env``: the URLs from that variable when it is set (refused beside ``replicas``)."""
+        if not isinstance(data, dict) or data.get("replicas_env") is None:
+            return data
+        var = data["replicas_env"]
+        if "replicas" in data:
+            raise _NotBuilt(
+                "replicas_env", "set replicas (the URLs) or replicas_env (their variable), not both"
+            )
+        if not isinstance(var, str) or not _ENV_VAR_NAME.match(var):
+            raise _NotBuilt("replicas_env", f"not an environment variable name (got {var!r})")
+        value = (os.environ.get(var) or "").replace(",", " ").split()
+        if not value:
+            return data  # unset: remote, its URLs unknown here (a command that needs them says so)
+        try:
+            urls = [replica_base_url(url) for url in value]
+        except ValueError as exc:
+            raise _NotBuilt("replicas_env", f"{var}: {exc}") from None
+        return {**data, "replicas": urls}
 
     @field_validator("replicas")
     @classmethod
@@ -518,7 +557,7 @@ class EnvironmentSettings(_Section):
 
     @model_validator(mode="after")
     def _remote_or_local(self) -> EnvironmentSettings:
-        if self.replicas is not None:
+        if self.remote:
             for key in _LOCAL_ONLY:
                 if key in self.model_fields_set:
                     raise _NotBuilt(
@@ -810,7 +849,8 @@ class Settings(_Section):
             return data
         filled: dict[Any, Any] = {}
         for index, (name, env) in enumerate(envs.items()):
-            if isinstance(env, dict) and env.get("port") is None and "replicas" not in env:
+            remote = "replicas" in env or "replicas_env" in env if isinstance(env, dict) else False
+            if isinstance(env, dict) and env.get("port") is None and not remote:
                 if index >= PORT_BLOCK_SIZE:
                     raise ValueError(
                         f"deploy.environments.{name}.port: set it (ports are derived for the first "

@@ -9,10 +9,11 @@ import yaml
 
 from conveyor.config import Template, defaults_for, dump_settings
 from conveyor.pipeline import PIPELINE, generate_workflows, run_scripts
-from conveyor.pipeline._workflow_steps import PR_COMMENT_SCRIPT, S3_SETTINGS_SCRIPT
+from conveyor.pipeline._workflow_steps import DVC_PULL_S3, PR_COMMENT_SCRIPT, S3_SETTINGS_SCRIPT
 from conveyor.pipeline._workflows import CI_CD, MONITORING, REUSABLE, WEEKLY, render_workflow
 
-SETUP_RUNS = {"python -m pip install -r requirements.lock", "dvc pull", S3_SETTINGS_SCRIPT, PR_COMMENT_SCRIPT}
+SETUP_RUNS = {"python -m pip install -r requirements.lock", "dvc pull", DVC_PULL_S3, S3_SETTINGS_SCRIPT,
+              PR_COMMENT_SCRIPT}  # fmt: skip
 
 
 def _docs(template: Template):
@@ -297,6 +298,48 @@ def test_team_jobs_read_the_shared_stores_from_github_secrets_and_variables():
     monitor = docs[MONITORING]["jobs"]["monitor"]
     assert monitor["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
     assert "s3://shop-logs/requests" in monitor["steps"][-2]["name"]
+
+
+def test_deploy_jobs_take_the_replicas_from_the_environments_variable_and_dvc_its_endpoint():
+    from conveyor.config import parse_settings
+
+    raw = yaml.safe_load(TEAM)
+    raw["deploy"]["environments"]["production"] = {
+        "replicas_env": "PROD_REPLICAS",
+        "admin_token_env": "PROD_TOKEN",
+    }
+    raw["data"] = {"remote": "s3://shop-dvc/data"}
+    docs = generate_workflows(parse_settings(raw))
+    ci = docs[CI_CD]["jobs"]
+    production = ci["production-deployment"]
+    assert production["env"]["PROD_REPLICAS"] == "${{ vars.PROD_REPLICAS }}"
+    assert production["env"]["PROD_TOKEN"] == "${{ secrets.PROD_TOKEN }}"
+    assert "PROD_REPLICAS" not in ci["model-deployment"]["env"]  # staging's job: its own replicas only
+    assert "PROD_REPLICAS" not in ci["data-validation"]["env"]
+    assert (
+        docs[WEEKLY]["jobs"]["production-deployment"]["env"]["PROD_REPLICAS"] == "${{ vars.PROD_REPLICAS }}"
+    )
+    # the monitor's readiness check probes production: the repository's value of the variable
+    assert docs[MONITORING]["jobs"]["monitor"]["env"]["PROD_REPLICAS"] == "${{ vars.PROD_REPLICAS }}"
+    # dvc pull reaches the S3 remote at the job's endpoint (a GitHub variable), with the S3 secrets
+    for job in (production, ci["data-validation"], docs[REUSABLE]["jobs"]["train"]):
+        steps = [step.get("name") for step in job["steps"]]
+        pull = job["steps"][steps.index("Pull the DVC-tracked data")]
+        assert pull["run"] == DVC_PULL_S3
+        assert steps.index("S3 endpoint and region from the GitHub variables that are set") < steps.index(
+            "Pull the DVC-tracked data"
+        )
+        assert job["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
+    assert 'dvc remote modify --local storage endpointurl "$AWS_ENDPOINT_URL_S3"' in DVC_PULL_S3
+
+
+def test_a_dvc_remote_in_s3_alone_makes_the_jobs_read_the_s3_secrets():
+    from conveyor.config import parse_settings
+
+    settings = parse_settings({"data": {"remote": "s3://shop-dvc/data"}})
+    job = generate_workflows(settings)[CI_CD]["jobs"]["data-validation"]
+    assert job["env"]["AWS_SECRET_ACCESS_KEY"] == "${{ secrets.AWS_SECRET_ACCESS_KEY }}"
+    assert [s["run"] for s in job["steps"] if s.get("name") == "Pull the DVC-tracked data"] == [DVC_PULL_S3]
 
 
 def test_generate_warns_when_runners_would_start_empty(make_project, cli):

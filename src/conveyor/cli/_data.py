@@ -389,7 +389,7 @@ def drift(
     _one_engine(stream, on_spark)
     reference = Path(reference_arg) if reference_arg is not None else None
     current = Path(current_arg) if current_arg is not None else None
-    from conveyor.data import build_profile, detect_drift, read_table, warm_up
+    from conveyor.data import build_profile, detect_drift, fetch_reference_profiles, read_table, warm_up
 
     warm_up()  # scipy.stats imports while the tables are read
 
@@ -409,6 +409,7 @@ def drift(
         if proj is None:
             raise UsageError("no REFERENCE and CURRENT given and not in a project")
         settings = _project_columns(proj, settings)
+        fetch_reference_profiles(proj)  # a team's profile is in the shared state store
         reference, current = proj.reference_profile_path, proj.data_source
         if not reference.exists():
             note(NO_REFERENCE_NOTE)

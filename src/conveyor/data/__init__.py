@@ -16,6 +16,7 @@ from conveyor.data._io import read_table
 from conveyor.data._profile import EXACT_MAX_ROWS, ReferenceProfile, build_profile, reference_profile
 from conveyor.data._schema import Schema
 from conveyor.data._schema_infer import infer_schema
+from conveyor.data._shared_profile import fetch_reference_profiles, publish_reference_profile
 from conveyor.data._shop import ShopConfig, ShopDrift, ShopWorld
 from conveyor.data._sketches import DEFAULT_KLL_K, kll_rank_error, scan_dataset, stream_profile
 from conveyor.data._spark_drift import spark_drift
@@ -45,9 +46,11 @@ __all__ = [
     "build_profile",
     "detect_drift",
     "drift_test",
+    "fetch_reference_profiles",
     "generate_classification",
     "infer_schema",
     "kll_rank_error",
+    "publish_reference_profile",
     "read_spark_source",
     "read_table",
     "reference_profile",

@@ -64,12 +64,12 @@ class Environment:
         process = EnvironmentProcess(project, name)
         settings = process.settings  # a UsageError listing the environments when unknown
         identity = project.settings.project.identity
-        if settings.replicas is not None:
+        if settings.remote:
             var = settings.admin_token_env or project.settings.serving.admin_token_env
             token = env_flag(var) if var else None
             clients = [
                 ServerClient(url, token, environment=name, project_id=identity, token_env=var)
-                for url in settings.replicas
+                for url in settings.replica_urls()
             ]
         else:
             token = process.token() if project.settings.serving.admin_token_env else None

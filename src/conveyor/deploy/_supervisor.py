@@ -120,8 +120,8 @@ class EnvironmentProcess:
     def base_url(self) -> str:
         """The local server's URL (a remote environment: its first replica's)."""
         s = self.settings
-        if s.replicas is not None:
-            return s.replicas[0]
+        if s.remote:
+            return s.replica_urls()[0]
         return f"http://{s.host}:{s.port}"
 
     def refuse_remote(self, what: str) -> None:

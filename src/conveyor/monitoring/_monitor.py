@@ -83,8 +83,9 @@ class MonitorResult:
 
 
 def _profile(project: Project) -> ReferenceProfile | None:
-    from conveyor.data import ReferenceProfile
+    from conveyor.data import ReferenceProfile, fetch_reference_profiles
 
+    fetch_reference_profiles(project)  # a team's profile is in the shared store (this runner never trained)
     path = project.reference_profile_path
     live = project.live_reference_profile_path
     if project.settings.project.template is Template.RECOMMENDER and live.is_file():

@@ -32,7 +32,7 @@ READY_TIMEOUT_SECONDS = 2.0
 def replica_urls(project: Project, env: str) -> list[str]:
     """The URLs of ``env``'s replicas: its ``replicas``, or its local server's host and port."""
     settings = project.settings.deploy.environments[env]
-    return settings.replicas or [f"http://{settings.host}:{settings.port}"]
+    return settings.replica_urls() if settings.remote else [f"http://{settings.host}:{settings.port}"]
 
 
 def environment_problems(project: Project, env: str, expected: str | None = None) -> list[str]:

@@ -342,17 +342,15 @@ def _metric_value(record: RunRecord) -> float:
 
 
 def _publish(project: Project, best: RunRecord) -> None:
-    """Make ``best`` the latest run and its training profile the project's reference profile."""
+    """Make ``best`` the latest run and its training profile the project's reference profile
+    (in the shared state store when there is one: every runner's drift checks read it there)."""
+    from conveyor.data import publish_reference_profile
+
     RunIndex(project).set_latest(best.run_id)
-    source = run_dir(project, best.run_id) / PROFILE_FILE
-    target = project.reference_profile_path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, target)
     live = run_dir(project, best.run_id) / LIVE_PROFILE_FILE
-    if live.is_file():
-        shutil.copy(live, project.live_reference_profile_path)
-    else:
-        project.live_reference_profile_path.unlink(missing_ok=True)
+    publish_reference_profile(
+        project, run_dir(project, best.run_id) / PROFILE_FILE, live if live.is_file() else None
+    )
 
 
 def train(project: Project, options: TrainOptions) -> TrainResult:

@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from conveyor.config import Settings
+from conveyor.pipeline._data_remote import DVC_S3_REMOTE_NAME
 
 REQUIREMENTS_FILE = "requirements.lock"
 
@@ -68,7 +69,7 @@ def team_mode(settings: Settings) -> bool:
     # state.uri_env has a default (CONVEYOR_STATE_URI, read only when set); naming it in the file says
     # the team uses a state store
     state = "uri_env" in settings.state.model_fields_set and bool(settings.state.uri_env)
-    return shared_registry or state or bool(settings.serving.request_log.uri)
+    return shared_registry or state or bool(settings.serving.request_log.uri) or bool(settings.data.remote)
 
 
 def admin_token_variable(settings: Settings, environment: str) -> str | None:
@@ -96,6 +97,18 @@ def stores_env(settings: Settings, environment: str | None = None) -> dict[str, 
     return {name: f"${{{{ secrets.{name} }}}}" for name in secret_names(settings, environment)}
 
 
+def replicas_env(settings: Settings, environment: str | None = None) -> dict[str, str]:
+    """``env:`` entries for the replicas' URLs (``replicas_env``) from GitHub variables: the
+    deployment ``environment``'s own, or, for a job of no environment (the monitor), every
+    environment's variable as the repository defines it."""
+    names = [
+        env.replicas_env
+        for name, env in settings.deploy.environments.items()
+        if env.replicas_env and (environment is None or name == environment)
+    ]
+    return {name: f"${{{{ vars.{name} }}}}" for name in dict.fromkeys(names)}
+
+
 def setup_steps(settings: Settings, python: str) -> list[dict[str, Any]]:
     """Runner set-up: code (no persisted token), Python with pip's cache keyed on the lock, the pinned
     install, the S3 settings that are set, the DVC-tracked data. No state is cached: it is shared."""
@@ -111,8 +124,20 @@ def setup_steps(settings: Settings, python: str) -> list[dict[str, Any]]:
     ]
     if team_mode(settings):
         steps.append(s3_settings_step())
-    steps.append({"name": "Pull the DVC-tracked data", "run": "dvc pull"})
+    steps.append(
+        {"name": "Pull the DVC-tracked data", "run": DVC_PULL_S3 if settings.data.remote else "dvc pull"}
+    )
     return steps
+
+
+# data.remote in S3: the committed .dvc/config names the bucket; this runner's endpoint (the
+# GitHub variable, exported by the S3 settings step) goes to .dvc/config.local, never committed
+DVC_PULL_S3 = (
+    'if [ -n "${AWS_ENDPOINT_URL_S3:-}" ]; then\n'
+    f'  dvc remote modify --local {DVC_S3_REMOTE_NAME} endpointurl "$AWS_ENDPOINT_URL_S3"\n'
+    "fi\n"
+    "dvc pull\n"
+)
 
 
 S3_SETTINGS_SCRIPT = (
@@ -190,7 +215,7 @@ def workflow_warnings(settings: Settings) -> list[str]:
             "see docs/workflows.md"
         )
     for name, env in settings.deploy.environments.items():
-        if not env.replicas:
+        if not env.remote:
             warnings.append(
                 f"deploy.environments.{name} has no replicas: its deploy job would start a server on the "
                 "runner, which disappears with the job; list the long-running replicas' URLs"

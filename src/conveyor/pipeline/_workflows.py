@@ -33,6 +33,7 @@ from conveyor.pipeline._workflow_steps import (
     UPLOAD_ARTIFACT,
     annotate_pins,
     pr_comment_job,
+    replicas_env,
     secret_names,
     setup_steps,
     stores_env,
@@ -114,6 +115,8 @@ def _stage_step(stage: Stage, model_type_expr: str | None = None) -> dict[str, A
 def _secrets_env(settings: Settings, environment: str | None = None) -> dict[str, str]:
     """The shared stores' secrets (an environment's admin token with them) and the alert channels'."""
     env = stores_env(settings, environment)
+    if environment is not None:  # a deploy job drives the replicas its environment's variable lists
+        env.update(replicas_env(settings, environment))
     for channel in settings.alerts.channels:
         env[channel.url_env] = f"${{{{ secrets.{channel.url_env} }}}}"
     return env
@@ -422,7 +425,7 @@ def monitoring_workflow(settings: Settings) -> dict[str, Any]:
         {"group": "monitoring", "cancel-in-progress": False},
     )
     permissions: dict[str, str] = {"contents": "read"}
-    env = _secrets_env(settings)
+    env = {**_secrets_env(settings), **replicas_env(settings)}  # the readiness check probes every replica
     retrain = settings.monitoring.retrain
     if retrain.action.value == "github":
         permissions["actions"] = "write"  # dispatches weekly-retrain.yml through the REST API
