@@ -91,7 +91,22 @@ class Engine(StrEnum):
     """``model.engine``: where a model is fitted."""
 
     LOCAL = "local"  # implicit / XGBoost / LightGBM in this process (the default)
-    SPARK = "spark"  # Spark MLlib ALS on spark.master; the saved model is the same Java-free flavour
+    SPARK = "spark"  # Spark MLlib ALS / xgboost.spark on spark.master; saved as the same Java-free flavour
+
+
+# What ``model.engine: spark`` trains, and with what (the rest trains with ``model.engine: local``).
+SPARK_MODEL_TYPES: dict[ModelType, str] = {
+    ModelType.ALS: "Spark MLlib ALS",
+    ModelType.XGBOOST: "xgboost.spark",
+}
+
+
+def spark_refusal(model_type: ModelType) -> str | None:
+    """Why ``model.engine: spark`` cannot train ``model_type`` (None when it can)."""
+    if model_type in SPARK_MODEL_TYPES:
+        return None
+    trained = ", ".join(f"'{t.value}' ({how})" for t, how in SPARK_MODEL_TYPES.items())
+    return f"model.engine spark trains {trained} only; '{model_type.value}' trains with model.engine local"
 
 
 class Strategy(StrEnum):
@@ -587,6 +602,22 @@ SPARK_SIZE_KEYS = (
 SPARK_RESERVED_KEYS = ("spark.master", "spark.driver.extraJavaOptions")
 
 
+class DatabricksSection(_Section):
+    """``spark.databricks``: the job cluster of ``conveyor spark databricks-job`` (Jobs API 2.1)."""
+
+    spark_version: str | None = Field(
+        None, description="Databricks Runtime of the job cluster, e.g. 15.4.x-scala2.12"
+    )
+    node_type_id: str | None = Field(
+        None, description="instance type of the driver and workers, e.g. i3.xlarge"
+    )
+    num_workers: int = Field(2, ge=0, description="workers of the job cluster (0: the driver alone)")
+    project_dir: str | None = Field(
+        None,
+        description="where the cluster finds the project, e.g. its Git folder /Workspace/Repos/team/shop",
+    )
+
+
 class SparkSection(_Section):
     """``spark``: the session ``model.engine: spark`` and the Spark data checks run on."""
 
@@ -597,6 +628,7 @@ class SparkSection(_Section):
     conf: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Spark properties, e.g. spark.driver.memory: 2g"
     )
+    databricks: DatabricksSection = Field(default_factory=DatabricksSection)
 
     @field_validator("master")
     @classmethod
@@ -621,6 +653,15 @@ class SparkSection(_Section):
 
 
 # -- workflows -------------------------------------------------------------------
+class WorkflowTraining(StrEnum):
+    """``workflows.training``: where the generated workflows' training step runs."""
+
+    RUNNER = "runner"  # `conveyor train` on the runner (model.engine decides where the fit runs)
+    SPARK_SUBMIT = (
+        "spark-submit"  # `conveyor spark submit`: spark-submit to spark.master (model.engine spark)
+    )
+
+
 class WorkflowsSection(_Section):
     python_versions: list[str] = Field(default_factory=lambda: ["3.11", "3.12"])
     model_types: list[ModelType] = Field(default_factory=list)  # empty: model.type only
@@ -635,6 +676,7 @@ class WorkflowsSection(_Section):
     # how the generated requirements.lock installs Conveyor (pip requirement of conveyor-ml);
     # unset: the way this Conveyor is installed (see conveyor.pipeline._requirements)
     conveyor_requirement: str | None = None
+    training: WorkflowTraining = WorkflowTraining.RUNNER
 
     @field_validator("conveyor_requirement")
     @classmethod
@@ -716,12 +758,15 @@ class Settings(_Section):
                 )
         if self.model.engine is Engine.SPARK:
             for i, kind in enumerate(kinds):
-                if kind is not ModelType.ALS:
+                refusal = spark_refusal(kind)
+                if refusal is not None:
                     key = "model.type" if i == 0 else f"model.matrix.{i - 1}.type"
-                    raise ValueError(
-                        f"{key}: model.engine spark trains 'als' only (Spark MLlib ALS); "
-                        f"'{kind.value}' trains with model.engine local"
-                    )
+                    raise ValueError(f"{key}: {refusal}")
+        if self.workflows.training is WorkflowTraining.SPARK_SUBMIT and self.model.engine is not Engine.SPARK:
+            raise ValueError(
+                "workflows.training: spark-submit runs the Spark training; set model.engine: spark "
+                "(or workflows.training: runner)"
+            )
         local = [e for e in self.deploy.environments.values() if not e.remote]
         ports = [(e.host, e.port) for e in local]
         if len({p for _, p in ports}) != len(ports):
@@ -849,6 +894,7 @@ __all__ = [
     "CONFIG_FILENAME",
     "DEPLOY_STRATEGIES",
     "NOT_BUILT_STRATEGIES",
+    "SPARK_MODEL_TYPES",
     "STATE_DIRNAME",
     "DriftMethod",
     "Engine",
@@ -860,6 +906,7 @@ __all__ = [
     "SplitMethod",
     "Strategy",
     "Template",
+    "WorkflowTraining",
     "defaults_for",
     "derived_port",
     "dump_settings",
@@ -869,4 +916,5 @@ __all__ = [
     "replica_base_url",
     "s3_endpoint_url",
     "secret_from_env",
+    "spark_refusal",
 ]

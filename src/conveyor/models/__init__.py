@@ -16,6 +16,7 @@ from conveyor.models._factory import make_baseline, make_model, recommender_para
 from conveyor.models._interactions import InteractionColumns
 from conveyor.models._recommender import ImplicitRecommender, MatrixRecommender
 from conveyor.models._spark_als import SparkALSRecommender
+from conveyor.models._spark_xgboost import SparkXGBoostModel
 
 __all__ = [
     "MANIFEST",
@@ -33,6 +34,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "SparkALSRecommender",
+    "SparkXGBoostModel",
     "TabularClassifier",
     "XGBoostModel",
     "load_model",

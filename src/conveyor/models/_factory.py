@@ -14,6 +14,7 @@ from conveyor.models._classifier import LightGBMModel, RandomForestModel, Tabula
 from conveyor.models._interactions import InteractionColumns
 from conveyor.models._recommender import ImplicitRecommender
 from conveyor.models._spark_als import SparkALSRecommender
+from conveyor.models._spark_xgboost import SparkXGBoostModel
 
 CLASSIFIERS: dict[ModelType, type[TabularClassifier]] = {
     ModelType.RANDOM_FOREST: RandomForestModel,
@@ -70,6 +71,8 @@ def make_model(model_type: ModelType, params: Mapping[str, Any], settings: Setti
     target = settings.data.target
     if not target:
         raise UsageError("data.target: a classifier needs the name of its label column")
+    if settings.model.engine is Engine.SPARK and model_type is ModelType.XGBOOST:
+        return SparkXGBoostModel(target=target, params=params, seed=seed, spark=settings.spark)
     return CLASSIFIERS[model_type](target=target, params=params, seed=seed)
 
 
