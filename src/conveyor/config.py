@@ -143,19 +143,23 @@ def spark_model_types() -> list[str]:
     return [t.value for t in ModelType if Engine.SPARK.value in t.engines]
 
 
-def _spark_only(key: str, kind: ModelType) -> str:
-    names = ", ".join(f"'{n}'" for n in spark_model_types())
-    return (
-        f"{key}: model.engine spark trains {names} only (Spark MLlib ALS); "
-        f"'{kind.value}' trains with model.engine local"
-    )
+# how ``model.engine: spark`` fits the built-in types that declare the spark engine
+_SPARK_TRAINERS = {"als": "Spark MLlib ALS", "xgboost": "xgboost.spark"}
+
+
+def spark_refusal(model_type: ModelType) -> str | None:
+    """Why ``model.engine: spark`` cannot train ``model_type`` (None when it can)."""
+    if Engine.SPARK.value in model_type.engines:
+        return None
+    trained = ", ".join(f"'{n}' ({_SPARK_TRAINERS.get(n, 'its plugin')})" for n in spark_model_types())
+    return f"model.engine spark trains {trained} only; '{model_type.value}' trains with model.engine local"
 
 
 class Engine(StrEnum):
     """``model.engine``: where a model is fitted."""
 
     LOCAL = "local"  # implicit / XGBoost / LightGBM in this process (the default)
-    SPARK = "spark"  # Spark MLlib ALS on spark.master; the saved model is the same Java-free flavour
+    SPARK = "spark"  # Spark MLlib ALS / xgboost.spark on spark.master; saved as the same Java-free flavour
 
 
 class _RegisteredStrategy(StrEnum):
@@ -744,6 +748,22 @@ SPARK_SIZE_KEYS = (
 SPARK_RESERVED_KEYS = ("spark.master", "spark.driver.extraJavaOptions")
 
 
+class DatabricksSection(_Section):
+    """``spark.databricks``: the job cluster of ``conveyor spark databricks-job`` (Jobs API 2.1)."""
+
+    spark_version: str | None = Field(
+        None, description="Databricks Runtime of the job cluster, e.g. 15.4.x-scala2.12"
+    )
+    node_type_id: str | None = Field(
+        None, description="instance type of the driver and workers, e.g. i3.xlarge"
+    )
+    num_workers: int = Field(2, ge=0, description="workers of the job cluster (0: the driver alone)")
+    project_dir: str | None = Field(
+        None,
+        description="where the cluster finds the project, e.g. its Git folder /Workspace/Repos/team/shop",
+    )
+
+
 class SparkSection(_Section):
     """``spark``: the session ``model.engine: spark`` and the Spark data checks run on."""
 
@@ -754,6 +774,7 @@ class SparkSection(_Section):
     conf: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Spark properties, e.g. spark.driver.memory: 2g"
     )
+    databricks: DatabricksSection = Field(default_factory=DatabricksSection)
 
     @field_validator("master")
     @classmethod
@@ -778,6 +799,15 @@ class SparkSection(_Section):
 
 
 # -- workflows -------------------------------------------------------------------
+class WorkflowTraining(StrEnum):
+    """``workflows.training``: where the generated workflows' training step runs."""
+
+    RUNNER = "runner"  # `conveyor train` on the runner (model.engine decides where the fit runs)
+    SPARK_SUBMIT = (
+        "spark-submit"  # `conveyor spark submit`: spark-submit to spark.master (model.engine spark)
+    )
+
+
 class WorkflowsSection(_Section):
     python_versions: list[str] = Field(default_factory=lambda: ["3.11", "3.12"])
     model_types: list[ModelType] = Field(default_factory=list)  # empty: model.type only
@@ -792,6 +822,7 @@ class WorkflowsSection(_Section):
     # how the generated requirements.lock installs Conveyor (pip requirement of conveyor-ml);
     # unset: the way this Conveyor is installed (see conveyor.pipeline._requirements)
     conveyor_requirement: str | None = None
+    training: WorkflowTraining = WorkflowTraining.RUNNER
 
     @field_validator("conveyor_requirement")
     @classmethod
@@ -874,9 +905,15 @@ class Settings(_Section):
                 )
         if self.model.engine is Engine.SPARK:
             for i, kind in enumerate(kinds):
-                if Engine.SPARK.value not in kind.engines:
+                refusal = spark_refusal(kind)
+                if refusal is not None:
                     key = "model.type" if i == 0 else f"model.matrix.{i - 1}.type"
-                    raise ValueError(_spark_only(key, kind))
+                    raise ValueError(f"{key}: {refusal}")
+        if self.workflows.training is WorkflowTraining.SPARK_SUBMIT and self.model.engine is not Engine.SPARK:
+            raise ValueError(
+                "workflows.training: spark-submit runs the Spark training; set model.engine: spark "
+                "(or workflows.training: runner)"
+            )
         local = [e for e in self.deploy.environments.values() if not e.remote]
         ports = [(e.host, e.port) for e in local]
         if len({p for _, p in ports}) != len(ports):
@@ -1016,6 +1053,7 @@ __all__ = [
     "SplitMethod",
     "Strategy",
     "Template",
+    "WorkflowTraining",
     "defaults_for",
     "derived_port",
     "dump_settings",
@@ -1026,4 +1064,5 @@ __all__ = [
     "s3_endpoint_url",
     "secret_from_env",
     "spark_model_types",
+    "spark_refusal",
 ]

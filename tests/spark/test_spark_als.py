@@ -9,9 +9,6 @@ PRECISION_TOLERANCE (absolute): the libraries weigh regularisation and confidenc
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -19,15 +16,21 @@ from pathlib import Path
 import httpx
 import numpy as np
 import polars as pl
-import psutil
 import pytest
-from spark_support import SPARK_TESTS, SPARK_YAML, TEST_SPARK
+from spark_support import (
+    SPARK_TESTS,
+    SPARK_YAML,
+    TEST_SPARK,
+    jvm_in,
+    pyspark_imported_by_serving,
+    serving,
+    trained_into_production,
+)
 
 from conveyor.config import Settings
 from conveyor.evaluation import HoldoutSet, score
 from conveyor.models import ImplicitRecommender, PopularityRecommender, SparkALSRecommender, load_model
-from conveyor.telemetry import TELEMETRY_OPT_OUT
-from support import free_port, stop_process, wait_ready
+from support import free_port
 
 
 def _planted() -> Callable[..., pl.DataFrame]:
@@ -96,77 +99,38 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _jvm_in(process: psutil.Process) -> list[str]:
-    """Java processes among ``process``'s children, and whether libjvm is mapped into it."""
-    found = [p.name() for p in process.children(recursive=True) if "java" in p.name()]
-    maps = Path(f"/proc/{process.pid}/maps").read_text()
-    return found + (["libjvm in the server process"] if "libjvm" in maps else [])
-
-
 def test_spark_trained_model_registers_and_serves_without_a_jvm(
     spark, cli: Callable[..., object], tmp_path: Path
 ) -> None:
-    from conveyor.project import Project
-    from conveyor.registry import set_alias
-
     root = _project(tmp_path / "shop")
-    trained = cli("--project", root, "train", "--json")
-    assert trained.exit_code == 0, trained.stderr
-    best = trained.json()["best"]
+    best, version = trained_into_production(cli, root)
     assert best["metrics"]["ndcg_at_10"] >= 1.5 * best["baseline_metrics"]["ndcg_at_10"]
-    evaluated = cli("--project", root, "evaluate", "--json")
-    assert evaluated.exit_code == 0, evaluated.stdout
-    assert {g["name"]: g["verdict"] for g in evaluated.json()["gates"]}["determinism"] == "pass"
-    registered = cli("--project", root, "register", "--json")
-    assert registered.exit_code == 0, registered.stderr
-    version = registered.json()
-    project = Project.load(root)
-    set_alias(project, "production", version["version"])
-
-    import mlflow
-
-    mlflow.set_tracking_uri(project.tracking_uri)
-    run = mlflow.get_run(best["run_id"])
-    assert run.data.params["engine"] == "spark"
-
-    port = project.settings.deploy.environments["production"].port
-    env = {**os.environ, **TELEMETRY_OPT_OUT}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "--project", str(root), "serve", "--env", "production"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(url, server)
+    with serving(root) as (url, server):
         answer = httpx.post(f"{url}/recommend", json={"user_id": 3, "k": 10}).json()
         assert answer["model_version"] == version["version"]
         assert not answer["fallback"]
         assert sum(item % 5 == 3 for item in answer["items"]) >= 8  # user 3's planted group
-        assert _jvm_in(psutil.Process(server.pid)) == []
-        imported = subprocess.run(  # the server's own import graph: loading the model needs no pyspark
-            [sys.executable, "-c", "import sys, conveyor.serving; print('pyspark' in sys.modules)"],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        assert imported.stdout.strip() == "False"
-    finally:
-        stop_process(server)
+        assert jvm_in(server) == []
+    assert not pyspark_imported_by_serving()  # loading the model needs no pyspark
 
 
 def test_engine_spark_refuses_what_it_does_not_train() -> None:
     from conveyor.config import parse_settings
     from conveyor.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"model\.type: model\.engine spark trains 'als' only"):
+    only = r"model\.type: model\.engine spark trains 'als' \(Spark MLlib ALS\), 'xgboost' \(xgboost\.spark\)"
+    only += " only"
+    with pytest.raises(ConfigError, match=only + "; 'bpr' trains with model.engine local"):
         parse_settings({"model": {"engine": "spark", "type": "bpr"}})
-    with pytest.raises(ConfigError, match=r"model\.type: model\.engine spark trains 'als' only"):
-        parse_settings(
-            {"project": {"template": "classifier"}, "data": {"target": "y"},
-             "model": {"engine": "spark", "type": "xgboost"}}
-        )  # fmt: skip
+    for refused in ("lightgbm", "random-forest"):
+        with pytest.raises(ConfigError, match=only + f"; '{refused}' trains with model.engine local"):
+            parse_settings(
+                {"project": {"template": "classifier"}, "data": {"target": "y"},
+                 "model": {"engine": "spark", "type": refused}}
+            )  # fmt: skip
     assert Settings.model_validate({"model": {"engine": "spark"}}).model.engine.value == "spark"
+    classifier = parse_settings(
+        {"project": {"template": "classifier"}, "data": {"target": "y"},
+         "model": {"engine": "spark", "type": "xgboost"}}
+    )  # fmt: skip
+    assert classifier.model.type.value == "xgboost"

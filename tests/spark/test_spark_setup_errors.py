@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from spark_support import SPARK_TESTS, SPARK_YAML
+from spark_support import SPARK_TESTS, SPARK_YAML, small_log
 
 from conveyor.telemetry import TELEMETRY_OPT_OUT
 from support import free_port
@@ -25,26 +25,12 @@ JAVA_WORDS = ("Traceback", "java.lang", "at org.apache", "Py4J", "\tat ")
 
 
 def _project(root: Path, *, spark_yaml: str = SPARK_YAML, model: str = "") -> Path:
-    import numpy as np
-    import polars as pl
-
     (root / "data" / "raw").mkdir(parents=True)
     (root / "conveyor.yaml").write_text(
         "project: {name: shop}\n"
         f"model: {{engine: spark, embedding_dim: 8, epochs: 2{model}}}\n" + spark_yaml
     )
-    rng = np.random.default_rng(0)
-    n = 600
-    pl.DataFrame(
-        {
-            "user_id": rng.integers(0, 60, n),
-            "item_id": rng.integers(0, 40, n),
-            "timestamp": pl.datetime_range(
-                pl.datetime(2026, 10, 1), pl.datetime(2026, 10, 28), "1h", eager=True
-            ).sample(n, with_replacement=True, seed=0),
-            "event": rng.choice(["view", "purchase"], n),
-        }
-    ).write_parquet(root / "data" / "raw" / "interactions.parquet")
+    small_log().write_parquet(root / "data" / "raw" / "interactions.parquet")
     return root
 
 

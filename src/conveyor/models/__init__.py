@@ -23,6 +23,7 @@ from conveyor.models._interactions import InteractionColumns
 from conveyor.models._model_type import ModelTypeSpec, model_type_spec
 from conveyor.models._recommender import ImplicitRecommender, MatrixRecommender
 from conveyor.models._spark_als import SparkALSRecommender
+from conveyor.models._spark_xgboost import SparkXGBoostModel
 
 __all__ = [
     "MANIFEST",
@@ -41,6 +42,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "SparkALSRecommender",
+    "SparkXGBoostModel",
     "TabularClassifier",
     "XGBoostModel",
     "load_model",

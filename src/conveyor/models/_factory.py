@@ -21,6 +21,7 @@ from conveyor.models._interactions import InteractionColumns
 from conveyor.models._model_type import model_type_spec
 from conveyor.models._recommender import ImplicitRecommender
 from conveyor.models._spark_als import SparkALSRecommender
+from conveyor.models._spark_xgboost import SparkXGBoostModel
 
 # the names the command line and conveyor.yaml use → the library's names
 RECOMMENDER_ALIASES = {"embedding_dim": "factors", "epochs": "iterations"}
@@ -99,6 +100,7 @@ class TabularType:
     library: tuple[str, str] | None = None
     engines: tuple[str, ...] = ("local",)
     kind: ModelKind = "classifier"
+    spark_model: type[SparkXGBoostModel] | None = None  # what ``model.engine: spark`` fits instead
 
     def params(self, given: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
         return dict(given)
@@ -106,6 +108,10 @@ class TabularType:
     def create(self, params: Mapping[str, Any], settings: Settings) -> Model:
         if self.library is not None:
             require_extra(*self.library, f"model type {self.name}")
+        if settings.model.engine is Engine.SPARK and self.spark_model is not None:
+            return self.spark_model(
+                target=_target(settings), params=params, seed=settings.model.seed, spark=settings.spark
+            )
         return self.model(target=_target(settings), params=params, seed=settings.model.seed)
 
     def baseline(self, settings: Settings) -> Model:
@@ -115,7 +121,13 @@ class TabularType:
 ALS = ImplicitType("als", engines=("local", "spark"))
 BPR = ImplicitType("bpr")
 RANDOM_FOREST = TabularType("random-forest", RandomForestModel)
-XGBOOST = TabularType("xgboost", XGBoostModel, ("xgboost", "classifier"))
+XGBOOST = TabularType(
+    "xgboost",
+    XGBoostModel,
+    ("xgboost", "classifier"),
+    engines=("local", "spark"),
+    spark_model=SparkXGBoostModel,
+)
 LIGHTGBM = TabularType("lightgbm", LightGBMModel, ("lightgbm", "classifier"))
 
 

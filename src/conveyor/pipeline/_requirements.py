@@ -36,11 +36,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from conveyor import __version__
-from conveyor.config import Settings
+from conveyor.config import Engine, Settings
 
 DISTRIBUTION = "conveyor-ml"
 PROJECT_NEEDS = (DISTRIBUTION, "pytest")  # the template's tests run under pytest
-# a project trains (its lock holds the model libraries) and its workflows `dvc pull` the data
+# a project trains (its lock holds the model libraries, and PySpark — the "spark" extra — when
+# model.engine is spark) and its workflows `dvc pull` the data
 PROJECT_EXTRAS = ("recommender", "classifier", "dvc")
 PIP_TIMEOUT_S = 300
 HEADER = (
@@ -184,7 +185,8 @@ def _closure(roots: tuple[str, ...], extras: tuple[str, ...] = ()) -> dict[str, 
 def requirements_lock(settings: Settings | None = None) -> tuple[str, ConveyorPin]:
     """The text of the project's ``requirements.lock`` and the Conveyor pin it holds."""
     pin = conveyor_pin(settings)
-    pins = _closure(PROJECT_NEEDS, PROJECT_EXTRAS)
+    spark = settings is not None and settings.model.engine is Engine.SPARK
+    pins = _closure(PROJECT_NEEDS, (*PROJECT_EXTRAS, "spark") if spark else PROJECT_EXTRAS)
     pins.pop(canonicalize_name(DISTRIBUTION), None)
     lines = [pin.requirement, *(f"{name}=={version}" for name, version in sorted(pins.items()))]
     return HEADER + "\n".join(lines) + "\n", pin

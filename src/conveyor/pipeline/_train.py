@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor import __version__
-from conveyor.config import Engine, ModelType, Settings, Template, spark_model_types
+from conveyor.config import Engine, ModelType, Settings, Template, spark_refusal
 from conveyor.errors import UsageError, ValidationFailed
 from conveyor.evaluation import higher_is_better
 from conveyor.pipeline._fingerprint import DataFingerprint, canonical_hash, code_version, data_fingerprint
@@ -112,12 +112,9 @@ def plan(settings: Settings, options: TrainOptions) -> list[Entry]:
         entries = [(model_type, dict(cfg.params) if model_type is cfg.type else {})]
     if cfg.engine is Engine.SPARK:
         for model_type, _ in entries:
-            if Engine.SPARK.value not in model_type.engines:
-                names = ", ".join(f"'{n}'" for n in spark_model_types())
-                raise UsageError(
-                    f"--model-type {model_type.value}: model.engine spark trains {names} only "
-                    "(Spark MLlib ALS)"
-                )
+            refusal = spark_refusal(model_type)
+            if refusal is not None:
+                raise UsageError(f"--model-type {model_type.value}: {refusal}")
     planned = []
     for model_type, configured in entries:
         params = {**configured, **options.params}

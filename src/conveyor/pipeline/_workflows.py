@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from conveyor.config import ModelType, Settings, Template
+from conveyor.config import ModelType, Settings, Template, WorkflowTraining
 from conveyor.pipeline._workflow_steps import (
     REQUIREMENTS_FILE,
     UPLOAD_ARTIFACT,
@@ -295,6 +295,10 @@ def reusable_training_workflow(settings: Settings, stages: tuple[Stage, ...] = P
     steps = setup_steps(settings, "${{ inputs.python-version }}")
     for stage in training:
         step = _stage_step(stage, "${{ inputs.model-type }}")
+        if stage.model_type_option and settings.workflows.training is WorkflowTraining.SPARK_SUBMIT:
+            # the same command, run by spark-submit against spark.master (its driver on this runner)
+            step["name"] += " (spark-submit to spark.master)"
+            step["run"] = step["run"].replace("conveyor ", "conveyor spark submit -- ", 1)
         if stage.publishes:
             step["if"] = "inputs.register"
         steps.append(step)

@@ -5,6 +5,7 @@ it until a session is asked for, and a missing PySpark, Java or master is one
 line naming the fix (see ``_session``).
 """
 
+from conveyor.spark._databricks import databricks_job
 from conveyor.spark._session import (
     SparkSetupError,
     active_session,
@@ -17,19 +18,22 @@ from conveyor.spark._session import (
     spark_session,
     start_session,
 )
-from conveyor.spark._submit import SubmitCommand, submit_args
+from conveyor.spark._submit import SubmitCommand, run_submit, spark_submit_program, submit_args
 
 __all__ = [
     "SparkSetupError",
     "SubmitCommand",
     "active_session",
     "check_master",
+    "databricks_job",
     "find_java",
     "java_message",
     "preflight",
     "require_pyspark",
+    "run_submit",
     "spark_failure",
     "spark_session",
+    "spark_submit_program",
     "start_session",
     "submit_args",
 ]

@@ -130,14 +130,15 @@ def default_log_path() -> Path:
 def session_conf(settings: SparkSection, log_path: Path) -> dict[str, str]:
     """The properties a session starts with: the user's, quiet progress bars, the log file."""
     conf = {"spark.ui.showConsoleProgress": "false"}
-    conf.update({key: _conf_value(value) for key, value in settings.conf.items()})
+    conf.update({key: conf_text(value) for key, value in settings.conf.items()})
     conf["spark.driver.extraJavaOptions"] = (
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()} -Dconveyor.spark.log={log_path}"
     )
     return conf
 
 
-def _conf_value(value: Any) -> str:
+def conf_text(value: Any) -> str:
+    """A ``spark.conf`` value as Spark reads it (booleans in lower case)."""
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -243,6 +244,7 @@ __all__ = [
     "SparkSetupError",
     "active_session",
     "check_master",
+    "conf_text",
     "find_java",
     "java_message",
     "preflight",
