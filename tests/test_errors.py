@@ -14,6 +14,7 @@ EXPECTED_EXIT = {
     errors.ExtensionError: 2,
     errors.NotBuiltYetError: 2,
     errors.StateStoreError: 2,
+    errors.NoRolloutRunning: 2,
     errors.InputError: 2,
     errors.CheckFailed: 1,
     errors.ValidationFailed: 1,

@@ -11,7 +11,8 @@ the command line maps it to (the mapping lives in one place:
     │   ├── ExtensionError                     a configured plugin part is missing or broken
     │   ├── ProjectNotFoundError               no conveyor.yaml here or above
     │   ├── NotBuiltYetError                   a command that exists but is not built yet
-    │   └── StateStoreError                    the state store's URI is wrong, or it cannot be reached
+    │   ├── StateStoreError                    the state store's URI is wrong, or it cannot be reached
+    │   └── NoRolloutRunning                   promote or abort, and no rollout runs (or was killed) there
     ├── InputError                     exit 2  unreadable input: a data file, a schema, a profile
     ├── CheckFailed                    exit 1  a check ran and said no
     │   ├── ValidationFailed                   data broke its schema
@@ -108,6 +109,13 @@ class StateStoreError(UsageError):
     """The state store cannot be used: a wrong URI, an unreachable server, a refused login.
 
     The message names the store by host, port and database, never by its password.
+    """
+
+
+class NoRolloutRunning(UsageError):
+    """A canary promote or a rollout abort found nothing to act on in the environment.
+
+    No rollout runs there, and none was killed half-way; ``conveyor ui`` answers 409.
     """
 
 
@@ -208,6 +216,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "LockBusy",
+    "NoRolloutRunning",
     "NotBuiltYetError",
     "OperationError",
     "ProjectNotFoundError",

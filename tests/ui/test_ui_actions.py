@@ -40,6 +40,19 @@ def _deploy(cli, root: Path, *versions: str) -> None:
         assert done.exit_code == 0, done.stderr
 
 
+def _canary_at_its_first_step(root: Path) -> subprocess.Popen[bytes]:
+    """`conveyor deploy --strategy canary` of version 2 in its own process, at its first step (windows of
+    a minute: it runs until someone acts)."""
+    command = [sys.executable, "-m", "conveyor", "--project", str(root), "deploy", "--env",
+               "production", "--strategy", "canary", "--version", "2", "--interval", "60"]  # fmt: skip
+    canary = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = Ledger.of(Project.load(root))
+    deadline = time.monotonic() + 120
+    while not any(e.action == "canary-step" for e in ledger.entries()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return canary
+
+
 def test_without_the_token_the_page_is_read_only(cli, deploy_project: Path, monkeypatch) -> None:
     monkeypatch.delenv("CONVEYOR_ADMIN_TOKEN", raising=False)
     _deploy(cli, deploy_project, "1", "2")
@@ -128,14 +141,8 @@ def test_conclude_an_ab_test_with_the_token_in_a_header(cli, deploy_project: Pat
 def test_abort_a_running_canary(cli, deploy_project: Path, monkeypatch) -> None:
     monkeypatch.setenv("CONVEYOR_ADMIN_TOKEN", TOKEN)
     _deploy(cli, deploy_project, "1")
-    command = [sys.executable, "-m", "conveyor", "--project", str(deploy_project), "deploy", "--env",
-               "production", "--strategy", "canary", "--version", "2", "--interval", "60"]  # fmt: skip
-    canary = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    canary = _canary_at_its_first_step(deploy_project)
     try:
-        ledger = Ledger.of(Project.load(deploy_project))
-        deadline = time.monotonic() + 120
-        while not any(e.action == "canary-step" for e in ledger.entries()) and time.monotonic() < deadline:
-            time.sleep(0.2)
         client = TestClient(create_ui_app(Project.load(deploy_project)))
         client.post("/unlock", data={"token": TOKEN})
         page = get(client, "/rollouts")
@@ -156,3 +163,44 @@ def test_abort_a_running_canary(cli, deploy_project: Path, monkeypatch) -> None:
     status = cli("--project", deploy_project, "status", "--json").json()["environments"]["production"]
     assert [v["version"] for v in status["server"]["versions"]] == ["1"]
     assert '<span class="badge bad" data-outcome>aborted</span>' in get(client, "/rollouts")
+
+
+def test_promote_a_running_canary_from_the_page(cli, deploy_project: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CONVEYOR_ADMIN_TOKEN", TOKEN)
+    _deploy(cli, deploy_project, "1")
+    client = TestClient(create_ui_app(Project.load(deploy_project)))
+    form = {"env": "production", "why": "ship it", "confirm": "yes"}
+    nothing = client.post("/actions/promote", data=form, headers=HEADER)
+    assert (
+        _one_line(nothing, 409) == "promote refused: no canary is running in 'production': nothing to promote"
+    )
+    canary = _canary_at_its_first_step(deploy_project)
+    try:
+        # without the token: refused, and the canary runs on
+        assert _one_line(client.post("/actions/promote", data=form), 403).startswith(
+            "actions need the admin token"
+        )
+        assert canary.poll() is None
+        client.post("/unlock", data={"token": TOKEN})
+        page = get(client, "/rollouts")
+        assert 'data-action="promote"' in page  # beside its abort
+        assert 'data-action="abort"' in page
+        confirm = get(client, "/actions/promote?env=production")
+        assert "conveyor canary promote --env production" in confirm
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', confirm)[1]
+        done = client.post("/actions/promote", data={**form, "why": "error rate flat", "csrf": csrf})
+        assert done.status_code == 200, done.text
+        assert "promoted: promoted by hand at 10 % by ui" in done.text
+        assert canary.wait(timeout=60) == 0  # the canary promoted itself on the request and exited
+    finally:
+        canary.kill()
+        canary.wait()
+    promote = _last(deploy_project, "promote")
+    assert (promote.who, promote.version, promote.details["step"]) == ("ui", "2", 10.0)
+    assert promote.reason.endswith("; why: error rate flat")
+    status = cli("--project", deploy_project, "status", "--json").json()["environments"]["production"]
+    assert status["server"]["primary"] == "2"
+    assert {v["version"]: v["share"] for v in status["server"]["versions"] if v["share"] > 0} == {"2": 1.0}
+    rollouts = get(client, "/rollouts")
+    assert '<span class="badge ok" data-outcome>promoted</span>' in rollouts
+    assert "not analysed: the rollout ended during this step" in rollouts

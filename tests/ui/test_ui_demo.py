@@ -1,7 +1,7 @@
 """`conveyor ui` after the demo shows the demo's weeks: the A/B test, the drift, the canary and the
-switches of production — the numbers equal the demo steps' own JSON. In Chromium, every page passes
-axe-core and is photographed (CONVEYOR_UI_SCREENSHOTS=docs rewrites docs/ui-rollouts.png,
-ui-models.png and ui-data.png)."""
+switches of production with its rollback drill — the numbers equal the demo steps' own JSON. In
+Chromium, every page passes axe-core and is photographed (CONVEYOR_UI_SCREENSHOTS=docs rewrites
+docs/ui-rollouts.png, ui-models.png and ui-data.png)."""
 
 from __future__ import annotations
 
@@ -91,11 +91,22 @@ def test_the_page_shows_the_demos_ab_test_canary_drift_and_switches(demo_summary
             failure["n_rows"]
         )
 
-    # the switches of production, newest first: the canary's version serves now
+    # the switches of production, newest first: the rollback drill (back to the version the canary
+    # replaced, then forward again) after the canary; the canary's version serves now
     environments = _get(f"{demo_ui}/environments")
-    served = re.findall(r'data-served="(\w+)"', environments.split('id="env-production"')[1])
-    assert served[0] == str(canary["version"])
-    assert served[-1] == "1"
+    production = environments.split('id="env-production"')[1]
+    served = re.findall(r'<li data-served="(\w+)">.*?\((\S+) by [^)]*\)</li>', production)
+    retrained, replaced = str(canary["version"]), str(canary["previous"])
+    assert served[:3] == [(retrained, "rollback"), (replaced, "rollback"), (retrained, "deploy")]
+    assert served[-1] == ("1", "deploy")
+    drill = [_step(demo_summary, "week 3", name).payload for name in ("rollback drill", "roll forward")]
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td>rollback</td><td>(\w+)</td>.*?<td>([^<]*)</td></tr>", production
+    )
+    assert [(version, reason) for _, version, reason in rows] == [
+        (retrained, drill[1]["reason"]),
+        (replaced, drill[0]["reason"]),
+    ]  # the last deployments, newest first: both rollbacks with the CLI's reason
     assert "not running (nothing deployed, or the server was stopped)" in problems(environments)
 
 

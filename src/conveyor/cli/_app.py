@@ -10,6 +10,7 @@ import typer
 
 from conveyor import __version__
 from conveyor.cli import (
+    _canary,
     _config,
     _data,
     _datagen,
@@ -70,6 +71,7 @@ for module in (
     _model,
     _serve,
     _deploy,
+    _canary,
     _monitor,
     _demo,
     _ui,

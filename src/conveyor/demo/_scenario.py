@@ -11,15 +11,17 @@ Phases (recommender template):
 1. week 1 — the pipeline from validation to production (blue-green);
 2. week 2 — retrain, A/B test at 10 % with simulated clicks, decided by the test;
 3. week 3 — drifted behaviour: ``monitor`` detects it, an alert reaches the local
-   webhook receiver, retraining runs, a canary promotes the new model;
+   webhook receiver, retraining runs, a canary promotes the new model; the on-call
+   engineer rehearses the rollback (back to the replaced version, then forward again);
 4. a broken feed — validation stops the pipeline; production keeps serving.
 
 The demo is a test of that story: besides each command's exit code (a planted
 failure must fail), it checks what each phase must have caused — the receiver's
 own log holds the week-3 alert, the newest registered version is new and its
 training run's data fingerprint is the MD5 of the week-3 file, the canary left
-exactly that version in production, and production answered with it through
-the broken feed. A check that fails stops the story; ``conveyor demo`` then
+exactly that version in production, the rollback drill served the replaced
+version and then that one again, and production answered with it through the
+broken feed. A check that fails stops the story; ``conveyor demo`` then
 exits 1 naming it (:attr:`DemoSummary.unexpected`).
 """
 
@@ -330,6 +332,8 @@ class Demo:
         canary = self._canary("week 3")
         if not story.promoted(canary, retrained, self._serving_version()):
             return
+        if not self._rollback_drill("week 3", story, canary.payload.get("previous"), retrained):
+            return
 
         # A broken feed: validation stops the pipeline, production keeps serving.
         self._write_week(4, None if sabotage == "valid-feed" else ShopDrift(broken_feed=True))
@@ -358,6 +362,18 @@ class Demo:
         )
         self.steps.run("end", "status", ["status"], describe=describe_step("status"))
         self.report()
+
+    def _rollback_drill(self, phase: str, story: Story, previous: Any, retrained: str) -> bool:
+        """The on-call engineer rehearses the instant rollback the team relies on: production
+        back to the version the canary replaced (kept loaded), then forward again."""
+        back = self.steps.run(
+            phase, "rollback drill", ["rollback", "--env", "production"], describe=describe_step("rollback")
+        )
+        during = self._serving_version()
+        forward = self.steps.run(
+            phase, "roll forward", ["rollback", "--env", "production"], describe=describe_step("rollback")
+        )
+        return story.rolled_back(back, forward, str(previous), retrained, during, self._serving_version())
 
     def report(self) -> None:
         """The HTML report of the last stages (metrics vs production, gates, drift, A/B)."""

@@ -23,6 +23,7 @@ STORY = (
     "week 3/alert received",
     "week 3/retrained on week 3",
     "week 3/canary promoted it",
+    "week 3/rollback drill held",
     "broken feed/feed stopped",
     "broken feed/production still serves",
 )
@@ -135,4 +136,25 @@ class Story:
             0.0,
             f"canary deployed {deployed}, production serves {serving}; the retrained version is {version}",
             canary.exit_code == 0 and str(deployed) == version and serving == version,
+        ).as_expected
+
+    def rolled_back(
+        self,
+        back: StepResult,
+        forward: StepResult,
+        previous: str,
+        retrained: str,
+        during: str | None,
+        after: str | None,
+    ) -> bool:
+        """``conveyor rollback`` served the version the canary replaced, a second one the retrained again."""
+        self.facts["rollback_drill"] = {"during": during, "after": after, "previous": previous}
+        return self.steps.record(
+            "week 3",
+            "rollback drill held",
+            "rollback twice, GET /version after each",
+            0.0,
+            f"rollback: production served {during} (the canary replaced {previous}); "
+            f"roll forward: {after} (the retrained version is {retrained})",
+            back.exit_code == 0 and forward.exit_code == 0 and during == previous and after == retrained,
         ).as_expected

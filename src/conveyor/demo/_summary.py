@@ -72,6 +72,9 @@ def describe(stage: str, payload: dict[str, Any]) -> str:
         return f"version {payload.get('version')} sha256 {str(payload.get('sha256', ''))[:12]}"
     if stage in ("deploy-staging", "deploy-production", "deploy"):
         return str(payload.get("reason") or payload.get("outcome") or "deployed")
+    if stage == "rollback":
+        reason = payload.get("reason") or payload.get("outcome") or "rolled back"
+        return f"{reason} ({_num(payload.get('switch_ms'))} ms)"
     if stage == "smoke":
         checks = payload.get("checks") or []
         failed = [c.get("name") for c in checks if not c.get("ok")]

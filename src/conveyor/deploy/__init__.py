@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         arm_summary,
         step_record,
     )
+    from conveyor.deploy._canary_control import abort_rollout, promote_canary
     from conveyor.deploy._controller import ServerClient, ServerState
     from conveyor.deploy._experiment import ab_conclude, ab_start, ab_status
     from conveyor.deploy._fleet import FleetClient
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         acting_as,
         current_actor,
         deployed_versions,
+        operator_reason,
         serving_versions,
     )
     from conveyor.deploy._lifecycle import (
@@ -115,6 +117,7 @@ _EXPORTS = {
     "ab_conclude": "_experiment",
     "ab_start": "_experiment",
     "ab_status": "_experiment",
+    "abort_rollout": "_canary_control",
     "acting_as": "_ledger",
     "always_valid_p": "_abtest",
     "analyse": "_canary",
@@ -126,7 +129,9 @@ _EXPORTS = {
     "deployed_versions": "_ledger",
     "environment_settings": "_supervisor",
     "free_port": "_supervisor",
+    "operator_reason": "_ledger",
     "pid_alive": "_supervisor",
+    "promote_canary": "_canary_control",
     "read_record": "_processes",
     "rollback": "_rollback",
     "sample_ratio_test": "_abtest",
@@ -190,6 +195,7 @@ __all__ = [
     "ab_conclude",
     "ab_start",
     "ab_status",
+    "abort_rollout",
     "acting_as",
     "always_valid_p",
     "analyse",
@@ -203,8 +209,10 @@ __all__ = [
     "environment_log",
     "environment_settings",
     "free_port",
+    "operator_reason",
     "pid_alive",
     "plan_from_baseline",
+    "promote_canary",
     "ratio_test",
     "read_record",
     "restart_environment",

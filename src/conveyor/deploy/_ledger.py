@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.config import env_flag
+from conveyor.errors import UsageError
 from conveyor.project import Project
 from conveyor.state import LocalStore, StateStore, open_store
 
@@ -42,6 +43,24 @@ def acting_as(who: str, why: str) -> Iterator[None]:
         yield
     finally:
         _ACTING.reset(token)
+
+
+MAX_REASON = 500
+
+
+def operator_reason(why: str, *, name: str = "why") -> str:
+    """An operator's reason for the ledger, on one line; a UsageError when empty or too long."""
+    reason = " ".join(why.split())
+    if not reason:
+        raise UsageError(f"{name}: give the reason for this action (it goes into the ledger)")
+    if len(reason) > MAX_REASON:
+        raise UsageError(f"{name}: at most {MAX_REASON} characters")
+    return reason
+
+
+def acting() -> tuple[str, str] | None:
+    """``(who, why)`` inside :func:`acting_as`, else None (a request to another process carries them)."""
+    return _ACTING.get()
 
 
 @dataclass(frozen=True)

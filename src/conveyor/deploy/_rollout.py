@@ -13,15 +13,20 @@ status`` shows it — and shows it still after a ``kill -9``. An operator's
 notices it within :data:`~conveyor.deploy._environment.ABORT_POLL_SECONDS`,
 makes sure the candidate has no traffic, unloads it, writes ``deploy
 aborted`` to the ledger and stops with :class:`~conveyor.errors.RolloutAborted`.
+An operator's ``conveyor canary promote`` is read at the same points
+(:mod:`conveyor.deploy._canary_control`): the remaining steps are skipped and
+the candidate takes 100 % at once.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from conveyor.deploy._canary import CanaryResult, CanaryVerdict, analyse, step_record
+from conveyor.deploy._canary_control import promote_if_requested, wait_for_operator
 from conveyor.deploy._controller import ServerState
 from conveyor.deploy._environment import Environment, Progress, record, switch
 from conveyor.deploy._ledger import LedgerEntry
@@ -78,9 +83,14 @@ def canary_rollout(
         state = env.client.load(candidate)
     analyses: list[dict[str, Any]] = []
     report["steps"] = analyses
+    promote_if_asked = partial(
+        promote_if_requested, env, lock, candidate=candidate, stable=stable, steps=steps, report=report
+    )
     for step in [s for s in steps if s < 100]:
         share = step / 100
         stop_if_aborted(env, candidate, report)
+        if (promoted := promote_if_asked()) is not None:
+            return promoted  # an operator's `conveyor canary promote`: the remaining steps are skipped
         since = datetime.now(UTC)
         # the same weights on every replica, drawn per request: the analysis below (error rate,
         # latency, traffic share) assumes requests assigned independently; a sticky split would
@@ -96,8 +106,10 @@ def canary_rollout(
         for attempt in range(1 + INCONCLUSIVE_RETRIES):
             progress(f"{step} % of traffic on {candidate}; analysing for {wait:g} s")
             # the window, plus the request log's flush delay; an abort cuts it short
-            if env.wait_unless_aborted(wait + flush + 0.5):
+            if wait_for_operator(env, lock, wait + flush + 0.5):
                 stop_if_aborted(env, candidate, report)
+                if (promoted := promote_if_asked()) is not None:
+                    return promoted
             samples = canary_samples(env.project, env.name, since, stable, candidate)
             result = analyse(*samples, settings, expected_share=share)
             if result.verdict is not CanaryVerdict.INCONCLUSIVE or attempt == INCONCLUSIVE_RETRIES:

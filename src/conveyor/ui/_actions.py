@@ -1,4 +1,4 @@
-"""Operator actions: roll back, abort the running rollout, conclude the A/B test.
+"""Operator actions: roll back, abort the running rollout, promote a canary, conclude the A/B test.
 
 Read-only by default. Actions are possible only when the environment variable named in
 ``serving.admin_token_env`` is set for the ``conveyor ui`` process, and only for a request
@@ -12,8 +12,9 @@ that proves it knows that token:
 Every action is a confirmation form (GET ``/actions/<action>?env=…``, with the operator's
 reason) whose POST carries a CSRF token bound to the session, the action and the
 environment. The action calls the same function of :mod:`conveyor.deploy` as the CLI
-(``rollback``, ``ab_conclude``) inside :func:`conveyor.deploy.acting_as`, so its ledger
-lines name ``ui`` as who and carry the reason. Anything refused is one line with a 4xx.
+(``rollback``, ``abort_rollout``, ``promote_canary``, ``ab_conclude``) inside
+:func:`conveyor.deploy.acting_as`, so its ledger lines name ``ui`` as who and carry the
+reason. Anything refused is one line with a 4xx.
 """
 
 from __future__ import annotations
@@ -25,18 +26,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.config import secret_from_env
-from conveyor.errors import ConveyorError, DeployConflict, InputError, UsageError
+from conveyor.errors import ConveyorError, InputError, NoRolloutRunning, UsageError
 from conveyor.project import Project
 
 ACTIONS = {
     "rollback": "roll back",
     "abort": "abort the running rollout",
+    "promote": "promote the running canary to 100 %",
     "conclude": "conclude the A/B test",
 }
 COOKIE = "conveyor_ui_session"
 HEADER = "x-conveyor-admin-token"
 ACTOR = "ui"
-MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -101,29 +102,28 @@ def check_request(project: Project, action: str, env: str, why: str) -> str:
     if env not in project.settings.deploy.environments:
         known = ", ".join(project.settings.deploy.environments)
         raise UsageError(f"env {env!r}: no such environment (known: {known})")
-    reason = " ".join(why.split())
-    if not reason:
-        raise UsageError("why: give the reason for this action (it goes into the ledger)")
-    if len(reason) > MAX_REASON:
-        raise UsageError(f"why: at most {MAX_REASON} characters")
-    return reason
+    from conveyor.deploy import operator_reason
+
+    return operator_reason(why)
 
 
 def run_action(project: Project, action: str, env: str, why: str) -> dict[str, Any]:
     """Run ``action`` on ``env`` through the CLI's own deploy function, recorded as by ``ui``."""
-    from conveyor.deploy import ab_conclude, acting_as, rollback, status
+    from conveyor.deploy import ab_conclude, abort_rollout, acting_as, promote_canary, rollback
 
     reason = check_request(project, action, env, why)
     with acting_as(ACTOR, reason):
         if action == "conclude":
             return ab_conclude(project, env_name=env).to_dict()
         if action == "abort":
-            running = status(project)["environments"][env]["in_progress"]
-            if not running or running.get("action") != "deploy":
-                raise DeployConflict(f"no rollout is running in {env!r}: nothing to abort", environment=env)
+            return abort_rollout(project, env)
+        if action == "promote":
+            return promote_canary(project, env)
         return rollback(project, env).to_dict()
 
 
 def http_status(exc: ConveyorError) -> int:
     """400 for a bad request, 409 for anything the deploy state refused or could not do."""
+    if isinstance(exc, NoRolloutRunning):
+        return 409  # the request is well formed; the environment has nothing to promote or abort
     return 400 if isinstance(exc, UsageError | InputError) else 409

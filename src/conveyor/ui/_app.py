@@ -83,12 +83,18 @@ def create_ui_app(project: Project) -> FastAPI:
             status_code=status_code,
         )  # fmt: skip
 
-    @app.exception_handler(Exception)
-    async def last_resort(request: Request, exc: Exception) -> HTMLResponse:
+    @app.middleware("http")
+    async def last_resort(request: Request, call_next: Any) -> Response:
         # every part is read on its own (_panels.read_panel); this catches a page that still cannot
-        # be drawn, so the operator gets one line and the navigation instead of a bare 500
-        line = f"this page could not be drawn: {type(exc).__name__}: {_panels.one_line(exc)}"
-        return page(request, "broken", line=line)
+        # be drawn, so the operator gets one line and the navigation instead of a bare 500. A
+        # middleware, not an exception handler: Starlette re-raises after a handler's answer, and
+        # uvicorn then drops the connection (the page never arrives)
+        try:
+            response: Response = await call_next(request)
+        except Exception as exc:
+            line = f"this page could not be drawn: {type(exc).__name__}: {_panels.one_line(exc)}"
+            return page(request, "broken", line=line)
+        return response
 
     @app.get("/", include_in_schema=False)
     async def home() -> Response:

@@ -3,11 +3,16 @@
 Read through public functions only: :func:`conveyor.monitoring.monitor_history` (the
 ``report.json`` of each monitor run), :func:`conveyor.reports.load_history` (the latest
 ``validate`` and ``drift`` stage results). The charts are Matplotlib SVG drawn on the
-server by :func:`conveyor.reports.distribution_svg` and :func:`conveyor.reports.trend_svg`.
+server by :func:`conveyor.reports.distribution_svg` and :func:`conveyor.reports.trend_svg`,
+kept in a bounded in-process cache keyed by the chart's data: a monitor run adds one point
+to each trend every few hours, while the page is reloaded far more often, and a Matplotlib
+figure costs tens of milliseconds (benchmarks/ui_pages.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from conveyor.project import Project
@@ -15,6 +20,20 @@ from conveyor.project import Project
 DRIFT_CHECKS = ("input_drift", "prediction_drift")
 MAX_CHARTED_COLUMNS = 12  # per check: the page stays quick on a wide table; the table lists them all
 TESTED = ("pass", "fail")
+CACHED_CHARTS = 512  # SVGs of a few tens of kB each: a few columns × checks × environments, with room
+
+
+@lru_cache(maxsize=CACHED_CHARTS)
+def _drawn(kind: str, arguments: str) -> str:
+    """The SVG of ``kind`` (``distribution`` or ``trend``) for its arguments as JSON (the cache key)."""
+    from conveyor.reports import distribution_svg, trend_svg
+
+    args, options = json.loads(arguments)
+    return distribution_svg(*args) if kind == "distribution" else trend_svg(*args, **options)
+
+
+def _chart(kind: str, *args: Any, **options: Any) -> str:
+    return _drawn(kind, json.dumps([args, options], sort_keys=True, default=str))
 
 
 def _columns(report: dict[str, Any], check: str) -> dict[str, dict[str, Any]] | None:
@@ -41,8 +60,6 @@ def _window_end(report: dict[str, Any]) -> str:
 def drift_view(reports: list[dict[str, Any]], check: str) -> dict[str, Any] | None:
     """The latest tested run of ``check``: per column its numbers, its distributions drawn, and
     its distance over every run with the threshold drawn; None when no run tested it."""
-    from conveyor.reports import distribution_svg, trend_svg
-
     tested = [(r, cols) for r in reports if (cols := _columns(r, check))]
     if not tested:
         return None
@@ -54,7 +71,8 @@ def drift_view(reports: list[dict[str, Any]], check: str) -> dict[str, Any] | No
             plot = _distribution(latest, check, name)
             if plot is not None:
                 series = plot.get("series", {})
-                chart = distribution_svg(
+                chart = _chart(
+                    "distribution",
                     f"{name} ({check.replace('_', ' ')})",
                     str(plot.get("kind")),
                     plot.get("labels", []),
@@ -62,7 +80,8 @@ def drift_view(reports: list[dict[str, Any]], check: str) -> dict[str, Any] | No
                     series.get("current", []),
                 )
             values = [(cols.get(name) or {}).get("statistic") for _, cols in tested]
-            trend = trend_svg(
+            trend = _chart(
+                "trend",
                 f"{name}: {col.get('test', 'distance')}",
                 [_window_end(r) for r, _ in tested],
                 values,
@@ -75,8 +94,6 @@ def drift_view(reports: list[dict[str, Any]], check: str) -> dict[str, Any] | No
 def input_problems(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The share of answered requests the server flagged (out of schema: unseen category, out of
     range, null) over the runs, and the latest run's counts by kind; None when never measured."""
-    from conveyor.reports import trend_svg
-
     found = []
     for r in reports:
         for c in r.get("checks", []):
@@ -85,7 +102,8 @@ def input_problems(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not found:
         return None
     latest = found[-1][1]
-    chart = trend_svg(
+    chart = _chart(
+        "trend",
         "requests flagged out of schema",
         [_window_end(r) for r, _ in found],
         [d.get("share") for _, d in found],
