@@ -95,22 +95,9 @@ def _print_rows(rows: list[tuple[str, float, float]], metric: str) -> None:
         print(f"| {name} | {seconds:.1f} | {seconds / rows[0][1]:.1f} | {value:.3f} |")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--interactions", type=int, default=INTERACTIONS)
-    parser.add_argument("--iterations", type=int, default=ITERATIONS)
-    parser.add_argument("--rows", type=int, default=ROWS)
-    args = parser.parse_args(argv)
-    command = " ".join(["python -m benchmarks.spark", *(argv if argv is not None else sys.argv[1:])])
-    print(environment_header("Spark local[2] vs one process (ALS, XGBoost)", command=command))
-    from conveyor.spark import start_session
-
-    start = time.perf_counter()
-    session = start_session(SPARK)
-    started = time.perf_counter() - start
-
-    train, test = split(interactions(args.interactions))
-    params = {"factors": FACTORS, "iterations": args.iterations, "regularization": 0.01, "alpha": 1.0}
+def _als_table(n: int, iterations: int, started: float) -> None:
+    train, test = split(interactions(n))
+    params = {"factors": FACTORS, "iterations": iterations, "regularization": 0.01, "alpha": 1.0}
     als: list[tuple[str, float, float]] = []
     for name, recommender in (
         ("implicit ALS (this process)", ImplicitRecommender(params=params)),
@@ -119,13 +106,15 @@ def main(argv: list[str] | None = None) -> None:
         seconds = _fit(recommender, train)
         als.append((name, seconds, score(recommender, test).metrics["precision_at_10"]))
     print(
-        f"\n### ALS: {train.height:,} training interactions, {FACTORS} factors, {args.iterations} "
+        f"\n### ALS: {train.height:,} training interactions, {FACTORS} factors, {iterations} "
         f"iterations (Spark session start: {started:.1f} s, not in the fits)\n"
     )
     _print_rows(als, "precision@10")
 
-    rows = table(args.rows)
-    fit_rows, held_out = rows.head(args.rows * 4 // 5), rows.tail(args.rows // 5)
+
+def _xgboost_table(n: int) -> None:
+    rows = table(n)
+    fit_rows, held_out = rows.head(n * 4 // 5), rows.tail(n // 5)
     xgb: list[tuple[str, float, float]] = []
     for name, classifier in (
         ("XGBClassifier (this process)", XGBoostModel(target="label", params=XGB_PARAMS)),
@@ -136,12 +125,33 @@ def main(argv: list[str] | None = None) -> None:
     ):
         seconds = _fit(classifier, fit_rows)
         xgb.append((name, seconds, _auc(classifier, held_out)))
-    session.stop()
     print(
         f"\n### XGBoost: {fit_rows.height:,} training rows × 19 features, "
         f"{XGB_PARAMS['n_estimators']} trees of depth {XGB_PARAMS['max_depth']}\n"
     )
     _print_rows(xgb, "AUC")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--interactions", type=int, default=INTERACTIONS)
+    parser.add_argument("--iterations", type=int, default=ITERATIONS)
+    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--only", choices=("als", "xgboost"), help="run one of the two tables")
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m benchmarks.spark", *(argv if argv is not None else sys.argv[1:])])
+    print(environment_header("Spark local[2] vs one process (ALS, XGBoost)", command=command))
+    from conveyor.spark import start_session
+
+    start = time.perf_counter()
+    session = start_session(SPARK)
+    started = time.perf_counter() - start
+
+    if args.only != "xgboost":
+        _als_table(args.interactions, args.iterations, started)
+    if args.only != "als":
+        _xgboost_table(args.rows)
+    session.stop()
     print()
     print(load_line("after"))
 

@@ -909,6 +909,10 @@ class Settings(_Section):
                 if refusal is not None:
                     key = "model.type" if i == 0 else f"model.matrix.{i - 1}.type"
                     raise ValueError(f"{key}: {refusal}")
+            for i, kind in enumerate(self.workflows.model_types):  # the workflows' matrix trains them
+                refusal = spark_refusal(kind)
+                if refusal is not None:
+                    raise ValueError(f"workflows.model_types.{i}: {refusal}")
         if self.workflows.training is WorkflowTraining.SPARK_SUBMIT and self.model.engine is not Engine.SPARK:
             raise ValueError(
                 "workflows.training: spark-submit runs the Spark training; set model.engine: spark "

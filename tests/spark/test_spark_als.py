@@ -134,3 +134,9 @@ def test_engine_spark_refuses_what_it_does_not_train() -> None:
          "model": {"engine": "spark", "type": "xgboost"}}
     )  # fmt: skip
     assert classifier.model.type.value == "xgboost"
+    with pytest.raises(ConfigError, match=r"workflows\.model_types\.1: model\.engine spark trains"):
+        parse_settings(
+            {"project": {"template": "classifier"}, "data": {"target": "y"},
+             "model": {"engine": "spark", "type": "xgboost"},
+             "workflows": {"model_types": ["xgboost", "lightgbm"]}}
+        )  # fmt: skip

@@ -190,6 +190,10 @@ def start_session(settings: SparkSection, *, log_path: Path | None = None) -> Sp
 
     log = log_path or default_log_path()
     log.parent.mkdir(parents=True, exist_ok=True)
+    if settings.master.startswith("local") and not env_flag("PYSPARK_PYTHON"):
+        # the Python workers run here: this Python (xgboost.spark's tasks import what this process
+        # imports), not PySpark's default of whichever python3 is first on PATH
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
     for key, value in session_conf(settings, log).items():
         builder = builder.config(key, value)
