@@ -151,7 +151,9 @@ def spark_refusal(model_type: ModelType) -> str | None:
     """Why ``model.engine: spark`` cannot train ``model_type`` (None when it can)."""
     if Engine.SPARK.value in model_type.engines:
         return None
-    trained = ", ".join(f"'{n}' ({_SPARK_TRAINERS.get(n, 'its plugin')})" for n in spark_model_types())
+    trained = ", ".join(
+        f"'{n}' ({_SPARK_TRAINERS.get(n, 'its plugin')})" for n in sorted(spark_model_types())
+    )
     return f"model.engine spark trains {trained} only; '{model_type.value}' trains with model.engine local"
 
 

@@ -36,6 +36,9 @@ class ExtensionPoint:
 
     what: str
     group: str
+    # the built-ins' names in the order Conveyor has always listed them (choices in --help and
+    # messages, the default --matrix order); entry points come sorted by name, so it is kept here
+    builtin_order: tuple[str, ...] = ()
 
     def _entries(self) -> dict[str, EntryPoint]:
         found: dict[str, EntryPoint] = {}
@@ -44,8 +47,10 @@ class ExtensionPoint:
         return found
 
     def names(self) -> tuple[str, ...]:
-        """Every name installed for this kind, sorted (built-ins and plugins alike)."""
-        return tuple(sorted(self._entries()))
+        """Every name installed for this kind: the built-ins in their order, then plugins' sorted."""
+        found = self._entries()
+        first = [n for n in self.builtin_order if n in found]
+        return (*first, *sorted(set(found) - set(first)))
 
     def packages(self) -> frozenset[str]:
         """The top-level packages the registered objects live in (read from metadata, nothing imported)."""
@@ -82,7 +87,9 @@ class ExtensionPoint:
 
 
 ALERT_CHANNELS = ExtensionPoint("alert channel", "conveyor.alert_channels")
-MODEL_TYPES = ExtensionPoint("model type", "conveyor.model_types")
+MODEL_TYPES = ExtensionPoint(
+    "model type", "conveyor.model_types", ("random-forest", "xgboost", "lightgbm", "als", "bpr")
+)
 DRIFT_TESTS = ExtensionPoint("drift test", "conveyor.drift_tests")
 DEPLOYMENT_STRATEGIES = ExtensionPoint("deployment strategy", "conveyor.deploy_strategies")
 

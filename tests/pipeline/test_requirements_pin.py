@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -23,6 +24,11 @@ def _fake_install(site: Path, direct_url: dict | None) -> None:
     info = site / "conveyor_ml-0.1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: conveyor-ml\nVersion: 0.1.0\n")
+    # the real install's entry points: this folder shadows it, and the built-in model types,
+    # drift tests, strategies and alert channels are registered there
+    (info / "entry_points.txt").write_text(
+        importlib.metadata.distribution("conveyor-ml").read_text("entry_points.txt") or ""
+    )
     if direct_url is not None:
         (info / "direct_url.json").write_text(json.dumps(direct_url))
 

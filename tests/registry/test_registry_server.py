@@ -146,9 +146,11 @@ def test_a_corrupted_s3_object_is_refused_in_one_line(runner_a, s3: S3, tmp_path
     model_files = [k for k in _keys(s3) if "/models/" in k and "/artifacts/model/" in k]
     assert model_files
     client = s3.client()
-    target = next(k for k in model_files if k.endswith("user_factors.npy"))
-    original = client.get_object(Bucket="mlflow", Key=target)["Body"].read()
-    client.put_object(Bucket="mlflow", Key=target, Body=original + b" ")
+    # every registered version's copy: earlier tests may have moved production to another version
+    targets = [k for k in model_files if k.endswith("user_factors.npy")]
+    originals = {k: client.get_object(Bucket="mlflow", Key=k)["Body"].read() for k in targets}
+    for key, body in originals.items():
+        client.put_object(Bucket="mlflow", Key=key, Body=body + b" ")
     try:
         c = _copy(root, tmp_path / "runner-c")  # nothing cached: it fetches from S3
         served = _conveyor(c, env, "serve", "--env", "production", "--port", str(free_port()), timeout=300)
@@ -159,7 +161,8 @@ def test_a_corrupted_s3_object_is_refused_in_one_line(runner_a, s3: S3, tmp_path
         assert "checksum mismatch" in lines[0], served.stderr
         assert "Traceback" not in served.stderr
     finally:
-        client.put_object(Bucket="mlflow", Key=target, Body=original)
+        for key, body in originals.items():
+            client.put_object(Bucket="mlflow", Key=key, Body=body)
 
 
 def _serve(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:

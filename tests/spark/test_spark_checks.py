@@ -144,10 +144,10 @@ def test_spark_drift_equals_the_streamed_and_exact_ones(spark, dataset: tuple[Pa
     assert on_spark.drifted_columns == streamed.drifted_columns == exact.drifted_columns
     assert on_spark.mode == streamed.mode == "sketch"
     for name, col in on_spark.columns.items():
-        assert col["statistic"] == pytest.approx(streamed.columns[name]["statistic"], abs=0.01), name
-        assert col["statistic"] == pytest.approx(exact.columns[name]["statistic"], abs=0.01), name
-        assert col["current_rows"] == exact.columns[name]["current_rows"], name
-    assert on_spark.columns["event"]["chi2"] == pytest.approx(exact.columns["event"]["chi2"], rel=1e-9)
+        assert col.statistic == pytest.approx(streamed.columns[name].statistic, abs=0.01), name
+        assert col.statistic == pytest.approx(exact.columns[name].statistic, abs=0.01), name
+        assert col.current_rows == exact.columns[name].current_rows, name
+    assert on_spark.columns["event"].chi2 == pytest.approx(exact.columns["event"].chi2, rel=1e-9)
 
 
 def test_cli_validate_and_drift_on_spark(spark, cli, dataset: tuple[Path, Path], tmp_path: Path) -> None:
