@@ -100,6 +100,7 @@ def test_without_the_plugin_its_model_type_is_refused_in_one_line(tmp_path):
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(
-        f"conveyor: ConfigError: {project / 'conveyor.yaml'}: model.type: Input should be 'als'"
+        f"conveyor: ConfigError: {project / 'conveyor.yaml'}: model.type: Input should be 'random-forest', "
+        "'xgboost', 'lightgbm', 'als' or 'bpr'"
     )
     assert "'most-users'" in line
