@@ -151,7 +151,7 @@ def _drift_reports(root: Path) -> list[tuple[dict[str, Any], list[dict[str, Any]
         report = detect_drift(profile, current, settings)
         details = {"rows": current.height, **report.to_dict(), "drifted_columns": report.drifted_columns}
         plots = [
-            {"title": f"input_drift: {column}" + (" (drifted)" if report.columns[column]["drift"] else ""),
+            {"title": f"input_drift: {column}" + (" (drifted)" if report.columns[column].drift else ""),
              "kind": dist.kind, "labels": [str(x) for x in dist.labels],
              "series": {"reference": dist.reference, "current": dist.current}}
             for column, dist in report.distributions.items()
