@@ -110,3 +110,4 @@ def test_threads_draw_at_the_same_time():
 def test_an_empty_distribution_still_renders(kind):
     svg = distribution_svg("empty", kind, ["0"] if kind == "numeric" else [], [], [])
     _one_svg(svg)
+    assert "empty" in _texts(svg)  # the chart still names its column
