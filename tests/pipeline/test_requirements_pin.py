@@ -249,3 +249,9 @@ def _the_core_install_checks_data_and_names_the_missing_extras(env: Path, tmp_pa
         "conveyor: ExtensionError: model type als needs implicit, which is in Conveyor's 'recommender' "
         "extra: pip install 'conveyor-ml[recommender]'"
     ]
+    paged = run("--project", str(project), "ui", "--port", "0")  # nothing the core needs installs it
+    assert paged.returncode == 2
+    assert paged.stderr.strip().splitlines() == [
+        "conveyor: ExtensionError: conveyor ui needs python-multipart, which is in Conveyor's 'ui' extra: "
+        "pip install 'conveyor-ml[ui]'"
+    ]
