@@ -94,11 +94,15 @@ DRIFT_TESTS = ExtensionPoint("drift test", "conveyor.drift_tests")
 DEPLOYMENT_STRATEGIES = ExtensionPoint("deployment strategy", "conveyor.deploy_strategies")
 
 
-def require_extra(module: str, extra: str, purpose: str) -> None:
+def require_extra(module: str, extra: str, purpose: str, *, distribution: str | None = None) -> None:
     """Raise ExtensionError in one line when ``module`` (a library one of Conveyor's optional extras
-    installs) is missing: ``purpose`` needs it, and the message gives the pip command."""
+    installs) is missing: ``purpose`` needs it, and the message gives the pip command.
+
+    ``distribution``: the name pip installs it by, when it is not the module's
+    (``python-multipart`` installs ``python_multipart``); the message names that one.
+    """
     if importlib.util.find_spec(module) is None:
         raise ExtensionError(
-            f"{purpose} needs {module}, which is in Conveyor's {extra!r} extra: "
+            f"{purpose} needs {distribution or module}, which is in Conveyor's {extra!r} extra: "
             f"pip install 'conveyor-ml[{extra}]'"
         )

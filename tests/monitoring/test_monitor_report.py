@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
+import polars as pl
+import pytest
+
+from conveyor.config import DriftSection
+from conveyor.data import build_profile
+from conveyor.monitoring._checks import drift_check
 from conveyor.monitoring._report import render_html, render_markdown, write_reports
 
 CHECKS = [
@@ -58,10 +65,10 @@ Drifted columns: **price, qty**
 
 ## input_drift
 
-| column | type | statistic | distance | p-value | drift |
-|---|---|---|---|---|---|
-| price | numeric | ks | 0.3 | 0.001 | yes |
-| cat | categorical | chi2 | 0.01 |  | no |
+| column | type | test | statistic | threshold | p-value | drift |
+|---|---|---|---|---|---|---|
+| price | numeric | ks | 0.3 | - | 0.001 | yes |
+| cat | categorical | chi2 | 0.01 | - | - | no |
 
 ## Alert
 
@@ -107,3 +114,29 @@ def test_write_reports_writes_the_three_files(tmp_path):
     assert sorted(files) == ["html", "json", "md"]
     assert json.loads((tmp_path / "run" / "report.json").read_text())["drifted_columns"] == ["price", "qty"]
     assert (tmp_path / "run" / "report.md").read_text() == MARKDOWN
+
+
+def _table(markdown: str, section: str) -> list[dict[str, str]]:
+    """The rows of the table under ``## section``, each cell keyed by its column's header."""
+    lines = markdown.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0].strip().splitlines()
+    header, _, *rows = ([cell.strip() for cell in line.strip("|").split("|")] for line in lines)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def test_each_drift_header_sits_over_its_own_value():
+    """Known answer: a category that is all "a" in the reference and all "b" now is as far apart as
+    the Jensen-Shannon distance goes (sqrt(ln 2) = 0.8326, natural log), and drifted; an unchanged
+    numeric column is at Wasserstein distance 0 with p-value 1."""
+    reference = pl.DataFrame({"segment": ["a"] * 200, "amount": [float(i) for i in range(200)]})
+    current = reference.with_columns(pl.lit("b").alias("segment"))
+    check, _ = drift_check("input_drift", build_profile(reference), current, DriftSection(), 50)
+    report = {**REPORT, "checks": [check.to_dict()], "drifted_columns": ["segment"]}
+    rows = {row["column"]: row for row in _table(render_markdown(report), "input_drift")}
+    assert rows["segment"]["type"] == "categorical"
+    assert rows["segment"]["test"] == "jensen_shannon"
+    assert float(rows["segment"]["statistic"]) == pytest.approx(math.sqrt(math.log(2)), abs=1e-4)
+    assert float(rows["segment"]["threshold"]) == DriftSection().categorical_threshold
+    assert float(rows["segment"]["p-value"]) < 1e-10
+    assert rows["segment"]["drift"] == "yes"
+    assert rows["amount"] == {"column": "amount", "type": "numeric", "test": "wasserstein", "statistic": "0",
+                              "threshold": "0.1", "p-value": "1", "drift": "no"}  # fmt: skip

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import venv
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -166,25 +170,68 @@ def test_generate_points_the_lock_at_the_configured_requirement(make_project, cl
     assert (root / "requirements.lock").read_text() == f"# mine\n{requirement}\nrequests==2.0.0\n"
 
 
-def test_check_fails_on_a_pin_that_does_not_resolve(make_project, cli):
+def _wheel(folder: Path, name: str, version: str) -> Path:
+    """A real, minimal pure-Python wheel of ``name`` ``version`` (an empty package) in ``folder``."""
+    module = name.replace("-", "_")
+    info = f"{module}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": b"",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+        f"{len(data)}"
+        for path, data in files.items()
+    ]
+    files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+
+
+@pytest.fixture
+def local_index(tmp_path, monkeypatch) -> Path:
+    """pip configured, as a team would in pip.conf or PIP_* variables, with a package index of its own:
+    one folder of wheels and no other index, and this machine's pip configuration files ignored —
+    so the check asks pip exactly what it asks in CI, with no network and no time spent waiting."""
+    wheels = tmp_path / "wheels"
+    _wheel(wheels, "pinned-probe", "1.0")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip reads no configuration file
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"):
+        monkeypatch.delenv(name, raising=False)
+    return wheels
+
+
+def test_check_fails_on_a_pin_that_does_not_resolve(make_project, cli, local_index):
     root = _generated(make_project, cli, "conveyor-ml==0.1.0\n")
-    (root / "requirements.lock").write_text("conveyor-ml==0.0.0.dev987654\n")  # no index serves it
+    (root / "requirements.lock").write_text("pinned-probe==1.0\nconveyor-ml==0.0.0.dev987654\n")  # not served
     result = cli("--project", root, "workflows", "check", "--json")
     assert result.exit_code == 1, result.stdout + result.stderr
     [finding] = result.json()["findings"]
     assert finding["tool"] == "pip"
-    assert finding["message"].startswith("requirements.lock: ")
+    assert finding["message"].startswith(
+        "requirements.lock: a pin does not resolve on the configured package index: "
+    )
     assert "conveyor-ml==0.0.0.dev987654" in finding["message"]
     assert "\n" not in finding["message"]
 
 
-def test_check_passes_a_pin_that_resolves(make_project, cli):
+def test_check_passes_a_pin_that_resolves(make_project, cli, local_index):
     root = _generated(make_project, cli, "conveyor-ml==0.1.0\n")
-    (root / "requirements.lock").write_text(f"pyyaml=={metadata.version('pyyaml')}\n")
+    (root / "requirements.lock").write_text("pinned-probe==1.0\n")
     result = cli("--project", root, "workflows", "check", "--json")
-    if result.exit_code == 1 and "could not be reached" in result.stdout:
-        pytest.skip("the package index is not reachable from this machine")
     assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.json()["findings"] == []
+    (root / "requirements.lock").write_text("pinned-probe==1.1\n")  # the index has 1.0 only
+    moved = cli("--project", root, "workflows", "check", "--json")
+    assert moved.exit_code == 1
+    assert "pinned-probe==1.1" in moved.json()["findings"][0]["message"]
 
 
 @pytest.mark.slow
@@ -248,4 +295,10 @@ def _the_core_install_checks_data_and_names_the_missing_extras(env: Path, tmp_pa
     assert refused.stderr.strip().splitlines() == [
         "conveyor: ExtensionError: model type als needs implicit, which is in Conveyor's 'recommender' "
         "extra: pip install 'conveyor-ml[recommender]'"
+    ]
+    paged = run("--project", str(project), "ui", "--port", "0")  # nothing the core needs installs it
+    assert paged.returncode == 2
+    assert paged.stderr.strip().splitlines() == [
+        "conveyor: ExtensionError: conveyor ui needs python-multipart, which is in Conveyor's 'ui' extra: "
+        "pip install 'conveyor-ml[ui]'"
     ]

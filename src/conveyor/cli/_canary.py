@@ -9,7 +9,6 @@ Both record who (the CI actor or the git author) and ``--why`` in the ledger.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,37 +23,38 @@ canary_app = typer.Typer(
 WhyOpt = Annotated[str, typer.Option("--why", help="Why you act (goes into the ledger).", show_default=False)]
 
 
-def _act(action: Callable[..., dict[str, Any]], env: str, why: str, project: Path | None) -> None:
-    """Run ``action`` on ``env`` as the current actor with the reason ``why``; print its result."""
-    from conveyor.deploy import DeployResult, acting_as, current_actor, operator_reason
+def _operator_command(name: str, function: str, summary: str) -> None:
+    """Add ``conveyor canary <name>``: ``conveyor.deploy.<function>`` on ``--env``, run as the current
+    actor with ``--why`` (both go into the ledger); its result printed like a deploy's."""
 
-    reason = operator_reason(why, name="--why")
-    proj = load_project(project)
-    with acting_as(current_actor(), reason):
-        result = action(proj, env, progress=note)
-    emit({"ok": True, **result}, _render_result(DeployResult.from_report({"environment": env, **result})))
+    def command(
+        env: EnvOpt = "production", why: WhyOpt = "", json_out: JsonOpt = False, project: ProjectOpt = None
+    ) -> None:
+        start(json_out)
+        import conveyor.deploy  # lazily, like every command: the deploy package loads on first use
+        from conveyor.deploy import DeployResult, acting_as, current_actor, operator_reason
+
+        action: Callable[..., dict[str, Any]] = getattr(conveyor.deploy, function)
+        reason = operator_reason(why, name="--why")
+        proj = load_project(project)
+        with acting_as(current_actor(), reason):
+            result = action(proj, env, progress=note)
+        emit({"ok": True, **result}, _render_result(DeployResult.from_report({"environment": env, **result})))
+
+    command.__doc__ = summary
+    canary_app.command(name)(command)
 
 
-@canary_app.command("promote")
-def promote(
-    env: EnvOpt = "production", why: WhyOpt = "", json_out: JsonOpt = False, project: ProjectOpt = None
-) -> None:
-    """Skip the running canary's remaining steps: its candidate takes 100 % of the traffic now."""
-    start(json_out)
-    from conveyor.deploy import promote_canary
-
-    _act(promote_canary, env, why, project)
-
-
-@canary_app.command("abort")
-def abort(
-    env: EnvOpt = "production", why: WhyOpt = "", json_out: JsonOpt = False, project: ProjectOpt = None
-) -> None:
-    """Stop the running rollout: the candidate's traffic goes back to 0 % (a rollback during it)."""
-    start(json_out)
-    from conveyor.deploy import abort_rollout
-
-    _act(abort_rollout, env, why, project)
+_operator_command(
+    "promote",
+    "promote_canary",
+    "Skip the running canary's remaining steps: its candidate takes 100 % of the traffic now.",
+)
+_operator_command(
+    "abort",
+    "abort_rollout",
+    "Stop the running rollout: the candidate's traffic goes back to 0 % (a rollback during it).",
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,7 +25,9 @@ def ui(
     from conveyor.cli._serve import _bind
     from conveyor.extensions import require_extra
 
-    require_extra("jinja2", "ui", "conveyor ui")
+    # what the page needs beyond the core install (Jinja2, FastAPI and uvicorn are core): FastAPI's
+    # form parser for the actions' posts, which FastAPI refuses to build the app without
+    require_extra("python_multipart", "ui", "conveyor ui", distribution="python-multipart")
     from conveyor.serving import run_server
     from conveyor.ui import create_ui_app
 

@@ -15,12 +15,13 @@ another project or environment is listed with its one-line error and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from conveyor.deploy._controller import ServerClient, ServerState
 from conveyor.deploy._environment import Environment
 from conveyor.deploy._fleet import merge_states
-from conveyor.deploy._ledger import Ledger
+from conveyor.deploy._ledger import Ledger, LedgerEntry, serving_versions
 from conveyor.deploy._lock import LockHolder
 from conveyor.errors import ConveyorError, UsageError
 from conveyor.project import Project
@@ -67,7 +68,11 @@ def _replica(client: ServerClient, up: bool) -> tuple[dict[str, Any], ServerStat
     return line, state
 
 
-def environment_status(project: Project, name: str) -> dict[str, Any]:
+def environment_status(
+    project: Project, name: str, ledger: Sequence[LedgerEntry] | None = None
+) -> dict[str, Any]:
+    """One environment's status; ``ledger``: the entries already read (every environment's, oldest
+    first), so a caller that shows several environments reads the ledger once; read here when None."""
     env = Environment.open(project, name)
     record = None if env.remote else env.process.record()
     replicas = [_replica(c, env.remote or record is not None) for c in env.client.clients]
@@ -86,9 +91,11 @@ def environment_status(project: Project, name: str) -> dict[str, Any]:
     }
     watchdog = env.process.watchdog()
     status["watchdog"] = None if watchdog is None else {"pid": watchdog.pid}
-    ledger = Ledger.of(project)
-    entries = ledger.entries(name)
-    expected = ledger.serving(name)
+    if ledger is None:
+        entries = Ledger.of(project).entries(name)
+    else:
+        entries = [e for e in ledger if e.environment == name]
+    expected = serving_versions(entries)
     status["expected"] = None if expected is None else expected.__dict__
     errors = [str(line["error"]) for line, _ in replicas if line.get("foreign")]
     if record is not None and not answered:
@@ -120,10 +127,11 @@ def environment_status(project: Project, name: str) -> dict[str, Any]:
     return status
 
 
-def status(project: Project) -> dict[str, Any]:
-    """Every configured environment's status."""
+def status(project: Project, ledger: Sequence[LedgerEntry] | None = None) -> dict[str, Any]:
+    """Every configured environment's status, from one read of the ledger (``ledger`` when given)."""
+    entries = Ledger.of(project).entries() if ledger is None else ledger
     return {
         "environments": {
-            name: environment_status(project, name) for name in project.settings.deploy.environments
+            name: environment_status(project, name, entries) for name in project.settings.deploy.environments
         }
     }

@@ -7,14 +7,17 @@ panel holding one line that says so, and the other panels of the page still show
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from conveyor.project import Project
+
+if TYPE_CHECKING:
+    from conveyor.deploy import LedgerEntry
 
 READY_TIMEOUT_SECONDS = 2.0
 LAST_DEPLOYMENTS = 10
@@ -47,10 +50,10 @@ def read_panel(what: str, read: Callable[[], Any]) -> Panel:
         return Panel(problem=f"{what}: {one_line(exc)}")
 
 
-def _ledger_rows(project: Project, env: str) -> dict[str, Any]:
-    from conveyor.deploy import Ledger, serving_versions
+def _ledger_rows(ledger: Sequence[LedgerEntry], env: str) -> dict[str, Any]:
+    from conveyor.deploy import serving_versions
 
-    entries = Ledger.of(project).entries(env)
+    entries = [e for e in ledger if e.environment == env]
     deployments = [
         {k: v for k, v in e.__dict__.items() if k != "details"} for e in entries if e.action != "aliases"
     ]
@@ -88,11 +91,23 @@ def readiness(url: str) -> dict[str, Any]:
 
 
 def environments(project: Project) -> dict[str, Any]:
-    """Per environment: the status panel (as ``conveyor status --json``), readiness and the ledger."""
-    from conveyor.deploy import status
+    """Per environment: the status panel (as ``conveyor status --json``), readiness and the ledger.
+
+    The ledger is read once for the page: the status and each environment's history share it.
+    """
+    from conveyor.deploy import Ledger, status
 
     names = list(project.settings.deploy.environments)
-    overall = read_panel("status", lambda: status(project)["environments"])
+    ledger = read_panel("ledger", lambda: Ledger.of(project).entries())
+    # when the ledger cannot be read, the status reads it itself and says so in its own panel
+    entries: list[LedgerEntry] | None = None if ledger.problem else ledger.data
+    overall = read_panel("status", lambda: status(project, entries)["environments"])
+
+    def history(name: str) -> Panel:
+        if entries is None:
+            return ledger  # the ledger's one line, under each environment
+        return read_panel("ledger", partial(_ledger_rows, entries, name))
+
     out: dict[str, Any] = {}
     for name in names:
         env_settings = project.settings.deploy.environments[name]
@@ -102,7 +117,7 @@ def environments(project: Project) -> dict[str, Any]:
             "url": url,
             "status": Panel(data=env_status, problem=overall.problem),
             "readiness": read_panel("readiness", partial(readiness, url)),
-            "ledger": read_panel("ledger", partial(_ledger_rows, project, name)),
+            "ledger": history(name),
         }
     return out
 
