@@ -22,6 +22,7 @@ command that ran it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from dataclasses import asdict, dataclass, replace
@@ -30,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from conveyor.errors import DeployConflict, LockBusy, OperationError
+from conveyor.errors import ConveyorError, DeployConflict, LockBusy, OperationError
 from conveyor.state import HeldLock, LocalStore, StateStore
 
 
@@ -171,4 +172,11 @@ class EnvironmentLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        if exc is None:
+            self.release()
+            return
+        # leaving on an error: that error is what the caller must see. A release that fails too
+        # (the state store died) frees the lock anyway — the store drops a dead session's lock —
+        # and leaves the record, so the next holder finds this work interrupted.
+        with contextlib.suppress(ConveyorError):
+            self.release()

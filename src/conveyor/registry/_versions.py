@@ -24,7 +24,7 @@ from conveyor.models import Model, load_model
 from conveyor.project import Project
 from conveyor.registry._checksum import directory_sha256, verify_sha256
 from conveyor.registry._lineage import PREFIX, Lineage
-from conveyor.registry._tracking import ensure_experiment, tracking_client
+from conveyor.registry._tracking import ensure_experiment, registry_failure, tracking_client
 
 CANDIDATE = "candidate"
 PYFUNC_NAME = "registered-model"
@@ -63,9 +63,7 @@ class ModelVersion:
 
 def _service_error(project: Project, action: str, exc: Exception) -> ServiceError:
     return ServiceError(
-        project.redact(
-            f"model registry {project.tracking_uri!r}: {action} failed: {type(exc).__name__}: {exc}"
-        ),
+        f"model registry {project.tracking_uri_shown!r}: {action} failed: {registry_failure(project, exc)}",
         tracking_uri=project.tracking_uri_shown,
     )
 
