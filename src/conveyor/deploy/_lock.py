@@ -153,6 +153,13 @@ class EnvironmentLock:
         self._held.update(asdict(holder))
         self._me = holder
 
+    def confirm_held(self) -> None:
+        """Rewrite the record through the lock itself: with PostgreSQL, through the session that holds
+        the lock, so a lock lost with its session (the database restarted while this process worked)
+        is a StateStoreError here, before anything else is changed — not a second deploy running
+        beside this one. Called right before a rollout's switch."""
+        self._write(self._me)
+
     def update(self, **changes: object) -> None:
         """Rewrite the held record with ``changes`` (command, stable, weight, weight_since)."""
         self._write(replace(self._me, **changes))  # type: ignore[arg-type]

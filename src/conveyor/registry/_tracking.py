@@ -16,6 +16,7 @@ at most ``(retries + 1) × timeout_seconds`` plus a few seconds of back-off;
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import TYPE_CHECKING
@@ -50,6 +51,8 @@ def tracking_client(project: Project) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if project.tracking_is_remote:
         os.environ.update(request_bounds(project))  # MLflow reads them at every request
+        # urllib3 logs each retry as a warning on stderr; the outcome is Conveyor's one line
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -85,15 +88,21 @@ def registry_failure(project: Project, exc: BaseException) -> str:
     A server that hung, refused the connection or kept answering 5xx is named as such (MLflow's
     own text is a paragraph of urllib3 internals); anything else is MLflow's first line.
     """
+    return project.redact(failure_text(exc, remote=project.tracking_is_remote))
+
+
+def failure_text(exc: BaseException, *, remote: bool = True) -> str:
+    """:func:`registry_failure` where no project is at hand (a version's files fetched for a load):
+    the bounds are read back from the MLflow settings :func:`tracking_client` put in place."""
     text = str(exc)
-    attempts = project.settings.registry.retries + 1
+    attempts = int(os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")) + 1
     tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-    if project.tracking_is_remote:
+    if remote:
         # a call of the server's artifact proxy (uploads and downloads of model files) fails when
         # the store behind it (S3) does: name that store, not the server
         where = "the server's artifact store" if "mlflow-artifacts" in text else "the server"
         if "timed out" in text.lower():
-            timeout = project.settings.registry.timeout_seconds
+            timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
             return f"{where} gave no answer within {timeout} s ({tries}; registry.timeout_seconds)"
         if found := _STATUS.search(text):
             return f"{where} answered HTTP {found.group(1)} ({tries})"
@@ -102,4 +111,4 @@ def registry_failure(project: Project, exc: BaseException) -> str:
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if len(first) > 300:
         first = first[:297] + "…"
-    return project.redact(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
