@@ -181,9 +181,12 @@ class EnvironmentLock:
     ) -> None:
         if exc is None:
             self.release()
-            return
-        # leaving on an error: that error is what the caller must see. A release that fails too
-        # (the state store died) frees the lock anyway — the store drops a dead session's lock —
-        # and leaves the record, so the next holder finds this work interrupted.
+        else:
+            self.release_after_error()
+
+    def release_after_error(self) -> None:
+        """Release when leaving on an error: that error is what the caller must see. A release that
+        fails too (the state store died) frees the lock anyway — the store drops a dead session's
+        lock — and leaves the record, so the next holder finds this work interrupted."""
         with contextlib.suppress(ConveyorError):
             self.release()

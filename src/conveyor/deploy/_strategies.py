@@ -23,7 +23,11 @@ changes what production serves before the final atomic switch (blue-green)
 or before a traffic step (canary), and the ledger line is written right after
 the switch, before the registry is touched. A controller killed mid-deploy
 leaves the server as it was at its last admin call; the next deploy or
-rollback recovers (:func:`conveyor.deploy._environment.recover`). Rollback
+rollback recovers (:func:`conveyor.deploy._environment.recover`). A state
+store that dies mid-rollout (a team's PostgreSQL) stops the deploy with one
+line after the servers are put back as they were
+(:func:`conveyor.deploy._environment.store_lost`): production never serves a
+version the ledger does not name. Rollback
 lives in :mod:`conveyor.deploy._rollback`, the canary's steps in
 :mod:`conveyor.deploy._rollout`.
 """
