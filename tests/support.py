@@ -23,6 +23,7 @@ __all__ = [
     "K",
     "free_environment_ports",
     "free_port",
+    "shop_interactions",
     "stop_process",
     "wait_ready",
     "wait_until",
@@ -79,7 +80,7 @@ def stop_process(process: subprocess.Popen[str], seconds: float = 20) -> None:
         process.wait()
 
 
-def _interactions() -> Any:
+def shop_interactions() -> Any:
     """Users with one of three tastes (item ranges), 15 interactions each."""
     import numpy as np
     import polars as pl
@@ -104,7 +105,7 @@ def write_registered_shop(root: Path, config: str = "project: {name: shop}\nmode
     from conveyor.registry import Lineage, ensure_experiment, register_version
 
     (root / "conveyor.yaml").write_text(config)
-    data = _interactions()
+    data = shop_interactions()
     (root / "data" / "raw").mkdir(parents=True)
     data.write_parquet(root / "data" / "raw" / "interactions.parquet")
     project = Project.load(root)

@@ -404,6 +404,11 @@ class RegistrySection(_Section):
     artifact_location: str | None = None  # None: <project>/.conveyor/mlartifacts; with a server: its store
     experiment: str | None = None  # None: the project name
     model_name: str | None = None  # None: the project name
+    # an MLflow server: how long one request may wait for its answer, and how often a request
+    # that failed (no connection, a 5xx, that timeout) is tried again — so a dead or hung server
+    # stops a command in about (retries + 1) × timeout_seconds instead of MLflow's ~16 minutes
+    timeout_seconds: int = Field(30, ge=1, le=3600)
+    retries: int = Field(2, ge=0, le=10)
 
 
 # -- Conveyor's own state ----------------------------------------------------------

@@ -19,6 +19,7 @@ stops (:func:`abort_requested`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from conveyor.deploy._ledger import Ledger, LedgerEntry
 from conveyor.deploy._lock import EnvironmentLock
 from conveyor.deploy._processes import reap_orphan
 from conveyor.deploy._supervisor import EnvironmentProcess
+from conveyor.errors import ConveyorError, StateStoreError
 from conveyor.project import Project
 from conveyor.state import StateStore, open_store
 
@@ -227,7 +229,12 @@ def recover(env: Environment, lock: EnvironmentLock, progress: Progress) -> dict
 def switch(
     env: Environment, state: ServerState, candidate: str, how: str, report: dict[str, Any]
 ) -> tuple[ServerState, float]:
-    """The atomic switch to ``candidate``, then its ledger line (before the registry is touched)."""
+    """The atomic switch to ``candidate``, then its ledger line (before the registry is touched).
+
+    The two go together: when the ledger line cannot be written (the state store died between
+    them), the servers are switched back before the error is raised — production never serves a
+    version the ledger does not name.
+    """
     previous = state.primary
     started = time.perf_counter()
     if state.primary != candidate or state.share(candidate) < 1.0:
@@ -237,9 +244,45 @@ def switch(
     details: dict[str, Any] = {"previous": previous, "switch_ms": round(switch_ms, 1)}
     if len(env.client) > 1:
         details["replicas"] = env.urls
-    record(env.project, LedgerEntry(env.name, "deploy", "ok", candidate, how, reason, details=details))
+    try:
+        record(env.project, LedgerEntry(env.name, "deploy", "ok", candidate, how, reason, details=details))
+    except StateStoreError as exc:
+        raise store_lost(env, exc, candidate, previous) from None
     report.update(outcome="ok", reason=reason, switch_ms=switch_ms)
     return state, switch_ms
+
+
+def restore(env: Environment, previous: str | None, candidate: str) -> str:
+    """Put the servers back as they were before a rollout of ``candidate``: no candidate traffic,
+    ``previous`` the primary again, the candidate unloaded where it has no traffic. What serves now,
+    in words (the servers are reached over HTTP: this works while the state store is down)."""
+    try:
+        state = env.client.state()
+        if state.candidates:
+            state = env.client.rollback()  # a canary's or an A/B variant's share back to 0 %
+        if previous is not None and state.primary != previous and state.loaded(previous):
+            state = env.client.switch(previous)
+        if state.primary != candidate and state.loaded(candidate):
+            with contextlib.suppress(ConveyorError):
+                state = env.client.unload(candidate)
+    except ConveyorError as exc:
+        return f"{env.name} could not be checked ({exc})"
+    if state.primary is None:
+        return f"{env.name} serves no version (its replicas disagree; run `conveyor status`)"
+    return f"{env.name} serves version {state.primary}"
+
+
+def store_lost(
+    env: Environment, exc: StateStoreError, candidate: str, previous: str | None
+) -> StateStoreError:
+    """The state store failed in the middle of a rollout: the servers put back (:func:`restore`),
+    and one line saying so. Nothing more can be recorded; the lock's record stays in the store, so
+    the next deploy or rollback finds the rollout interrupted and records it (:func:`recover`)."""
+    serving = restore(env, previous, candidate)
+    return StateStoreError(
+        f"{exc}; the deploy of version {candidate} stopped and {serving}",
+        **{**exc.context, "environment": env.name, "version": candidate, "servers_restored": True},
+    )
 
 
 def _complete_rollback(env: Environment, state: ServerState, what: str) -> None:

@@ -22,6 +22,7 @@ command that ran it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from dataclasses import asdict, dataclass, replace
@@ -30,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from conveyor.errors import DeployConflict, LockBusy, OperationError
+from conveyor.errors import ConveyorError, DeployConflict, LockBusy, OperationError
 from conveyor.state import HeldLock, LocalStore, StateStore
 
 
@@ -152,6 +153,13 @@ class EnvironmentLock:
         self._held.update(asdict(holder))
         self._me = holder
 
+    def confirm_held(self) -> None:
+        """Rewrite the record through the lock itself: with PostgreSQL, through the session that holds
+        the lock, so a lock lost with its session (the database restarted while this process worked)
+        is a StateStoreError here, before anything else is changed — not a second deploy running
+        beside this one. Called right before a rollout's switch."""
+        self._write(self._me)
+
     def update(self, **changes: object) -> None:
         """Rewrite the held record with ``changes`` (command, stable, weight, weight_since)."""
         self._write(replace(self._me, **changes))  # type: ignore[arg-type]
@@ -171,4 +179,14 @@ class EnvironmentLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.release()
+        if exc is None:
+            self.release()
+        else:
+            self.release_after_error()
+
+    def release_after_error(self) -> None:
+        """Release when leaving on an error: that error is what the caller must see. A release that
+        fails too (the state store died) frees the lock anyway — the store drops a dead session's
+        lock — and leaves the record, so the next holder finds this work interrupted."""
+        with contextlib.suppress(ConveyorError):
+            self.release()

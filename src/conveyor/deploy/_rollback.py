@@ -33,7 +33,7 @@ from conveyor.deploy._environment import Environment, Progress, quiet, record, r
 from conveyor.deploy._ledger import LedgerEntry
 from conveyor.deploy._lock import EnvironmentLock, LockHolder
 from conveyor.deploy._results import DeployResult
-from conveyor.errors import DeployConflict, UsageError
+from conveyor.errors import DeployConflict, StateStoreError, UsageError
 from conveyor.project import Project
 
 ABORT_WAIT_SECONDS = 15.0  # how long a rollback waits for the rollout it aborted to stop
@@ -65,8 +65,10 @@ def _rollback_or_abort(project: Project, env_name: str, progress: Progress) -> d
     try:
         lock.update(command=f"conveyor rollback --env {env_name}")
         report = _rollback(env, lock, progress, unreachable)
-    finally:
-        lock.release()
+    except BaseException:
+        lock.release_after_error()
+        raise
+    lock.release()
     env.process.ensure_watchdog()
     return report
 
@@ -101,7 +103,17 @@ def _rollback(
     if unreachable:
         details["unreachable"] = unreachable
         reason += f" ({len(unreachable)} replica(s) did not answer: {', '.join(unreachable)})"
-    record(env.project, LedgerEntry(env.name, "rollback", "ok", state.primary, None, reason, details=details))
+    entry = LedgerEntry(env.name, "rollback", "ok", state.primary, None, reason, details=details)
+    try:
+        record(env.project, entry)
+    except StateStoreError as exc:
+        # the switch stands (the operator asked for the old version back); the lock's record stays
+        # in the store, and the next deploy or rollback writes this line (recover)
+        raise StateStoreError(
+            f"{exc}; the rollback itself is done: {env.name} serves version {state.primary} "
+            "(the next deploy or rollback writes its ledger line)",
+            **exc.context,
+        ) from None
     spawn_alias_sync(env.project, env.name)
     report = {"environment": env.name, "outcome": "ok", "reason": reason, "switch_ms": switch_ms}
     if unreachable:

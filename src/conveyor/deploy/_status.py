@@ -111,7 +111,8 @@ def environment_status(
         if left is not None:
             status["interrupted"] = {
                 **_rollout(left),
-                "note": "this command was killed; the next deploy or rollback reverts what it left",
+                "note": "this command did not finish (killed, or its state store failed); "
+                "the next deploy or rollback reverts what it left",
             }
     plan = env.ab_plan()
     if plan is not None:

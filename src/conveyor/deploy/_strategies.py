@@ -23,7 +23,11 @@ changes what production serves before the final atomic switch (blue-green)
 or before a traffic step (canary), and the ledger line is written right after
 the switch, before the registry is touched. A controller killed mid-deploy
 leaves the server as it was at its last admin call; the next deploy or
-rollback recovers (:func:`conveyor.deploy._environment.recover`). Rollback
+rollback recovers (:func:`conveyor.deploy._environment.recover`). A state
+store that dies mid-rollout (a team's PostgreSQL) stops the deploy with one
+line after the servers are put back as they were
+(:func:`conveyor.deploy._environment.store_lost`): production never serves a
+version the ledger does not name. Rollback
 lives in :mod:`conveyor.deploy._rollback`, the canary's steps in
 :mod:`conveyor.deploy._rollout`.
 """
@@ -46,15 +50,17 @@ from conveyor.deploy._environment import (
     quiet,
     record,
     recover,
+    store_lost,
 )
 from conveyor.deploy._ledger import Ledger, LedgerEntry
+from conveyor.deploy._lock import EnvironmentLock
 from conveyor.deploy._results import DeployResult
 from conveyor.deploy._rollout import stop_if_aborted
 from conveyor.deploy._smoke import smoke_test
-from conveyor.deploy._strategy_types import Rollout, deploy_strategy
+from conveyor.deploy._strategy_types import DeployStrategy, Rollout, deploy_strategy
 from conveyor.deploy._supervisor import SideServer
 from conveyor.deploy._versions import alias_version, check_version, latest_version, set_alias
-from conveyor.errors import DeployConflict, SmokeTestFailed, UsageError
+from conveyor.errors import DeployConflict, SmokeTestFailed, StateStoreError, UsageError
 from conveyor.project import Project
 
 SMOKE_WARM_UP = 5  # untimed requests to the freshly started side server before its smoke test
@@ -187,41 +193,77 @@ def _deploy(
     chosen_steps = chosen.prepare(project, steps)
     candidate = check_version(project, version) if version else latest_version(project)
     with env.lock("deploy", version=candidate, strategy=how) as lock:
-        lock.update(command=_command(env_name, how, candidate, steps, interval))
-        recovered = recover(env, lock, progress)
-        env.clear_abort()  # a request aimed at an earlier rollout
-        _refuse_during_experiment(env)
-        state = env.ensure_server(progress)
         report: dict[str, Any] = {"environment": env_name, "strategy": how, "version": candidate}
-        if recovered:
-            report["recovered"] = recovered
-        if state.primary == candidate and state.share(candidate) == 1.0:
-            report.update(outcome="unchanged", reason=f"version {candidate} already serves all traffic")
-            record(project, LedgerEntry(env_name, "deploy", "unchanged", candidate, how, report["reason"]))
-            _sync_aliases(env, report)
-            return {**report, "server": state.to_dict()}
-        if state.candidates:
-            state = env.client.rollback()  # a stray candidate share (an aborted canary) goes back to 0
-        previous = state.primary
-        report["previous"] = previous
-        lock.update(stable=previous)
-        state = _expire_previous(env, state, progress)
-        if env_name == PRODUCTION or chosen.smoke_test:
-            _smoke_candidate(env, candidate, report, progress)
-        stop_if_aborted(env, candidate, report)
-        rollout = Rollout(
-            env=env, lock=lock, state=state, candidate=candidate, previous=previous, strategy=how,
-            report=report, steps=chosen_steps, interval=interval, progress=progress,
-        )  # fmt: skip
-        report = chosen.roll_out(rollout)
+        try:
+            lock.update(command=_command(env_name, how, candidate, steps, interval))
+            return _locked(env, lock, chosen, report, chosen_steps, interval, progress)
+        except StateStoreError as exc:
+            raise _store_failed(env, exc, report) from None
+
+
+def _store_failed(env: Environment, exc: StateStoreError, report: dict[str, Any]) -> StateStoreError:
+    """The state store failed during a deploy: one line, with production as it was before."""
+    candidate = str(report["version"])
+    if exc.context.get("servers_restored"):
+        return exc  # the switch already put the servers back and said so
+    if report.get("outcome") in ("ok", "unchanged"):
+        return StateStoreError(
+            f"{exc}; version {candidate} serves {env.name} and its deploy is recorded in the ledger",
+            **exc.context,
+        )
+    return store_lost(env, exc, candidate, report.get("previous"))
+
+
+def _locked(
+    env: Environment,
+    lock: EnvironmentLock,
+    chosen: DeployStrategy,
+    report: dict[str, Any],
+    steps: list[int] | None,
+    interval: float | None,
+    progress: Progress,
+) -> dict[str, Any]:
+    """The deploy under the environment's lock (see :func:`_deploy`)."""
+    project, env_name, candidate, how = env.project, env.name, str(report["version"]), str(report["strategy"])
+    recovered = recover(env, lock, progress)
+    env.clear_abort()  # a request aimed at an earlier rollout
+    _refuse_during_experiment(env)
+    state = env.ensure_server(progress)
+    if recovered:
+        report["recovered"] = recovered
+    if state.primary == candidate and state.share(candidate) == 1.0:
+        report.update(outcome="unchanged", reason=f"version {candidate} already serves all traffic")
+        record(project, LedgerEntry(env_name, "deploy", "unchanged", candidate, how, report["reason"]))
         _sync_aliases(env, report)
-        if rollout.final_state is None:
-            return report
-        return {**report, "server": rollout.final_state.to_dict()}
+        return {**report, "server": state.to_dict()}
+    if state.candidates:
+        state = env.client.rollback()  # a stray candidate share (an aborted canary) goes back to 0
+    previous = state.primary
+    report["previous"] = previous
+    lock.update(stable=previous)
+    state = _expire_previous(env, state, progress)
+    if env_name == PRODUCTION or chosen.smoke_test:
+        _smoke_candidate(env, candidate, report, progress)
+    stop_if_aborted(env, candidate, report)
+    rollout = Rollout(
+        env=env, lock=lock, state=state, candidate=candidate, previous=previous, strategy=how,
+        report=report, steps=steps, interval=interval, progress=progress,
+    )  # fmt: skip
+    report = chosen.roll_out(rollout)
+    _sync_aliases(env, report)
+    if rollout.final_state is None:
+        return report
+    return {**report, "server": rollout.final_state.to_dict()}
 
 
 def _sync_aliases(env: Environment, report: dict[str, Any]) -> None:
-    entry = sync_aliases(env.project, env.name, attempts=3)
+    """The registry aliases after a recorded switch; a store that fails now does not undo the deploy
+    (the aliases are bookkeeping: the next deploy or rollback sets them)."""
+    try:
+        entry = sync_aliases(env.project, env.name, attempts=3)
+    except StateStoreError as exc:
+        report["aliases"] = {"outcome": "failed", "reason": f"not updated: {exc}"}
+        return
     if entry is not None:
         report["aliases"] = {"outcome": entry.outcome, "reason": entry.reason}
 

@@ -62,6 +62,7 @@ class Rollout:
             state = self._phase("load", lambda: env.client.load(candidate))
         self.report["load_ms"] = (time.perf_counter() - started) * 1000
         stop_if_aborted(env, candidate, self.report)
+        self.lock.confirm_held()  # still ours (a restarted state store drops its sessions' locks)
         loaded = state
         state, switch_ms = self._phase(
             "switch", lambda: switch(env, loaded, candidate, self.strategy, self.report)

@@ -24,7 +24,12 @@ from conveyor.models import Model, load_model
 from conveyor.project import Project
 from conveyor.registry._checksum import directory_sha256, verify_sha256
 from conveyor.registry._lineage import PREFIX, Lineage
-from conveyor.registry._tracking import ensure_experiment, tracking_client
+from conveyor.registry._tracking import (
+    ensure_experiment,
+    failure_text,
+    registry_failure,
+    tracking_client,
+)
 
 CANDIDATE = "candidate"
 PYFUNC_NAME = "registered-model"
@@ -63,9 +68,7 @@ class ModelVersion:
 
 def _service_error(project: Project, action: str, exc: Exception) -> ServiceError:
     return ServiceError(
-        project.redact(
-            f"model registry {project.tracking_uri!r}: {action} failed: {type(exc).__name__}: {exc}"
-        ),
+        f"model registry {project.tracking_uri_shown!r}: {action} failed: {registry_failure(project, exc)}",
         tracking_uri=project.tracking_uri_shown,
     )
 
@@ -122,7 +125,12 @@ def _download(location: str, root: Path, download: Any) -> None:
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        fetched = Path(download(artifact_uri=location, dst_path=str(staging)))
+        try:
+            fetched = Path(download(artifact_uri=location, dst_path=str(staging)))
+        except Exception as exc:  # MLflow's and the artifact store's errors alike: one line
+            raise ServiceError(
+                f"model registry: fetching {location} failed: {failure_text(exc)}", path=location
+            ) from exc
         if fetched.is_dir() and not (fetched / "MLmodel").is_file():
             raise InputError(f"{location}: no MLmodel in the downloaded artifacts", path=location)
         shutil.rmtree(root, ignore_errors=True)  # a stale folder without MLmodel
@@ -243,28 +251,30 @@ def get_version(project: Project, version: str | int) -> ModelVersion:
     """A registered version by number; UsageError when there is no such version."""
     client = tracking_client(project)
     try:
-        mv = client.get_model_version(project.model_name, str(version))
+        return _to_version(project, client.get_model_version(project.model_name, str(version)))
+    except ConveyorError:
+        raise
     except Exception as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
             raise UsageError(
                 f"model {project.model_name!r} has no version {version}", version=str(version)
             ) from exc
         raise _service_error(project, f"reading version {version}", exc) from exc
-    return _to_version(project, mv)
 
 
 def get_version_by_alias(project: Project, alias: str) -> ModelVersion | None:
     """The version an alias points at, or None when the alias (or the model) does not exist."""
     client = tracking_client(project)
     try:
-        mv = client.get_model_version_by_alias(project.model_name, alias)
+        return _to_version(project, client.get_model_version_by_alias(project.model_name, alias))
+    except ConveyorError:
+        raise
     except Exception as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or "INVALID_PARAMETER" in str(
             getattr(exc, "error_code", "")
         ):
             return None
         raise _service_error(project, f"reading alias {alias!r}", exc) from exc
-    return _to_version(project, mv)
 
 
 def list_versions(project: Project) -> list[ModelVersion]:
@@ -277,12 +287,14 @@ def list_versions(project: Project) -> list[ModelVersion]:
         if found:
             for alias, number in (client.get_registered_model(project.model_name).aliases or {}).items():
                 aliases.setdefault(str(number), []).append(str(alias))
+        versions = [
+            replace(_to_version(project, mv), aliases=tuple(sorted(aliases.get(str(mv.version), []))))
+            for mv in found
+        ]
+    except ConveyorError:
+        raise
     except Exception as exc:
         raise _service_error(project, "listing versions", exc) from exc
-    versions = (
-        replace(_to_version(project, mv), aliases=tuple(sorted(aliases.get(str(mv.version), []))))
-        for mv in found
-    )
     return sorted(versions, key=lambda v: -int(v.version))
 
 
