@@ -44,10 +44,10 @@ Up to four metrics, each a one-sided question "is the candidate worse?":
   candidate's lower? The variance of the difference is the pooled one under the
   null (every unit's residual around the pooled rate), not each arm's own: with
   heavy-tailed, skewed users an arm's own variance moves with its rate, and a
-  test of the lower tail on it rejects up to twice as often as alpha (the
-  benchmark's A/A). The error rate's test is of the upper tail, where the same
-  effect makes the unpooled variance conservative, and its null is an
-  increase of the tolerance, not equality: it keeps each arm's variance.
+  test of the lower tail on it rejects more often than alpha. The error
+  rate's test is of the upper tail, where the same effect makes the unpooled
+  variance conservative, and its null is an increase of the tolerance, not
+  equality: it keeps each arm's variance.
 
 The metrics share the significance level: each is tested at alpha divided by
 the number of metrics tested (Bonferroni), so the false-fail rate of a
