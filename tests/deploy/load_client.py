@@ -3,6 +3,10 @@
 Usage: python load_client.py URL SECONDS RATE OUT.json STOP — runs until
 SECONDS have passed or the file STOP exists, then writes counts of answers by
 status and by model version, and the failures, to OUT.json.
+
+Every request names its user, the next of :data:`USERS` in turn: the canary routes sticky by
+user and its analysis counts users, so a window holds as many users as requests (up to
+:data:`USERS`), and a 10 % step finds enough of them on the candidate.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 import httpx
 
 THREADS = 8
+USERS = 1000
 
 
 def main() -> None:
@@ -34,7 +39,7 @@ def main() -> None:
             n = 0
             next_at = time.monotonic()
             while time.monotonic() < deadline and not stop.exists():
-                user = (offset + n * THREADS) % 300
+                user = (offset + n * THREADS) % USERS
                 n += 1
                 try:
                     response = client.post("/recommend", json={"user_id": user, "k": 5})

@@ -74,6 +74,8 @@ def test_judge_fails_a_failing_canary_and_passes_a_healthy_one(deploy_project: P
     assert body["verdict"] == "fail"
     assert body["baseline"] == "1"  # inferred: the other version that answered the most requests
     assert body["arms"]["candidate"]["requests"] == 100
+    assert body["arms"]["candidate"]["users"] == 100  # users 0..99: the unit of the same analysis
+    assert body["arms"]["baseline"]["users"] == 120
     assert body["arms"]["candidate"]["errors"] == errors["3"]
     assert body["arms"]["baseline"] == {
         **body["arms"]["baseline"],

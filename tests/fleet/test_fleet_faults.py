@@ -18,6 +18,7 @@ import pytest
 
 from conveyor.deploy import EnvironmentLock, Ledger
 from conveyor.project import Project
+from conveyor.serving import sticky_point
 from support import wait_until
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.xdist_group("fleet")]
@@ -104,6 +105,42 @@ def test_a_user_lands_on_the_same_arm_whichever_replica_answers(cli, fleet):
         stopped = cli("--project", fleet.ops, "rollback", "--env", "production", "--json")
         assert stopped.exit_code == 0, stopped.stderr
     assert fleet.versions() == ["1", "1", "1"]
+
+
+def test_during_a_canary_a_user_gets_the_same_version_from_every_replica(cli, fleet):
+    # a canary of the healthy version 2 at its first step (10 %, a window of a minute), then stopped
+    canary = _deploy_in_background(fleet, "--strategy", "canary", "--version", "2",
+                                   "--steps", "10,50,100", "--interval", "60")  # fmt: skip
+    try:
+        _wait_for(lambda: any(e.action == "canary-step" and e.version == "2" for e in _ledger(fleet)),
+                  "the first canary step")  # fmt: skip
+        step = next(e for e in reversed(_ledger(fleet)) if e.action == "canary-step")
+        salt = step.details["salt"]
+        assert salt.startswith("canary:2:")
+        assert (step.details["mode"], step.details["share"]) == ("sticky", 0.1)
+        for i in range(3):  # the same weights, mode and salt on every replica
+            state = fleet.state(i)
+            assert (state["mode"], state["salt"]) == ("sticky", salt)
+            assert {v["version"]: v["share"] for v in state["versions"]} == {
+                "1": 0.9,
+                "2": pytest.approx(0.1),
+            }
+        users = range(120)
+        # the known answer: the stable version first in [0, 1), the candidate above 0.9
+        expected = ["2" if sticky_point(salt, u) >= 0.9 else "1" for u in users]
+        assert 0 < expected.count("2") < 40
+        answers = []
+        for url in [*fleet.urls, fleet.lb_url, fleet.lb_url, fleet.lb_url]:  # HAProxy: round robin
+            with httpx.Client(base_url=url, timeout=10) as client:
+                answers.append([client.post("/recommend", json={"user_id": u, "k": 5}).json()["model_version"]
+                                for u in users])  # fmt: skip
+        assert all(versions == expected for versions in answers)
+    finally:
+        stopped = cli("--project", fleet.ops, "rollback", "--env", "production", "--json")
+        assert canary.wait(WAIT_SECONDS) == 1  # RolloutAborted: the operator's rollback stopped it
+    assert stopped.exit_code == 0, stopped.stderr
+    assert fleet.versions() == ["1", "1", "1"]
+    assert all("2" not in [v["version"] for v in fleet.state(i)["versions"]] for i in range(3))
 
 
 def test_a_failing_canary_is_rolled_back_on_every_replica(cli, fleet, tmp_path):

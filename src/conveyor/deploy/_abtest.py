@@ -7,7 +7,8 @@ variance and declares winners far more often than alpha. Every statistic here
 treats the user as the independent unit and the click-through rate (clicked
 answers ÷ answers, summed over users) as a ratio of two per-user means, whose
 variance comes from the delta method (Deng, Knoblich & Lu, "Applying the
-Delta Method in Metric Analytics", KDD 2018).
+Delta Method in Metric Analytics", KDD 2018; one implementation,
+``conveyor.deploy._ratio``, which the canary's error rate uses too).
 
 A fixed-horizon design, decided once by ``conveyor ab conclude``:
 
@@ -46,6 +47,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from conveyor.deploy._ratio import UnitRatio, unit_variance
 from conveyor.errors import UsageError
 
 SRM_ALPHA = 0.001  # the usual threshold of a sample-ratio-mismatch alarm
@@ -101,29 +103,27 @@ class Arm:
         return self.impressions / self.users if self.users else math.nan
 
     @property
+    def ratio(self) -> UnitRatio:
+        """The click-through rate as a ratio of per-user sums (:mod:`conveyor.deploy._ratio`)."""
+        return UnitRatio(
+            self.users, self.impressions, self.clicks, self.impressions_sq, self.clicks_sq, self.cross
+        )
+
+    @property
     def user_variance(self) -> float:
         """Variance of one user's linearised CTR, ``(clicks_u − ctr · impressions_u) / mean impressions``."""
-        k = self.users
-        if k < 2 or self.impressions == 0:
-            return math.nan
-        mean_n, mean_c, rate = self.impressions / k, self.clicks / k, self.ctr
-        var_n = (self.impressions_sq - k * mean_n * mean_n) / (k - 1)
-        var_c = (self.clicks_sq - k * mean_c * mean_c) / (k - 1)
-        cov = (self.cross - k * mean_n * mean_c) / (k - 1)
-        return max(0.0, var_c - 2 * rate * cov + rate * rate * var_n) / (mean_n * mean_n)
+        r = self.ratio
+        return unit_variance(r.units, r.denominator, r.numerator, r.denominator_sq, r.numerator_sq, r.cross)
 
     @property
     def ctr_variance(self) -> float:
         """Delta-method variance of :attr:`ctr`, users as the independent unit."""
-        return self.user_variance / self.users if self.users >= 2 else math.nan
+        return self.ratio.variance
 
     @property
     def design_effect(self) -> float:
         """:attr:`ctr_variance` over the binomial variance that treats impressions as independent."""
-        rate = self.ctr
-        if not 0 < rate < 1:
-            return math.nan
-        return self.ctr_variance / (rate * (1 - rate) / self.impressions)
+        return self.ratio.design_effect
 
 
 @dataclass(frozen=True)

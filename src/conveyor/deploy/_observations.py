@@ -6,13 +6,16 @@ inputs of the canary analysis and the A/B test.
 
 An *error* is an answer whose logged ``outcome`` is not ``ok``: a model
 error (the model raised: 500 ``model_error``), another server error, or a
-client error. Under weighted routing both arms see the same mix of requests,
-so client errors hit them alike and only a difference counts — a candidate
-whose model fails where the stable one answers shows up as a higher error
-rate. The log is read through :mod:`conveyor.requestlog`, which owns its format.
-A *click* is a ``click`` feedback event attributed to the version; the
-click-through rate is clicked answers over ``/recommend`` answers, and an A/B arm
-keeps them per user (the unit of the A/B test, ``conveyor.deploy._abtest``).
+client error. Routing is sticky by a salted hash of the user id, independent
+of what a user asks, so both arms see the same mix of requests and users,
+client errors hit them alike and only a difference counts — a candidate whose
+model fails where the stable one answers shows up as a higher error rate.
+Both analyses count users: a canary arm keeps each user's requests, errors
+and median latency, an A/B arm each user's answers and clicked answers (a
+request without a user id is its own unit). The log is read through
+:mod:`conveyor.requestlog`, which owns its format. A *click* is a ``click``
+feedback event attributed to the version; the click-through rate is clicked
+answers over ``/recommend`` answers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from conveyor.deploy._abtest import Arm
-from conveyor.deploy._canary import ArmSample
+from conveyor.deploy._canary import ArmSample, UserCounts
 from conveyor.project import Project
 from conveyor.requestlog import OK, read_request_logs, request_log_locations
 
@@ -33,12 +36,13 @@ def _read(project: Project, env: str, since: datetime | None) -> tuple[pl.DataFr
     return predictions, feedback
 
 
-def _clicks(feedback: pl.DataFrame, impressions: pl.DataFrame, version: str) -> int:
-    clicks = feedback.filter((pl.col("event") == "click") & (pl.col("model_version") == version))
-    answered = set(impressions.filter(pl.col("model_version") == version).get_column("request_id").to_list())
-    by_request = {r for r in clicks.get_column("request_id").to_list() if r is not None and r in answered}
-    by_user_only = clicks.filter(pl.col("request_id").is_null()).height
-    return len(by_request) + by_user_only
+def _unit() -> pl.Expr:
+    """The analysis unit of a logged row: its user, or the request itself when it has no user id."""
+    return pl.coalesce(
+        pl.lit("u:") + pl.col("user_id"),
+        pl.lit("r:") + pl.col("request_id"),
+        pl.lit("row:") + pl.int_range(pl.len()).cast(pl.String),
+    )
 
 
 def served_versions(project: Project, env: str, since: datetime) -> dict[str, int]:
@@ -52,27 +56,40 @@ def served_versions(project: Project, env: str, since: datetime) -> dict[str, in
     )
 
 
+def _per_user_requests(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per unit: requests, errors (outcome not ``ok``) and the median latency of its ``ok`` answers."""
+    ok = (pl.col("outcome") == OK).fill_null(False)
+    return (
+        rows.select(_unit().alias("unit"), ok.alias("ok"), pl.col("latency_ms"))
+        .group_by("unit")
+        .agg(
+            pl.len().alias("requests"),
+            (pl.len() - pl.col("ok").sum()).alias("errors"),
+            pl.col("latency_ms").filter(pl.col("ok")).median().alias("latency"),
+        )
+    )
+
+
 def canary_samples(
     project: Project, env: str, since: datetime, stable: str, candidate: str
 ) -> tuple[ArmSample, ArmSample]:
-    """The stable and candidate samples of the window starting at ``since``."""
+    """The stable and candidate samples of the window starting at ``since``, per user."""
     predictions, feedback = _read(project, env, since)
     impressions = predictions.filter((pl.col("endpoint") == "/recommend") & (pl.col("status") == 200))
     samples = []
     for version in (stable, candidate):
         rows = predictions.filter(pl.col("model_version") == version)
-        ok = rows.filter(pl.col("outcome") == OK)
-        shown = impressions.filter(pl.col("model_version") == version).height
-        samples.append(
-            ArmSample(
-                version=version,
-                requests=rows.height,
-                errors=rows.height - ok.height,
-                latencies_ms=ok.get_column("latency_ms").to_list(),
-                impressions=shown,
-                clicks=min(shown, _clicks(feedback, impressions, version)),
-            )
+        per_unit = _per_user_requests(rows)
+        shown, clicked = _per_user(impressions, feedback, version)
+        counts = UserCounts.of(
+            per_unit.get_column("requests").to_numpy(),
+            per_unit.get_column("errors").to_numpy(),
+            per_unit.get_column("latency").drop_nulls().to_numpy(),
+            shown,
+            clicked,
         )
+        ok = rows.filter((pl.col("outcome") == OK).fill_null(False))
+        samples.append(ArmSample.from_users(version, counts, ok.get_column("latency_ms").to_list()))
     return samples[0], samples[1]
 
 
@@ -88,15 +105,16 @@ def _per_user(impressions: pl.DataFrame, feedback: pl.DataFrame, version: str | 
     if version is not None:
         clicks = clicks.filter(pl.col("model_version") == version)
     clicked_ids = clicks.get_column("request_id").drop_nulls().unique()
-    unit = pl.coalesce(pl.col("user_id"), pl.col("request_id"))
     per_user = (
-        shown.select(unit.alias("unit"), pl.col("request_id").is_in(clicked_ids.implode()).alias("clicked"))
+        shown.select(
+            _unit().alias("unit"), pl.col("request_id").is_in(clicked_ids.implode()).alias("clicked")
+        )
         .group_by("unit")
         .agg(pl.len().alias("n"), pl.col("clicked").sum().alias("c"))
     )
     by_user_only = (
         clicks.filter(pl.col("request_id").is_null() & pl.col("user_id").is_not_null())
-        .group_by(pl.col("user_id").alias("unit"))
+        .group_by((pl.lit("u:") + pl.col("user_id")).alias("unit"))
         .agg(pl.len().alias("extra"))
     )
     per_user = per_user.join(by_user_only, on="unit", how="left").with_columns(

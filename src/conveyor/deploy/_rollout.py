@@ -63,6 +63,12 @@ def stop_if_aborted(env: Environment, candidate: str, report: dict[str, Any]) ->
     raise RolloutAborted(reason, environment=env.name, version=candidate)
 
 
+def canary_salt(candidate: str, started: datetime) -> str:
+    """The sticky salt of one canary rollout: the same for all its steps, new for the next rollout
+    (so the users on one candidate are not the users on the next)."""
+    return f"canary:{candidate}:{started.isoformat(timespec='microseconds')}"
+
+
 def canary_rollout(
     env: Environment,
     lock: EnvironmentLock,
@@ -78,11 +84,13 @@ def canary_rollout(
     wait = settings.interval_seconds if interval is None else interval
     flush = env.project.settings.serving.request_log.flush_seconds
     stable = state.primary or ""
+    salt = canary_salt(candidate, datetime.now(UTC))
     progress(f"loading version {candidate} beside {stable}")
     if not state.loaded(candidate):
         state = env.client.load(candidate)
     analyses: list[dict[str, Any]] = []
     report["steps"] = analyses
+    report["salt"] = salt  # the sticky assignment of this rollout's users (ledger: each canary-step)
     promote_if_asked = partial(
         promote_if_requested, env, lock, candidate=candidate, stable=stable, steps=steps, report=report
     )
@@ -92,14 +100,22 @@ def canary_rollout(
         if (promoted := promote_if_asked()) is not None:
             return promoted  # an operator's `conveyor canary promote`: the remaining steps are skipped
         since = datetime.now(UTC)
-        # the same weights on every replica, drawn per request: the analysis below (error rate,
-        # latency, traffic share) assumes requests assigned independently; a sticky split would
-        # assign whole users and cluster their errors (docs/deploy.md, "Several replicas")
-        env.client.traffic({stable: 1 - share, candidate: share}, mode="weighted")
+        # the same weights and salt on every replica, sticky by user: a user lands on the same
+        # version whichever replica answers, and (the shares ordered stable first) a user on the
+        # candidate at 5 % stays on it at 25 %; the analysis counts users (conveyor.deploy._canary)
+        env.client.traffic({stable: 1 - share, candidate: share}, mode="sticky", salt=salt)
         lock.update(weight=float(step), weight_since=since.isoformat(timespec="seconds"))
         record(
             env.project,
-            LedgerEntry(env.name, "canary-step", "ok", candidate, "canary", f"{step} % to {candidate}"),
+            LedgerEntry(
+                env.name,
+                "canary-step",
+                "ok",
+                candidate,
+                "canary",
+                f"{step} % to {candidate}",
+                details={"share": share, "mode": "sticky", "salt": salt},
+            ),
         )
         stop_if_aborted(env, candidate, report)  # an abort that raced the step above
         result: CanaryResult | None = None

@@ -64,6 +64,7 @@ def _replica(client: ServerClient, up: bool) -> tuple[dict[str, Any], ServerStat
         previous=state.previous,
         weights={v.version: v.share for v in state.versions if v.share > 0},
         mode=state.mode,
+        salt=state.salt,  # a canary's or A/B test's sticky assignment: the same on every replica
     )
     return line, state
 

@@ -2,12 +2,17 @@
 
 Argo Rollouts and Flagger move the traffic; Conveyor says whether the
 candidate is worse, with the very analysis its own canary uses
-(:func:`conveyor.deploy.analyse` over :func:`conveyor.deploy.canary_samples`).
+(:func:`conveyor.deploy.analyse` over :func:`conveyor.deploy.canary_samples`):
+the user is the unit (a request without a user id is its own unit). Their
+routers split by request, not by user, so a user may appear in both arms; each
+arm still counts its users' requests together, which can only overstate the
+variance of the difference (the two arms' shares of one user are positively
+correlated), never understate it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +20,7 @@ from conveyor.errors import UsageError
 from conveyor.project import Project
 
 DEFAULT_WINDOW = timedelta(minutes=10)
+_NOT_COUNTS = {"latencies_ms", "per_user"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,6 @@ def judge_canary(
 
 
 def _arm(sample: Any) -> dict[str, Any]:
-    """An arm's counts and error rate (its raw latencies stay out of the answer)."""
-    counts = {k: v for k, v in asdict(sample).items() if k != "latencies_ms"}
-    return {**counts, "error_rate": sample.error_rate}
+    """An arm's counts, users and error rate (its raw latencies and per-user counts stay out)."""
+    counts = {f.name: getattr(sample, f.name) for f in fields(sample) if f.name not in _NOT_COUNTS}
+    return {**counts, "users": sample.users, "error_rate": sample.error_rate}
