@@ -18,6 +18,7 @@ from conveyor.registry import get_version_by_alias
 
 pytestmark = [pytest.mark.xdist_group("deploy"), pytest.mark.slow]
 HERE = Path(__file__).parent
+HANG_GUARD_SECONDS = 900  # a bound on a hung process, not a guess at how long a step takes
 
 
 def _server(root: Path, env: str = "production") -> EnvironmentProcess:
@@ -143,25 +144,36 @@ def test_canary_smoke_tests_first_then_analysis_rolls_back_a_degrading_candidate
     assert _actions(deploy_project)[-1] == ("deploy", "rolled-back", "4")
 
 
+def _stepped(ledger: Ledger) -> bool:
+    return any(e.action == "canary-step" for e in ledger.entries())
+
+
 def test_controller_killed_mid_deploy_leaves_production_serving(cli, deploy_project, tmp_path):
     assert cli("--project", deploy_project, "deploy", "--env", "production", "--version", "1").exit_code == 0
-    controller = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "--project", str(deploy_project), "deploy", "--env", "production",
-         "--strategy", "canary", "--version", "2", "--interval", "60"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    # an analysis window far longer than the test: the controller sits at its first step (10 %)
+    # until it is killed, however slowly this machine runs the steps below
+    log = tmp_path / "controller.log"
+    with log.open("w") as stderr:
+        controller = subprocess.Popen(
+            [sys.executable, "-m", "conveyor", "--project", str(deploy_project), "deploy", "--env",
+             "production", "--strategy", "canary", "--version", "2", "--interval", "3600"],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
     ledger = Ledger.of(Project.load(deploy_project))
     try:
-        deadline = time.monotonic() + 60
-        while not any(e.action == "canary-step" for e in ledger.entries()) and time.monotonic() < deadline:
+        # until the controller has set its first step, or has ended (a failure: its log says why);
+        # the guard only keeps a hung controller from hanging the test
+        guard = time.monotonic() + HANG_GUARD_SECONDS
+        while not _stepped(ledger) and controller.poll() is None and time.monotonic() < guard:
             time.sleep(0.2)
-        assert any(e.action == "canary-step" for e in ledger.entries())
+        assert _stepped(ledger), f"exit {controller.poll()}: {log.read_text()[-3000:]}"
         second = cli("--project", deploy_project, "deploy", "--env", "production", "--version", "2", "--json")
         assert second.exit_code == 1
         assert second.json()["error"]["type"] == "DeployConflict"
         assert f"pid {controller.pid}" in second.json()["error"]["message"]
+        assert controller.poll() is None, log.read_text()[-3000:]  # still at its first step
         controller.send_signal(signal.SIGKILL)
-        controller.wait(10)
+        controller.wait(HANG_GUARD_SECONDS)
     finally:
         controller.kill()
         controller.wait()

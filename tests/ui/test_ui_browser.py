@@ -12,9 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support_ui import launch, severe_violations, sync_playwright
+from support_ui import UI_TOKEN, launch, severe_violations, sync_playwright
 
-from conftest import UI_TOKEN
 from conveyor.deploy import Ledger
 from conveyor.project import Project
 

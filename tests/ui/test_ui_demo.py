@@ -12,9 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support_ui import cells, launch, problems, severe_violations, sync_playwright
-
-from conftest import start_ui
+from support_ui import cells, launch, problems, severe_violations, start_ui, sync_playwright
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 PAGES = ("environments", "rollouts", "models", "data")
