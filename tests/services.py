@@ -10,6 +10,13 @@ cannot run here), MLflow is the real tracking server on both.
 ``initdb`` refuses root, so as root the cluster belongs to a system user (:data:`PG_USER`), created
 when missing. Host connections need a password (scram-sha-256), so a test can check that the
 password never shows in a log, a report or an error.
+
+Each service runs in a process session of its own (:class:`ServiceProcess`, the ``service``
+attribute of what the context managers yield), so a fault test can kill it for real
+(``kill()``: SIGKILL to the whole process group, as a crashed host), freeze it (``freeze()``:
+SIGSTOP, a hang: its sockets stay open and nothing answers) and start it again on the same port
+with the same data (``restart()``). Only a test's own instances are killed: the session fixtures
+are shared by every test of a worker.
 """
 
 from __future__ import annotations
@@ -18,24 +25,26 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from support import free_port, stop_process
+from support import free_port
 
 __all__ = [
     "PG_USER",
     "S3",
     "MlflowServer",
     "Postgres",
+    "ServiceProcess",
     "postgres_binaries",
     "running_mlflow_server",
     "running_postgres",
@@ -58,6 +67,74 @@ def postgres_binaries() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
+@dataclass
+class ServiceProcess:
+    """One service's process in a session of its own: started, killed, frozen, restarted for real.
+
+    ``kill`` and ``freeze`` signal the whole process group (PostgreSQL's backends, the MLflow
+    server's workers die or stop with their parent); ``restart`` runs the same command again,
+    so the service comes back on the same port with the data it had on disk.
+    """
+
+    what: str
+    command: list[str]
+    log: Path
+    up: Callable[[], object]
+    env: dict[str, str] | None = None
+    owner: dict[str, int] = field(default_factory=dict)  # user/group to run as (PostgreSQL as root)
+    stop_signal: int = signal.SIGTERM
+    process: subprocess.Popen[str] | None = None
+
+    def start(self, seconds: float = 60) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(
+                self.command, stdout=out, stderr=subprocess.STDOUT, text=True, env=self.env,
+                start_new_session=True, **self.owner,  # type: ignore[call-overload]
+            )  # fmt: skip
+        _bounded_wait(self.up, self.what, self.process, self.log, seconds)
+
+    def _signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL to every process of the service (a crash: no shutdown, no goodbye to clients)."""
+        self._signal(signal.SIGCONT)  # a frozen process group dies too
+        self._signal(signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(30)
+            with suppress(ProcessLookupError):  # children that outlived the leader
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the service hangs — connections stay open, nothing answers."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def restart(self, seconds: float = 60) -> None:
+        """Start the service again after a kill (killing it first if it still runs)."""
+        self.kill()
+        self.start(seconds)
+
+    def stop(self, seconds: float = 20) -> None:
+        """``stop_signal`` (then SIGKILL after ``seconds``), and SIGKILL to anything left of its group."""
+        self.thaw()
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
 @dataclass(frozen=True)
 class Postgres:
     """A running cluster on 127.0.0.1; :meth:`create_database` gives each test its own database."""
@@ -66,6 +143,7 @@ class Postgres:
     port: int
     user: str = _PG_ROLE
     password: str = _PG_PASSWORD
+    service: ServiceProcess | None = field(default=None, compare=False, repr=False)
 
     def uri(self, database: str, driver: str = "postgresql") -> str:
         return f"{driver}://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
@@ -88,6 +166,7 @@ class S3:
     access_key: str = _S3_KEY
     secret_key: str = _S3_SECRET
     region: str = "us-east-1"
+    service: ServiceProcess | None = field(default=None, compare=False, repr=False)
 
     @property
     def env(self) -> dict[str, str]:
@@ -126,6 +205,7 @@ class MlflowServer:
     backend_store_uri: str
     artifacts_destination: str
     env: dict[str, str] = field(default_factory=dict)
+    service: ServiceProcess | None = field(default=None, compare=False, repr=False)
 
 
 def _log_file(name: str) -> Path:
@@ -134,7 +214,7 @@ def _log_file(name: str) -> Path:
 
 
 def _bounded_wait(
-    check: object, what: str, process: subprocess.Popen[str], log: Path, seconds: float
+    check: Callable[[], object], what: str, process: subprocess.Popen[str], log: Path, seconds: float
 ) -> None:
     deadline = time.monotonic() + seconds
     last = ""
@@ -144,7 +224,7 @@ def _bounded_wait(
                 f"{what} exited {process.returncode}: {log.read_text(errors='replace')[-2000:]}"
             )
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except Exception as error:  # any failure means "not up yet"
             last = str(error)
@@ -169,8 +249,13 @@ def _pg_account() -> tuple[str | None, int | None, int | None]:
 
 
 @contextmanager
-def running_postgres(seconds: float = 60) -> Iterator[Postgres]:
-    """initdb a throw-away cluster and run it on a free loopback port until the block ends."""
+def running_postgres(seconds: float = 60, *, crash_safe: bool = False) -> Iterator[Postgres]:
+    """initdb a throw-away cluster and run it on a free loopback port until the block ends.
+
+    ``crash_safe``: a commit returns once it is written out (``synchronous_commit=on``), so a
+    ``kill -9`` loses no committed row, as on a real server; ``fsync`` stays off (it matters only
+    when the machine itself crashes). Off, the last fraction of a second of commits may be lost.
+    """
     bin_dir = postgres_binaries()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL is not installed (Debian package postgresql; make test-tools)")
@@ -205,70 +290,53 @@ def running_postgres(seconds: float = 60) -> Iterator[Postgres]:
         **as_owner,  # type: ignore[arg-type]
     )
     port = free_port()
-    log = base / "postgres.log"
-    process = subprocess.Popen(
-        [
-            str(bin_dir / "postgres"),
-            "-D",
-            str(data),
-            "-p",
-            str(port),
-            "-k",
-            str(sockets),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "max_connections=100",
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-        **as_owner,  # type: ignore[arg-type]
-    )
     server = Postgres("127.0.0.1", port)
-    try:
+
+    def up() -> bool:
         import psycopg
 
-        def up() -> bool:
-            with psycopg.connect(server.uri("postgres"), connect_timeout=2):
-                return True
+        with psycopg.connect(server.uri("postgres"), connect_timeout=2):
+            return True
 
-        _bounded_wait(up, "postgres", process, log, seconds)
-        yield server
+    command = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets)]
+    commits = "on" if crash_safe else "off"
+    for setting in ("listen_addresses=127.0.0.1", "fsync=off", "full_page_writes=off",
+                    f"synchronous_commit={commits}", "max_connections=100"):  # fmt: skip
+        command += ["-c", setting]
+    # SIGINT is PostgreSQL's fast shutdown: SIGTERM would wait for every client to disconnect
+    service = ServiceProcess(
+        "postgres",
+        command,
+        base / "postgres.log",
+        up,
+        owner=as_owner,
+        stop_signal=signal.SIGINT,  # type: ignore[arg-type]
+    )
+    try:
+        service.start(seconds)
+        yield Postgres("127.0.0.1", port, service=service)
     finally:
-        stop_process(process)
+        service.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
 @contextmanager
 def running_s3(seconds: float = 60) -> Iterator[S3]:
-    """moto's standalone S3 server on a free loopback port until the block ends."""
+    """moto's standalone S3 server on a free loopback port until the block ends (a restart after
+    ``service.kill()`` comes back empty: moto keeps its buckets in memory)."""
     port = free_port()
-    log = _log_file("moto")
-    process = subprocess.Popen(
+    endpoint = f"http://127.0.0.1:{port}"
+    service = ServiceProcess(
+        "moto_server",
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
+        _log_file("moto"),
+        lambda: httpx.get(f"{endpoint}/moto-api/", timeout=2).status_code < 500,
     )
-    s3 = S3(f"http://127.0.0.1:{port}")
     try:
-        _bounded_wait(
-            lambda: httpx.get(f"{s3.endpoint_url}/moto-api/", timeout=2).status_code < 500,
-            "moto_server",
-            process,
-            log,
-            seconds,
-        )
-        yield s3
+        service.start(seconds)
+        yield S3(endpoint, service=service)
     finally:
-        stop_process(process)
+        service.stop()
 
 
 @contextmanager
@@ -278,36 +346,19 @@ def running_mlflow_server(
     """``mlflow server`` on a free loopback port: runs and registry in ``backend_store_uri`` (PostgreSQL),
     artifacts proxied to ``artifacts_destination`` (S3); ``env`` carries the S3 endpoint and keys."""
     port = free_port()
-    log = _log_file("mlflow-server")
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            backend_store_uri,
-            "--artifacts-destination",
-            artifacts_destination,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
+    url = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).parent / "mlflow"), "server",
+               "--backend-store-uri", backend_store_uri, "--artifacts-destination", artifacts_destination,
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]  # fmt: skip
+    service = ServiceProcess(
+        "mlflow server",
+        command,
+        _log_file("mlflow-server"),
+        lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200,
         env={**os.environ, **env, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"},
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _bounded_wait(
-            lambda: httpx.get(f"{url}/health", timeout=2).status_code == 200,
-            "mlflow server",
-            process,
-            log,
-            seconds,
-        )
-        yield MlflowServer(url, backend_store_uri, artifacts_destination, env)
+        service.start(seconds)
+        yield MlflowServer(url, backend_store_uri, artifacts_destination, env, service=service)
     finally:
-        stop_process(process)
+        service.stop()

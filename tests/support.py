@@ -7,6 +7,8 @@ process is stopped with SIGTERM, then SIGKILL, so no server outlives its test.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import time
@@ -21,6 +23,7 @@ from conveyor.deploy import free_port
 
 __all__ = [
     "K",
+    "finish_or_kill",
     "free_environment_ports",
     "free_port",
     "shop_interactions",
@@ -66,6 +69,20 @@ def wait_until(condition: Callable[[], object], what: str, seconds: float, poll:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(poll)
+
+
+def finish_or_kill(process: subprocess.Popen[str], seconds: float, what: str) -> tuple[str, str]:
+    """The output of ``process`` (started in a session of its own) once it exits; after ``seconds``
+    (or when the test fails while it runs) its whole process group is killed."""
+    try:
+        return process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{what} did not finish in {seconds:g} s") from None
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
 
 def stop_process(process: subprocess.Popen[str], seconds: float = 20) -> None:

@@ -108,6 +108,8 @@ def failure_text(exc: BaseException, *, remote: bool = True) -> str:
             return f"{where} answered HTTP {found.group(1)} ({tries})"
         if "Connection refused" in text or "NewConnectionError" in text or "Failed to establish" in text:
             return f"cannot connect to the server ({tries})"
+        if "Connection aborted" in text or "Connection reset" in text or "RemoteDisconnected" in text:
+            return f"{where} dropped the connection ({tries})"
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if len(first) > 300:
         first = first[:297] + "…"
