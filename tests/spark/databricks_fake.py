@@ -7,8 +7,9 @@ or ``spark_python_task``, ``libraries``), and every task must survive the round 
 Databricks SDK's model of a task (``SubmitTask``): a key the API does not know is refused with 400,
 as a node type the workspace does not offer is. ``runs/get`` answers the states of ``script`` one
 call after the other (the last one repeats); ``runs/cancel`` ends the run as CANCELED. Every
-request needs ``Authorization: Bearer <token>`` (401 otherwise), except the host-metadata probe,
-which answers 404 as a workspace without it does.
+request needs ``Authorization: Bearer <token>`` (401 otherwise; 403 for ``powerless_token``, a
+user's who may not create clusters), except the host-metadata probe, which answers 404 as a
+workspace without it does.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class FakeDatabricks:
     token: str
     script: list[State] = field(default_factory=lambda: list(SUCCESS))
     node_types: frozenset[str] = frozenset({"i3.xlarge", "m5d.large"})
+    powerless_token: str = "dapi-powerless-0042"
     submitted: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     gets: int = 0
@@ -141,8 +143,13 @@ class FakeDatabricks:
                 self.wfile.write(data)
 
             def _authorized(self) -> bool:
-                if self.headers.get("Authorization") == f"Bearer {fake.token}":
+                given = self.headers.get("Authorization")
+                if given == f"Bearer {fake.token}":
                     return True
+                if given == f"Bearer {fake.powerless_token}":  # a valid token of a user who may not
+                    message = "User is not allowed to create clusters."
+                    self._send(403, {"error_code": "PERMISSION_DENIED", "message": message})
+                    return False
                 self._send(401, {"error_code": "401", "message": "Invalid access token."})
                 return False
 

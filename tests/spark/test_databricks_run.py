@@ -150,6 +150,11 @@ def test_a_run_past_its_timeout_is_cancelled_and_exits_1(
             "personal access token in the variable spark.databricks.token_env names",
         ),
         (
+            {"SHOP_DATABRICKS_TOKEN": "dapi-powerless-0042"},
+            "conveyor: UsageError: Databricks refused the run to this token (PERMISSION_DENIED: User is "
+            "not allowed to create clusters): its user needs the permission to create clusters and run jobs",
+        ),
+        (
             {"SHOP_DATABRICKS_TOKEN": None},
             "conveyor: UsageError: environment variable SHOP_DATABRICKS_TOKEN (the Databricks token) "
             "is not set",
@@ -166,7 +171,7 @@ def test_a_run_past_its_timeout_is_cancelled_and_exits_1(
         ),
         ({"DATABRICKS_HOST": "closed"}, "cannot reach Databricks at http://127.0.0.1:"),
     ],
-    ids=["token-refused", "no-token", "no-host", "bad-host", "unreachable"],
+    ids=["token-refused", "token-forbidden", "no-token", "no-host", "bad-host", "unreachable"],
 )
 def test_a_setup_that_cannot_run_is_one_line_exit_2_without_the_token(
     cli: Callable[..., Any],
@@ -190,7 +195,7 @@ def test_a_setup_that_cannot_run_is_one_line_exit_2_without_the_token(
     assert done.exit_code == 2
     assert len(_lines(done.stderr)) == 1, done.stderr
     assert expected in done.stderr
-    for token in (TOKEN, "dapi-wrong-token-42"):
+    for token in (TOKEN, "dapi-wrong-token-42", "dapi-powerless-0042"):
         assert token not in done.stdout + done.stderr
     assert workspace.submitted == []
 

@@ -187,10 +187,15 @@ def submit(client: WorkspaceClient, body: dict[str, Any], token: str) -> int:
             waiter = client.jobs.submit(
                 run_name=body["run_name"], tasks=tasks, idempotency_token=uuid.uuid4().hex
             )
-    except (Unauthenticated, PermissionDenied) as exc:
+    except Unauthenticated as exc:
         raise UsageError(
             f"Databricks refused the token ({_refusal(exc, token)}): set a valid personal access token "
             "in the variable spark.databricks.token_env names"
+        ) from None
+    except PermissionDenied as exc:
+        raise UsageError(
+            f"Databricks refused the run to this token ({_refusal(exc, token)}): its user needs the "
+            "permission to create clusters and run jobs"
         ) from None
     except BadRequest as exc:
         raise UsageError(f"Databricks refused the run ({_refusal(exc, token)})") from None
