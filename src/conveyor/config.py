@@ -755,8 +755,22 @@ SPARK_SIZE_KEYS = (
 SPARK_RESERVED_KEYS = ("spark.master", "spark.driver.extraJavaOptions")
 
 
+# Databricks' names: an environment variable of the cluster, and a secret as ``scope/key`` (a scope is
+# letters, digits, ``-_.@``; a key letters, digits, ``-_.``; each at most 128 characters)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_REF = re.compile(r"[A-Za-z0-9_.@-]{1,128}/[A-Za-z0-9_.-]{1,128}")
+DATABRICKS_HOST_ENV = "DATABRICKS_HOST"  # the workspace URL, as the Databricks CLI and SDK read it
+# what the job cluster needs and has no default, with an example of each
+DATABRICKS_REQUIRED = {
+    "spark_version": "15.4.x-scala2.12",
+    "node_type_id": "i3.xlarge",
+    "project_dir": "/Workspace/Repos/team/shop",
+}
+
+
 class DatabricksSection(_Section):
-    """``spark.databricks``: the job cluster of ``conveyor spark databricks-job`` (Jobs API 2.1)."""
+    """``spark.databricks``: the job cluster of ``conveyor spark databricks-job`` / ``databricks-run``
+    (Jobs API 2.1), the variable holding the token, and the secrets the cluster's training reads."""
 
     spark_version: str | None = Field(
         None, description="Databricks Runtime of the job cluster, e.g. 15.4.x-scala2.12"
@@ -769,6 +783,40 @@ class DatabricksSection(_Section):
         None,
         description="where the cluster finds the project, e.g. its Git folder /Workspace/Repos/team/shop",
     )
+    token_env: str = Field(
+        "DATABRICKS_TOKEN",
+        description="environment variable holding the Databricks token (the token itself never here)",
+    )
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="environment variables of the job cluster from Databricks secrets, "
+        "e.g. MLFLOW_TRACKING_TOKEN: shop/mlflow-token (scope/key; never the value)",
+    )
+
+    @field_validator("token_env")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an environment variable name (e.g. DATABRICKS_TOKEN)")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_references(cls, secrets: dict[str, str]) -> dict[str, str]:
+        for name, ref in secrets.items():
+            if not _ENV_NAME.fullmatch(name):
+                raise _NotBuilt(name, "not an environment variable name (e.g. MLFLOW_TRACKING_TOKEN)")
+            if not _SECRET_REF.fullmatch(ref):
+                raise _NotBuilt(
+                    name,
+                    "not a Databricks secret as scope/key (e.g. shop/mlflow-token): the value is read "
+                    "on the cluster from the secret scope, never written here",
+                )
+        return secrets
+
+    def missing(self) -> list[str]:
+        """The keys the job cluster needs that are not set."""
+        return [key for key in DATABRICKS_REQUIRED if getattr(self, key) is None]
 
 
 class SparkSection(_Section):
@@ -813,6 +861,7 @@ class WorkflowTraining(StrEnum):
     SPARK_SUBMIT = (
         "spark-submit"  # `conveyor spark submit`: spark-submit to spark.master (model.engine spark)
     )
+    DATABRICKS = "databricks"  # `conveyor spark databricks-run`: a one-time run on a Databricks job cluster
 
 
 class WorkflowsSection(_Section):
@@ -925,6 +974,19 @@ class Settings(_Section):
                 "workflows.training: spark-submit runs the Spark training; set model.engine: spark "
                 "(or workflows.training: runner)"
             )
+        if self.workflows.training is WorkflowTraining.DATABRICKS:
+            if self.model.engine is not Engine.SPARK:
+                raise ValueError(
+                    "workflows.training: databricks runs the Spark training; set model.engine: spark "
+                    "(or workflows.training: runner)"
+                )
+            missing = self.spark.databricks.missing()
+            if missing:
+                key = missing[0]
+                raise ValueError(
+                    f"workflows.training: databricks runs the training on a Databricks job cluster; set "
+                    f"spark.databricks.{key} (e.g. {key}: {DATABRICKS_REQUIRED[key]})"
+                )
         local = [e for e in self.deploy.environments.values() if not e.remote]
         ports = [(e.host, e.port) for e in local]
         if len({p for _, p in ports}) != len(ports):
@@ -1050,6 +1112,8 @@ def s3_endpoint_url() -> str | None:
 
 __all__ = [
     "CONFIG_FILENAME",
+    "DATABRICKS_HOST_ENV",
+    "DATABRICKS_REQUIRED",
     "DEPLOY_STRATEGIES",
     "DIRECT_STRATEGY",
     "NOT_BUILT_STRATEGIES",

@@ -130,13 +130,17 @@ def test_workflows_training_refuses_what_it_cannot_run(cli: Callable[..., object
     assert (
         "workflows.training: spark-submit runs the Spark training; set model.engine: spark" in refused.stderr
     )
-    unknown = _project(tmp_path / "unknown", extra="workflows: {training: databricks}\n")
+    unknown = _project(tmp_path / "unknown", extra="workflows: {training: emr}\n")
     refused = cli("--project", unknown, "config", "check")
     assert refused.exit_code == 2
     assert "workflows.training" in refused.stderr
-    assert "'runner' or 'spark-submit'" in refused.stderr
+    assert "'runner', 'spark-submit' or 'databricks'" in refused.stderr
     schema = cli("config", "schema")
-    assert json.loads(schema.stdout)["$defs"]["WorkflowTraining"]["enum"] == ["runner", "spark-submit"]
+    assert json.loads(schema.stdout)["$defs"]["WorkflowTraining"]["enum"] == [
+        "runner",
+        "spark-submit",
+        "databricks",
+    ]
 
 
 def test_generated_spark_submit_step_trains_a_model_on_local_2(

@@ -8,6 +8,7 @@ import typer
 
 from conveyor.cli._options import JsonOpt, ProjectOpt, load_project, start
 from conveyor.cli._output import emit, note
+from conveyor.errors import OperationError, UsageError
 
 spark_app = typer.Typer(help="Train on a Spark cluster (model.engine: spark).", no_args_is_help=True)
 
@@ -59,6 +60,86 @@ def databricks_job(command: CommandArg = None, project: ProjectOpt = None, json_
     if pin.warning:  # after the settings passed: a refusal stays one line
         note(f"warning: {pin.warning}")
     emit({"ok": True, "job": job}, lambda c: c.print_json(data=job))
+
+
+@spark_app.command("databricks-run")
+def databricks_run(
+    command: CommandArg = None,
+    project: ProjectOpt = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=1, help="Seconds the run may take; then it is cancelled (exit 1)."),
+    ] = 6000.0,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.1, help="Seconds between two looks at the run's state.")
+    ] = 10.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run what databricks-job prints as a one-time Databricks run (jobs/runs/submit) and wait for it.
+
+    DATABRICKS_HOST is the workspace URL; the token is in the variable spark.databricks.token_env
+    names (DATABRICKS_TOKEN). Each state of the run is one line; exit 0 when it succeeds, 1 when it
+    fails (its state message), times out or is lost, 2 when Databricks refuses the token or the body.
+    Ctrl-C cancels the run.
+    """
+    start(json_out)
+    from rich.markup import escape
+
+    from conveyor.config import DATABRICKS_HOST_ENV, env_flag, secret_from_env
+    from conveyor.pipeline import conveyor_pin
+    from conveyor.spark import (
+        DatabricksRunInterrupted,
+        DatabricksRunStatus,
+        connect_databricks,
+        follow_databricks_run,
+        runs_submit_body,
+        submit_databricks_run,
+    )
+    from conveyor.spark import databricks_job as build
+
+    proj = load_project(project)
+    pin = conveyor_pin(proj.settings)
+    body = runs_submit_body(build(proj.settings, pin.requirement, tuple(command or ["train"])))
+    host = env_flag(DATABRICKS_HOST_ENV)
+    if not host:
+        raise UsageError(
+            f"environment variable {DATABRICKS_HOST_ENV} (the Databricks workspace URL, "
+            "e.g. https://dbc-1234.cloud.databricks.com) is not set"
+        )
+    token = secret_from_env(proj.settings.spark.databricks.token_env, purpose="the Databricks token")
+    if pin.warning:
+        note(f"warning: {escape(pin.warning)}")
+    client = connect_databricks(host, token)
+    run_id = submit_databricks_run(client, body, token)
+    note(f"submitted Databricks run {run_id} ({escape(body['run_name'])})")
+    shown: list[str] = []
+
+    def show(status: DatabricksRunStatus) -> None:
+        if status.run_page_url and not shown:  # where to watch it, once
+            shown.append(status.run_page_url)
+            note(f"run {run_id}: {escape(status.run_page_url)}")
+        note(escape(status.line))
+
+    try:
+        status = follow_databricks_run(
+            client, run_id, timeout=timeout, poll=poll, token=token, on_change=show
+        )
+    except DatabricksRunInterrupted as exc:
+        done = "cancelled" if exc.cancelled else "not cancelled: cancel it in the workspace"
+        note(f"interrupted: Databricks run {run_id} {done}")
+        raise
+    if not status.succeeded:
+        result = status.result_state or status.life_cycle_state
+        reason = f": {status.state_message}" if status.state_message else ""
+        raise OperationError(
+            f"Databricks run {run_id} {result}{reason} ({status.run_page_url or 'no run page'})",
+            **status.to_dict(),
+        )
+    payload = {"ok": True, **status.to_dict()}
+    emit(
+        payload,
+        lambda c: c.print(f"Databricks run {run_id} SUCCESS: {status.run_page_url or ''}", markup=False),
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conveyor.config import Settings
+from conveyor.config import Settings, WorkflowTraining
 from conveyor.pipeline._data_remote import DVC_S3_REMOTE_NAME
 
 REQUIREMENTS_FILE = "requirements.lock"
@@ -109,9 +109,10 @@ def replicas_env(settings: Settings, environment: str | None = None) -> dict[str
     return {name: f"${{{{ vars.{name} }}}}" for name in dict.fromkeys(names)}
 
 
-def setup_steps(settings: Settings, python: str) -> list[dict[str, Any]]:
+def setup_steps(settings: Settings, python: str, *, data: bool = True) -> list[dict[str, Any]]:
     """Runner set-up: code (no persisted token), Python with pip's cache keyed on the lock, the pinned
-    install, the S3 settings that are set, the DVC-tracked data. No state is cached: it is shared."""
+    install, the S3 settings that are set, the DVC-tracked data (``data``: a job whose work runs
+    elsewhere, on Databricks, needs neither). No state is cached: it is shared."""
     lock = REQUIREMENTS_FILE
     steps: list[dict[str, Any]] = [
         {"name": "Check out the repository", "uses": CHECKOUT, "with": {"persist-credentials": False}},
@@ -122,6 +123,8 @@ def setup_steps(settings: Settings, python: str) -> list[dict[str, Any]]:
         },
         {"name": f"Install the pinned requirements ({lock})", "run": f"python -m pip install -r {lock}"},
     ]
+    if not data:
+        return steps
     if team_mode(settings):
         steps.append(s3_settings_step())
     steps.append(
@@ -224,4 +227,13 @@ def workflow_warnings(settings: Settings) -> list[str]:
         warnings.append(
             "serving.request_log.uri is unset: monitoring.yml's runner cannot read the live request log"
         )
+    if settings.workflows.training is WorkflowTraining.DATABRICKS:
+        # the stages run on the cluster, which gets the shared stores' secrets from Databricks only
+        given = settings.spark.databricks.secrets
+        for name in secret_names(settings):
+            if name not in given:
+                warnings.append(
+                    f"workflows.training: databricks: the job cluster gets no {name}; add it to "
+                    f"spark.databricks.secrets ({name}: scope/key of a Databricks secret)"
+                )
     return warnings

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from conveyor.config import ModelType, Settings, Template, WorkflowTraining
+from conveyor.config import DATABRICKS_HOST_ENV, ModelType, Settings, Template, WorkflowTraining
 from conveyor.pipeline._workflow_steps import (
     REQUIREMENTS_FILE,
     UPLOAD_ARTIFACT,
@@ -141,10 +141,35 @@ def _training_call(
             "report-name": prefix,
         },
     }
-    names = secret_names(settings)
+    names = _training_secret_names(settings)
     if names:  # each one by name: a called workflow sees only what it is given
         call["secrets"] = {name: f"${{{{ secrets.{name} }}}}" for name in names}
     return call
+
+
+def _training_secret_names(settings: Settings) -> list[str]:
+    """The secrets the training job reads: the shared stores', and the Databricks token when the
+    training runs on Databricks."""
+    names = secret_names(settings)
+    if settings.workflows.training is WorkflowTraining.DATABRICKS:
+        names = list(dict.fromkeys([*names, settings.spark.databricks.token_env]))
+    return names
+
+
+def _on_databricks(settings: Settings, step: dict[str, Any]) -> dict[str, Any]:
+    """``step``'s conveyor command as a one-time Databricks run (``conveyor spark databricks-run``): the
+    workspace URL from the GitHub variable, the token from the secret; the runner only waits."""
+    token = settings.spark.databricks.token_env
+    return {
+        **step,
+        "name": f"{step['name']} (a Databricks run)",
+        "run": step["run"].replace("conveyor ", "conveyor spark databricks-run -- ", 1),
+        "env": {
+            **step.get("env", {}),
+            DATABRICKS_HOST_ENV: f"${{{{ vars.{DATABRICKS_HOST_ENV} }}}}",
+            token: f"${{{{ secrets.{token} }}}}",
+        },
+    }
 
 
 def _report_steps(settings: Settings, name: str) -> list[dict[str, Any]]:
@@ -292,24 +317,30 @@ def reusable_training_workflow(settings: Settings, stages: tuple[Stage, ...] = P
         None,  # a called workflow runs under its caller's concurrency group
     )
     training = [s for s in stages if any(t.model_type_option for t in stages if t.job == s.job)]
-    steps = setup_steps(settings, "${{ inputs.python-version }}")
+    databricks = wf.training is WorkflowTraining.DATABRICKS
+    # on Databricks the runner holds neither the data nor the run: each stage is a Databricks run
+    # (they share the project's state in spark.databricks.project_dir), and no report is made here
+    steps = setup_steps(settings, "${{ inputs.python-version }}", data=not databricks)
     for stage in training:
         step = _stage_step(stage, "${{ inputs.model-type }}")
-        if stage.model_type_option and settings.workflows.training is WorkflowTraining.SPARK_SUBMIT:
+        if stage.model_type_option and wf.training is WorkflowTraining.SPARK_SUBMIT:
             # the same command, run by spark-submit against spark.master (its driver on this runner)
             step["name"] += " (spark-submit to spark.master)"
             step["run"] = step["run"].replace("conveyor ", "conveyor spark submit -- ", 1)
+        if databricks:
+            step = _on_databricks(settings, step)
         if stage.publishes:
             step["if"] = "inputs.register"
         steps.append(step)
-    steps += _report_steps(settings, "${{ inputs.report-name }}")
+    if not databricks:
+        steps += _report_steps(settings, "${{ inputs.report-name }}")
     doc["jobs"] = {
         "train": {
             "name": "train ${{ inputs.model-type }} (Python ${{ inputs.python-version }})",
             "runs-on": wf.runs_on,
             "timeout-minutes": 120,
             "permissions": dict(READ_ONLY),
-            **({"env": stores_env(settings)} if secret_names(settings) else {}),
+            **({"env": stores_env(settings)} if secret_names(settings) and not databricks else {}),
             "steps": steps,
         }
     }
@@ -318,7 +349,7 @@ def reusable_training_workflow(settings: Settings, stages: tuple[Stage, ...] = P
 
 def _declared_secrets(settings: Settings) -> dict[str, Any]:
     """``on.workflow_call.secrets``: every secret the callers pass by name."""
-    names = secret_names(settings)
+    names = _training_secret_names(settings)
     if not names:
         return {}
     return {"secrets": {name: {"required": False} for name in names}}

@@ -5,7 +5,12 @@ it until a session is asked for, and a missing PySpark, Java or master is one
 line naming the fix (see ``_session``).
 """
 
-from conveyor.spark._databricks import databricks_job
+from conveyor.spark._databricks import databricks_job, runs_submit_body, secret_reference
+from conveyor.spark._databricks_run import RunInterrupted as DatabricksRunInterrupted
+from conveyor.spark._databricks_run import RunStatus as DatabricksRunStatus
+from conveyor.spark._databricks_run import connect as connect_databricks
+from conveyor.spark._databricks_run import follow as follow_databricks_run
+from conveyor.spark._databricks_run import submit as submit_databricks_run
 from conveyor.spark._session import (
     SparkSetupError,
     active_session,
@@ -21,19 +26,26 @@ from conveyor.spark._session import (
 from conveyor.spark._submit import SubmitCommand, run_submit, spark_submit_program, submit_args
 
 __all__ = [
+    "DatabricksRunInterrupted",
+    "DatabricksRunStatus",
     "SparkSetupError",
     "SubmitCommand",
     "active_session",
     "check_master",
+    "connect_databricks",
     "databricks_job",
     "find_java",
+    "follow_databricks_run",
     "java_message",
     "preflight",
     "require_pyspark",
     "run_submit",
+    "runs_submit_body",
+    "secret_reference",
     "spark_failure",
     "spark_session",
     "spark_submit_program",
     "start_session",
     "submit_args",
+    "submit_databricks_run",
 ]

@@ -17,6 +17,16 @@ there (a path under ``/Workspace``, ``/Volumes`` or ``/dbfs``), and its
 ``registry.tracking_uri`` must be a store the cluster reaches
 (``databricks``, or the team's MLflow server) — the run the job logs is the
 run ``evaluate`` and ``register`` then act on.
+
+The variables the training reads on the cluster (the MLflow server's token, the
+S3 keys) are ``spark.databricks.secrets``: each one a Databricks secret
+reference (``{{secrets/scope/key}}`` in the cluster's ``spark_env_vars``), which
+Databricks resolves on the cluster — no value is ever in the body.
+
+``runs_submit_body`` is the same job as a one-time run (``jobs/runs/submit``,
+what ``conveyor spark databricks-run`` sends; the Databricks SDK posts it to
+``/api/2.2/``, 2.1 with paginated answers): the same tasks, the job's name as
+the run's.
 """
 
 from __future__ import annotations
@@ -25,19 +35,13 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from conveyor.config import Settings
+from conveyor.config import DATABRICKS_REQUIRED, Settings
 from conveyor.errors import UsageError
 from conveyor.spark._session import conf_text
 from conveyor.spark._submit import require_spark_engine
 
 PACKAGE = "conveyor-ml"
 ENTRY_POINT = "conveyor"  # [project.scripts] of pyproject.toml
-# what the job cluster needs and has no default, with an example of each
-_REQUIRED = {
-    "spark_version": "15.4.x-scala2.12",
-    "node_type_id": "i3.xlarge",
-    "project_dir": "/Workspace/Repos/team/shop",
-}
 
 
 def _with_extra(requirement: str, extra: str) -> str:
@@ -61,11 +65,13 @@ def databricks_job(
     if not command:
         raise UsageError("no conveyor command to run on Databricks (e.g. train)")
     cfg = settings.spark.databricks
-    for key, example in _REQUIRED.items():
-        if getattr(cfg, key) is None:
-            raise UsageError(
-                f"spark.databricks.{key} is not set: the Databricks job needs it (e.g. {key}: {example})"
-            )
+    missing = cfg.missing()
+    if missing:
+        key = missing[0]
+        raise UsageError(
+            f"spark.databricks.{key} is not set: the Databricks job needs it "
+            f"(e.g. {key}: {DATABRICKS_REQUIRED[key]})"
+        )
     cluster: dict[str, Any] = {
         "spark_version": cfg.spark_version,
         "node_type_id": cfg.node_type_id,
@@ -78,6 +84,8 @@ def databricks_job(
         cluster["custom_tags"] = {"ResourceClass": "SingleNode"}
     if conf:
         cluster["spark_conf"] = conf
+    if cfg.secrets:  # references Databricks resolves on the cluster, never the values
+        cluster["spark_env_vars"] = {name: secret_reference(ref) for name, ref in sorted(cfg.secrets.items())}
     task = {
         "task_key": command[0],  # letters and dashes: the command's name
         "description": f"conveyor {' '.join(command)} (model.engine: spark)",
@@ -96,4 +104,14 @@ def databricks_job(
     }
 
 
-__all__ = ["databricks_job"]
+def secret_reference(scope_key: str) -> str:
+    """``shop/mlflow-token`` → ``{{secrets/shop/mlflow-token}}``, the form ``spark_env_vars`` resolves."""
+    return "{{secrets/" + scope_key + "}}"
+
+
+def runs_submit_body(job: dict[str, Any]) -> dict[str, Any]:
+    """The ``jobs/create`` body ``job`` as a one-time run (``jobs/runs/submit``): its name and tasks."""
+    return {"run_name": job["name"], "tasks": job["tasks"]}
+
+
+__all__ = ["databricks_job", "runs_submit_body", "secret_reference"]
