@@ -133,6 +133,9 @@ def _download(location: str, root: Path, download: Any) -> None:
             ) from exc
         if fetched.is_dir() and not (fetched / "MLmodel").is_file():
             raise InputError(f"{location}: no MLmodel in the downloaded artifacts", path=location)
+        if fetched.is_dir() and (root / "MLmodel").is_file():
+            return  # another process (a second server of this runner) fetched it meanwhile: keep
+            # its copy — replacing it would pull the files from under a server loading them
         shutil.rmtree(root, ignore_errors=True)  # a stale folder without MLmodel
         os.replace(fetched, root)
     finally:
