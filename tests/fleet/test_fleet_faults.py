@@ -231,6 +231,31 @@ def test_a_second_deploy_from_another_folder_fails_clearly_while_one_runs(cli, f
     assert fleet.versions() == ["2", "2", "2"]
 
 
+def _admin(fleet, i: int, action: str, version: str) -> dict:
+    headers = {"Authorization": f"Bearer {fleet.env['FLEET_ADMIN_TOKEN']}"}
+    answer = httpx.post(
+        f"{fleet.urls[i]}/admin/{action}", json={"version": version}, headers=headers, timeout=120
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_deploy_over_a_mixed_fleet_leaves_the_replica_already_serving_it_alone(cli, fleet):
+    # what a replica restarted during a rollback sees: the others moved to 2 and keep 1 idle as
+    # their previous version, the restarted one serves 1 (the alias it read at start)
+    for i in (0, 2):
+        if not any(v["version"] == "2" for v in fleet.state(i)["versions"]):
+            _admin(fleet, i, "load", "2")
+        _admin(fleet, i, "switch", "2")
+    assert fleet.versions() == ["2", "1", "2"]
+    deployed = cli("--project", fleet.ops, "deploy", "--env", "production", "--strategy", "blue-green",
+                   "--version", "1", "--json")  # fmt: skip
+    # before: "unloading version 1: replica ... refused: version 1 serves traffic" (it asked every
+    # replica holding 1 to unload it, the one serving it too)
+    assert deployed.exit_code == 0, deployed.stderr
+    assert fleet.versions() == ["1", "1", "1"]
+
+
 def test_servers_of_another_project_or_environment_are_refused(cli, fleet, tmp_path):
     raw = (fleet.ops / "conveyor.yaml").read_text()
     other = tmp_path / "other"

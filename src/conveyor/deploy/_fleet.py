@@ -225,7 +225,7 @@ class FleetClient:
     def unload(self, version: str) -> ServerState:
         """Free ``version`` on every replica that holds it without traffic."""
         before = self.states()
-        todo = [c for c, s in before if s.loaded(version)]
+        todo = [c for c, s in before if s.loaded(version) and s.primary != version and not s.share(version)]
         results = self._each(lambda c: c.unload(version), todo)
         self._failed(f"unloading version {version}", results)
         return self.state()
