@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support_ui import cells, get, problems
 
+from conveyor.deploy import Ledger
 from conveyor.project import Project
 from conveyor.registry import get_version_by_alias, list_versions
 from conveyor.ui import create_ui_app
@@ -26,6 +27,13 @@ def _client(root: Path) -> TestClient:
 def _production_alias(project: Project) -> str | None:
     found = get_version_by_alias(project, "production")
     return None if found is None else found.version
+
+
+def _aliases_synced_after_rollback(project: Project) -> bool:
+    """The background alias sync wrote its ``aliases ok`` line after production's last rollback."""
+    actions = [(e.action, e.outcome) for e in Ledger.of(project).entries("production")]
+    rollback = max(i for i, step in enumerate(actions) if step == ("rollback", "ok"))
+    return ("aliases", "ok") in actions[rollback + 1 :]
 
 
 def test_a_project_with_nothing_deployed_says_so_and_lists_the_registry(deploy_project: Path) -> None:
@@ -118,12 +126,13 @@ def test_pages_show_the_numbers_of_the_cli_json(cli, deploy_project: Path) -> No
     assert ab["stopping_rule"].startswith("fixed horizon: `conveyor ab conclude` decides once")
     assert html.escape(ab["stopping_rule"], quote=False) in ab_page
 
-    # the rollback sets the registry aliases from the ledger in the background: once they
-    # settle, the models page shows the registry's aliases
+    # the rollback sets the registry aliases from the ledger in the background (production, then
+    # previous): once its `aliases` ledger line is written, the models page shows the registry's aliases
     project = Project.load(deploy_project)
     deadline = time.monotonic() + 60
-    while _production_alias(project) != "1" and time.monotonic() < deadline:
+    while not _aliases_synced_after_rollback(project) and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert _aliases_synced_after_rollback(project)
     assert _production_alias(project) == "1"
     expected: dict[str, list[str]] = {}
     for alias in ("candidate", "previous", "production", "staging"):
