@@ -34,13 +34,17 @@ def _alias(root: Path, alias: str) -> str | None:
     return None if found is None else found.version
 
 
-def _wait_aliases(root: Path, production: str, previous: str | None, timeout: float = 60) -> tuple:
-    """The aliases once they reach (production, previous) — a rollback updates them after it returns."""
-    deadline = time.monotonic() + timeout
-    found = (_alias(root, "production"), _alias(root, "previous"))
-    while found != (production, previous) and time.monotonic() < deadline:
+def _alias_lines(root: Path) -> list[str]:
+    """The outcomes of the ledger's ``aliases`` lines, oldest first."""
+    return [e.outcome for e in Ledger.of(Project.load(root)).entries() if e.action == "aliases"]
+
+
+def _wait_alias_lines(root: Path, count: int) -> list[str]:
+    """The ``aliases`` outcomes once ``count`` are written — a rollback's detached sync writes its line
+    after the command returns. The guard only keeps a hung sync from hanging the test."""
+    guard = time.monotonic() + HANG_GUARD_SECONDS
+    while len(found := _alias_lines(root)) < count and time.monotonic() < guard:
         time.sleep(0.5)
-        found = (_alias(root, "production"), _alias(root, "previous"))
     return found
 
 
@@ -73,7 +77,9 @@ def test_blue_green_switch_and_rollback_under_load_drop_nothing(cli, deploy_proj
     first = cli("--project", deploy_project, "deploy", "--env", "production", "--version", "1", "--json")
     assert first.exit_code == 0, first.stderr
     out = tmp_path / "load.json"
-    load = _start_load(deploy_project, seconds=60, rate=200, out=out)
+    # the load runs until told to stop (the guard is for a test that dies): however slowly this
+    # machine deploys, it covers the switch and the rollback
+    load = _start_load(deploy_project, seconds=HANG_GUARD_SECONDS, rate=200, out=out)
     try:
         time.sleep(2)
         switched = cli(
@@ -90,10 +96,12 @@ def test_blue_green_switch_and_rollback_under_load_drop_nothing(cli, deploy_proj
         assert back.json()["switch_ms"] < 1000
         state = _state(deploy_project)
         assert (state["primary"], state["previous"]) == ("1", "2")
-        assert _wait_aliases(deploy_project, "1", "2") == ("1", "2")
+        # one line after each switch, the last one by the rollback's detached sync
+        assert _wait_alias_lines(deploy_project, 3) == ["ok", "ok", "ok"]
+        assert (_alias(deploy_project, "production"), _alias(deploy_project, "previous")) == ("1", "2")
         time.sleep(1)
         Path(f"{out}.stop").touch()
-        assert load.wait(30) == 0
+        assert load.wait(HANG_GUARD_SECONDS) == 0
     finally:
         load.kill()
     report = json.loads(out.read_text())
@@ -101,8 +109,6 @@ def test_blue_green_switch_and_rollback_under_load_drop_nothing(cli, deploy_proj
     assert int(report["statuses"]["200"]) > 1000
     assert set(report["versions"]) == {"1", "2"}  # both served during the run
     assert _actions(deploy_project) == [("deploy", "ok", "1"), ("deploy", "ok", "2"), ("rollback", "ok", "1")]
-    aliases = [e for e in Ledger.of(Project.load(deploy_project)).entries() if e.action == "aliases"]
-    assert [e.outcome for e in aliases] == ["ok", "ok", "ok"]  # after each switch, the last one detached
     status = cli("--project", deploy_project, "status", "--json").json()
     production = status["environments"]["production"]
     assert production["server"]["primary"] == "1"
@@ -122,7 +128,7 @@ def test_canary_smoke_tests_first_then_analysis_rolls_back_a_degrading_candidate
     assert refused.json()["error"]["type"] == "SmokeTestFailed"
     assert _actions(deploy_project)[-1] == ("deploy", "failed", "3")
     assert [v["version"] for v in _state(deploy_project)["versions"]] == ["1"]  # never loaded
-    load = _start_load(deploy_project, seconds=40, rate=120, out=tmp_path / "load.json")
+    load = _start_load(deploy_project, seconds=HANG_GUARD_SECONDS, rate=120, out=tmp_path / "load.json")
     try:
         result = cli(
             "--project", deploy_project, "deploy", "--env", "production", "--strategy", "canary",
