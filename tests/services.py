@@ -14,9 +14,9 @@ password never shows in a log, a report or an error.
 Each service runs in a process session of its own (:class:`ServiceProcess`, the ``service``
 attribute of what the context managers yield), so a fault test can kill it for real
 (``kill()``: SIGKILL to the whole process group, as a crashed host), freeze it (``freeze()``:
-SIGSTOP, a hang: its sockets stay open and nothing answers) and start it again on the same port
-with the same data (``restart()``). Only a test's own instances are killed: the session fixtures
-are shared by every test of a worker.
+SIGSTOP to it and every descendant, a hang: its sockets stay open and nothing answers) and start
+it again on the same port with the same data (``restart()``). Only a test's own instances are
+killed: the session fixtures are shared by every test of a worker.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from support import free_port
 
@@ -94,9 +95,17 @@ class ServiceProcess:
         _bounded_wait(self.up, self.what, self.process, self.log, seconds)
 
     def _signal(self, signum: int) -> None:
+        """``signum`` to the service's process group and to every descendant: PostgreSQL's backends
+        call setsid(), so a signal to the postmaster's group alone leaves open connections answering."""
         if self.process is not None and self.process.poll() is None:
+            descendants: list[psutil.Process] = []
+            with suppress(psutil.Error):
+                descendants = psutil.Process(self.process.pid).children(recursive=True)
             with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signum)
+            for child in descendants:
+                with suppress(psutil.Error):
+                    child.send_signal(signum)
 
     def kill(self) -> None:
         """SIGKILL to every process of the service (a crash: no shutdown, no goodbye to clients)."""

@@ -421,6 +421,9 @@ class StateSection(_Section):
     """
 
     uri_env: str | None = "CONVEYOR_STATE_URI"
+    # how long one statement may wait for the PostgreSQL server's answer: a frozen server (a paused
+    # VM, a stopped process: connections open, nothing answers) stops a command instead of hanging it
+    timeout_seconds: float = Field(30.0, gt=0, le=600)
 
     @model_validator(mode="before")
     @classmethod

@@ -59,6 +59,7 @@ LOAD_CLIENT = Path(__file__).parent / "load_client.py"
 WAIT_SECONDS = 120  # bound of every wait: model loads on a loaded 2-core machine
 REGISTRY_TIMEOUT = 3  # registry.timeout_seconds of the project: a hung server is given up quickly
 REGISTRY_RETRIES = 1
+STATE_TIMEOUT = 10  # state.timeout_seconds: a frozen state store is given up after 10 s per statement
 
 
 @dataclass
@@ -173,6 +174,7 @@ def shop_module(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "timeout_seconds": REGISTRY_TIMEOUT,
             "retries": REGISTRY_RETRIES,
         },
+        "state": {"timeout_seconds": STATE_TIMEOUT},
         "serving": {"request_log": {"flush_seconds": 0.5}},
         "deploy": {
             "health_timeout_seconds": 90,
@@ -225,8 +227,15 @@ def _load_on(url: str, out: Path) -> Iterator[None]:
     assert load.returncode == 0
 
 
-def test_state_store_killed_during_a_blue_green_deploy(shop: Shop, stores: Stores, tmp_path: Path) -> None:
-    assert stores.state.service is not None
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_state_store_killed_or_frozen_during_a_blue_green_deploy(
+    shop: Shop, stores: Stores, tmp_path: Path, fault: str
+) -> None:
+    # killed: SIGKILL, connections refused; frozen: SIGSTOP, connections open and nothing answers
+    # (a paused VM): each statement is given up after state.timeout_seconds instead of hanging
+    service = stores.state.service
+    assert service is not None
+    fail, repair = (service.kill, service.restart) if fault == "killed" else (service.freeze, service.thaw)
     before = shop.ledger()
     with _load_on(shop.process().base_url, tmp_path / "load.json"):
         deploy = shop.start("deploy", "--env", "production", "--strategy", "blue-green", "--version", "2")
@@ -234,7 +243,7 @@ def test_state_store_killed_during_a_blue_green_deploy(shop: Shop, stores: Store
         side_server, lock = shop.process().side_server_file, "envs/production/deploy"
         wait_until(lambda: side_server.exists() and shop.store.lock_state(lock).held,
                    "the smoke test's side server", WAIT_SECONDS)  # fmt: skip
-        stores.state.service.kill()
+        fail()
         _out, err = shop.output(deploy, WAIT_SECONDS, "the deploy")
         assert deploy.returncode == 2, err
         line = _one_error_line(err)
@@ -242,23 +251,32 @@ def test_state_store_killed_during_a_blue_green_deploy(shop: Shop, stores: Store
             f"conveyor: StateStoreError: state store postgresql://conveyor@127.0.0.1:{stores.state.port}/"
         )
         assert line.endswith("the deploy of version 2 stopped and production serves version 1")
+        if fault == "frozen":  # a pooled connection's statement, or (the pool's ping failed) a new connection
+            bounded = rf"the server (gave no answer|accepted no connection) within {STATE_TIMEOUT} s"
+            assert re.search(bounded, line), line
         assert _serves_only(shop.served(), "1")
 
-        stores.state.service.restart()
-        # nothing of the attempt in the ledger; the lock is free; its record says it was interrupted
+        repair()
+        # nothing of the attempt in the ledger; the lock is free. A killed store keeps the lock's
+        # record, which says the deploy was interrupted; a frozen one, once thawed, runs what the
+        # deploy sent before giving up — its release deletes the record when it got that far
         assert shop.ledger() == before
         assert not shop.store.lock_state("envs/production/deploy").held
         production = shop.ok("status")["environments"]["production"]
         assert production["expected"]["primary"] == "1"
         assert production["in_progress"] is None
-        assert production["interrupted"]["command"].endswith("--strategy blue-green --version 2")
+        interrupted = production["interrupted"]
+        if fault == "killed" or interrupted is not None:
+            assert interrupted["command"].endswith("--strategy blue-green --version 2")
 
         again = shop.ok("deploy", "--env", "production", "--strategy", "blue-green", "--version", "2")
         assert again["outcome"] == "ok"
-        assert "deploy of version 2 (blue-green)" in again["recovered"]["interrupted"]
-        assert again["recovered"]["serving"] == "1"
+        if interrupted is not None:
+            assert "deploy of version 2 (blue-green)" in again["recovered"]["interrupted"]
+            assert again["recovered"]["serving"] == "1"
         assert _serves_only(shop.served(), "2")
-    assert shop.ledger()[len(before) :] == [("interrupted", "interrupted", "2"), ("deploy", "ok", "2")]
+    recorded = [("interrupted", "interrupted", "2")] if interrupted is not None else []
+    assert shop.ledger()[len(before) :] == [*recorded, ("deploy", "ok", "2")]
     report = json.loads((tmp_path / "load.json").read_text())
     assert report["failures"] == []  # production answered all along: version 1, then 2
     assert int(report["statuses"]["200"]) > 50

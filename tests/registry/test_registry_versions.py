@@ -23,15 +23,18 @@ from conveyor.registry import (
 )
 
 
-@pytest.fixture(scope="module")
-def registered(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("registry")
-    root = tmp_path / "proj"
+def _classifier_project(root):
     root.mkdir()
     (root / "conveyor.yaml").write_text(
         "project: {name: churn, template: classifier}\ndata: {target: label}\nmodel: {type: random-forest}\n"
     )
-    project = Project.load(root)
+    return Project.load(root)
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("registry")
+    project = _classifier_project(tmp_path / "proj")
     rng = np.random.default_rng(0)
     x = rng.normal(size=200)
     data = pl.DataFrame({"x": x, "colour": rng.choice(["a", "b"], 200), "label": (x > 0).astype(int)})
@@ -109,3 +112,51 @@ def test_mlflow_pyfunc_runs_the_model_once_per_call(registered):
     out = pyfunc.predict(data.drop("label").head(7).to_pandas())
     assert calls == [7]
     assert out["prediction"].tolist() == model.predict(data.head(7)).tolist()
+
+
+def test_a_registration_cut_after_the_version_exists_is_finished_by_the_retry_not_duplicated(
+    tmp_path, monkeypatch
+):
+    # MLflow creates the version inside log_model and takes its tags and alias in later calls: the
+    # registry failing between them (here: refusing the alias once) must not make a retry add a
+    # second version of the same run
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from conveyor.errors import ServiceError
+    from conveyor.registry import list_versions
+
+    project = _classifier_project(tmp_path / "proj")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=100)
+    data = pl.DataFrame({"x": x, "label": (x > 0).astype(int)})
+    model_dir = tmp_path / "model"
+    RandomForestModel(target="label", params={"n_estimators": 3}).fit(data).save(model_dir)
+    client = tracking_client(project)
+    run_id = client.create_run(ensure_experiment(project)).info.run_id
+    lineage = Lineage(model_type="random-forest", data_fingerprint="md5:abc")
+
+    def registry_gone(*args, **kwargs):
+        raise MlflowException("the database went away", error_code="INTERNAL_ERROR")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MlflowClient, "set_registered_model_alias", registry_gone)
+        with pytest.raises(ServiceError, match=f"registering run {run_id} failed"):
+            register_version(project, run_id, model_dir, lineage=lineage)
+    [half] = list_versions(project)
+    assert (half.version, half.aliases) == ("1", ())  # created, never given its alias
+
+    again = register_version(project, run_id, model_dir, lineage=lineage)
+    assert [v.version for v in list_versions(project)] == ["1"]
+    assert (again.version, again.aliases) == ("1", ("candidate",))
+    assert again.sha256 == directory_sha256(model_dir)
+    assert again.lineage.data_fingerprint == "md5:abc"
+
+    # the same run with other files is refused: one run, one model
+    other = tmp_path / "other"
+    RandomForestModel(target="label", params={"n_estimators": 4}).fit(data).save(other)
+    with pytest.raises(IntegrityError, match=f"run {run_id} is already registered as version 1"):
+        register_version(project, run_id, other, lineage=lineage)
+    # a new run of the same files is a new version, as before
+    second_run = client.create_run(ensure_experiment(project)).info.run_id
+    assert register_version(project, second_run, model_dir, lineage=lineage).version == "2"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor import __version__
-from conveyor.errors import ConveyorError, InputError, ServiceError, UsageError
+from conveyor.errors import ConveyorError, InputError, IntegrityError, ServiceError, UsageError
 from conveyor.models import Model, load_model
 from conveyor.project import Project
 from conveyor.registry._checksum import directory_sha256, verify_sha256
@@ -181,45 +181,25 @@ def register_version(
     input_example: Any = None,
     pip_requirements: tuple[str, ...] = (),
 ) -> ModelVersion:
-    """Register the model files in ``model_dir`` (trained by ``run_id``) as a new version.
+    """Register the model files in ``model_dir`` (trained by ``run_id``) as a version: a new one, or
+    the one an interrupted registration of the same run created (see :func:`_version_of_run`).
 
     ``input_example`` (a pandas frame of a few model inputs) is stored with the version,
     with the signature MLflow infers from it and the model's own answer to it.
     ``pip_requirements`` are what the pyfunc needs installed (default: ``conveyor-ml==<version>``;
     the pipeline passes the project's installable pin).
     """
-    import mlflow
-    import mlflow.pyfunc
-
-    from conveyor.registry import _pyfunc_code
-
     sha = directory_sha256(model_dir)
     lineage = replace(lineage, run_id=run_id, sha256=sha)
     ensure_experiment(project)
     client = tracking_client(project)
     name = project.model_name
     try:
-        # redirect_stdout: a tracking server's run URL, printed when the run ends, goes to stderr
-        with (
-            contextlib.redirect_stdout(sys.stderr),
-            mlflow.start_run(run_id=run_id),
-            warnings.catch_warnings(),
-        ):
-            # the pyfunc takes free-form frames on purpose: no type-hint schema
-            warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
-            signature = _signature(model_dir, input_example) if input_example is not None else None
-            info = mlflow.pyfunc.log_model(
-                name=PYFUNC_NAME,
-                signature=signature,
-                input_example=input_example,
-                python_model=str(Path(_pyfunc_code.__file__)),
-                artifacts={MODEL_ARTIFACT: str(model_dir)},
-                model_config={"sha256": sha},
-                pip_requirements=list(pip_requirements) or [f"conveyor-ml=={__version__}"],
-                registered_model_name=name,
-                tags=lineage.to_tags(),
-            )
-        version = str(info.registered_model_version)
+        version = _version_of_run(client, name, run_id, sha)
+        if version is None:
+            version = _log_version(project, run_id, model_dir, sha, lineage, input_example, pip_requirements)
+        # tags, description and alias are set whether the version is new or an earlier attempt
+        # created it and stopped before them: each call sets the same values, so a retry finishes it
         for key, value in lineage.to_tags().items():
             client.set_model_version_tag(name, version, key, value)
         if description:
@@ -231,6 +211,68 @@ def register_version(
     except Exception as exc:  # MLflow raises MlflowException and store errors alike
         raise _service_error(project, f"registering run {run_id}", exc) from exc
     return get_version(project, version)
+
+
+def _version_of_run(client: Any, name: str, run_id: str, sha: str) -> str | None:
+    """The version an earlier registration of ``run_id`` created, or None.
+
+    MLflow creates the version inside ``log_model``; its tags, description and alias come in later
+    calls. A registration that failed between the two (the server or its database gone) leaves a
+    version without them, and registering the run again would add a second version of the same
+    files. So a run's existing ready version is completed instead; one whose checksum tag names other
+    files is refused (one training run has one model directory, checked against its evaluation).
+    """
+    found = client.search_model_versions(filter_string=f"name = '{name}' and run_id = '{run_id}'")
+    ready = [mv for mv in found if str(getattr(mv, "status", "READY")) == "READY"]
+    if not ready:
+        return None
+    mv = min(ready, key=lambda v: int(v.version))
+    tagged = dict(mv.tags or {}).get(SHA_TAG)
+    if tagged not in (None, sha):
+        raise IntegrityError(
+            f"run {run_id} is already registered as version {mv.version} with other model files "
+            f"(sha256 {tagged[:12]}…, now {sha[:12]}…); train a new run instead",
+            version=str(mv.version),
+        )
+    return str(mv.version)
+
+
+def _log_version(
+    project: Project,
+    run_id: str,
+    model_dir: Path,
+    sha: str,
+    lineage: Lineage,
+    input_example: Any,
+    pip_requirements: tuple[str, ...],
+) -> str:
+    """Log the pyfunc into ``run_id`` and register it: the new version's number."""
+    import mlflow
+    import mlflow.pyfunc
+
+    from conveyor.registry import _pyfunc_code
+
+    # redirect_stdout: a tracking server's run URL, printed when the run ends, goes to stderr
+    with (
+        contextlib.redirect_stdout(sys.stderr),
+        mlflow.start_run(run_id=run_id),
+        warnings.catch_warnings(),
+    ):
+        # the pyfunc takes free-form frames on purpose: no type-hint schema
+        warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
+        signature = _signature(model_dir, input_example) if input_example is not None else None
+        info = mlflow.pyfunc.log_model(
+            name=PYFUNC_NAME,
+            signature=signature,
+            input_example=input_example,
+            python_model=str(Path(_pyfunc_code.__file__)),
+            artifacts={MODEL_ARTIFACT: str(model_dir)},
+            model_config={"sha256": sha},
+            pip_requirements=list(pip_requirements) or [f"conveyor-ml=={__version__}"],
+            registered_model_name=project.model_name,
+            tags=lineage.to_tags(),
+        )
+    return str(info.registered_model_version)
 
 
 def _signature(model_dir: Path, example: Any) -> Any:

@@ -24,7 +24,7 @@ from conveyor.state._types import StateStore
 if TYPE_CHECKING:
     from conveyor.state._postgres import PostgresStore
 
-_SHARED: dict[str, PostgresStore] = {}
+_SHARED: dict[tuple[str, float], PostgresStore] = {}
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,13 @@ def _uri(project: Project) -> tuple[str | None, str]:
     return value, f"set by {var}, named in state.uri_env"
 
 
-def shared_store(uri: str) -> PostgresStore:
-    """The process's one :class:`PostgresStore` for ``uri``."""
-    store = _SHARED.get(uri)
+def shared_store(uri: str, timeout: float = 30.0) -> PostgresStore:
+    """The process's one :class:`PostgresStore` for ``uri`` (statements bounded by ``timeout`` s)."""
+    store = _SHARED.get((uri, timeout))
     if store is None:
         from conveyor.state._postgres import PostgresStore  # SQLAlchemy only when a team store is used
 
-        store = _SHARED[uri] = PostgresStore(uri)
+        store = _SHARED[(uri, timeout)] = PostgresStore(uri, timeout=timeout)
     return store
 
 
@@ -61,7 +61,7 @@ def open_store(project: Project) -> StateStore:
     uri, _why = _uri(project)
     if uri is None:
         return local_store(project.state_dir)
-    return shared_store(uri)
+    return shared_store(uri, project.settings.state.timeout_seconds)
 
 
 def local_store(folder: Path) -> LocalStore:
@@ -73,7 +73,7 @@ def store_choice(project: Project, *, connect: bool = False) -> StoreChoice:
     uri, why = _uri(project)
     if uri is None:
         return StoreChoice("local", str(project.path(project.settings.project.state_dir)), why)
-    store = shared_store(uri)
+    store = shared_store(uri, project.settings.state.timeout_seconds)
     if connect:
         store.check()
     return StoreChoice(store.kind, store.location, why)

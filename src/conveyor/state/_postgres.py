@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -135,15 +135,45 @@ class PostgresLock:
         self.release()
 
 
+def _bounded_connection(timeout: float) -> type[Any]:
+    """psycopg's connection class with a deadline on every wait for the server's answer.
+
+    psycopg bounds the connection phase (``connect_timeout``) but waits for a statement's answer for
+    ever: a server that is frozen (a paused VM, a stopped process, a disk that hangs) keeps its
+    socket open and the kernel acknowledges every packet, so neither TCP keepalives nor
+    ``tcp_user_timeout`` notice, and a deploy would hang holding its lock. psycopg's own ``wait``
+    takes a timeout and none of its callers pass one; this subclass passes ``timeout``. On expiry
+    the connection's state is unknown (the statement may still run), so it is closed: SQLAlchemy's
+    pool drops it and the caller gets an OperationalError that :meth:`PostgresStore._errors` turns
+    into one line.
+    """
+    import psycopg
+
+    class BoundedConnection(psycopg.Connection):
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval=interval, timeout=timeout if timeout is not None else limit)
+            except psycopg.errors._WaitTimeout:  # private: the one exception psycopg's wait raises on expiry
+                self.pgconn.finish()
+                raise psycopg.OperationalError(
+                    f"the server gave no answer within {limit:g} s (state.timeout_seconds)"
+                ) from None
+
+    limit = timeout
+    return BoundedConnection
+
+
 class PostgresStore:
     """Conveyor's state in a PostgreSQL database (see the module docstring)."""
 
     kind = "postgresql"
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, timeout: float = 30.0) -> None:
         self._url = parse_uri(uri)
+        self.timeout = timeout
+        self._connect_timeout = min(CONNECT_TIMEOUT_SECONDS, max(1, round(timeout)))  # libpq: whole seconds
         args = {
-            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "connect_timeout": self._connect_timeout,
             "application_name": "conveyor",
             # a holder whose host vanishes without closing its socket is noticed within about a minute
             "keepalives": 1,
@@ -155,10 +185,16 @@ class PostgresStore:
             self._engine: Engine = create_engine(self._url, pool_pre_ping=True, connect_args=args)
             # locks: one session per held lock, really closed on release (no pool keeps it alive)
             self._lock_engine: Engine = create_engine(self._url, poolclass=NullPool, connect_args=args)
+            connection = _bounded_connection(timeout)
         except (NoSuchModuleError, ImportError) as exc:
             raise UsageError(
                 "a PostgreSQL state store needs psycopg 3: pip install 'conveyor-ml[team]'"
             ) from exc
+        for engine in (self._engine, self._lock_engine):
+            # SQLAlchemy's documented hook for making the DBAPI connection: ours, with its deadline
+            event.listen(
+                engine, "do_connect", lambda _d, _r, cargs, cparams: connection.connect(*cargs, **cparams)
+            )
         self._ready = False
 
     @property
@@ -178,6 +214,8 @@ class PostgresStore:
             detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
             if self._url.password:
                 detail = detail.replace(str(self._url.password), "***")
+            if detail == "connection timeout expired":  # psycopg's words for connect_timeout
+                detail = f"the server accepted no connection within {self._connect_timeout:g} s"
             if exc.connection_invalidated or "connect" in detail or exc.orig is None:
                 raise StateStoreError(f"state store {self.location}: cannot {doing}: {detail}") from None
             raise OperationError(f"state store {self.location}: cannot {doing}: {detail}") from None
