@@ -62,7 +62,9 @@ def test_the_page_shows_the_demos_ab_test_canary_drift_and_switches(demo_summary
         row = cells(newest, "data-step", str(step["step"]))
         assert row[1] == step["verdict"] == "pass"
         arms = step["arms"]
-        assert row[2] == f"{arms['stable']['requests']} / {arms['candidate']['requests']}"
+        assert row[2] == f"{arms['stable']['users']} / {arms['candidate']['users']}"
+        assert row[3] == f"{arms['stable']['requests']} / {arms['candidate']['requests']}"
+    assert f"<code data-salt>{canary['salt']}</code>" in newest
 
     # week 3: the drift the monitor found, per column, with its trend over the runs
     data = _get(f"{demo_ui}/data")

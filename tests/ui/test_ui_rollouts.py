@@ -20,7 +20,8 @@ LOAD_CLIENT = Path(__file__).parents[1] / "deploy" / "load_client.py"
 
 def _canary(cli, root: Path, version: str, out: Path) -> dict:
     url = EnvironmentProcess(Project.load(root), "production").base_url
-    load = subprocess.Popen([sys.executable, str(LOAD_CLIENT), url, "60", "120", str(out), f"{out}.stop"])
+    # the load runs until killed below (900 s only guards a test that dies), however long the canary takes
+    load = subprocess.Popen([sys.executable, str(LOAD_CLIENT), url, "900", "120", str(out), f"{out}.stop"])
     try:
         done = cli("--project", root, "deploy", "--env", "production", "--strategy", "canary",
                    "--version", version, "--steps", "10,50,100", "--interval", "4", "--json")  # fmt: skip
@@ -58,10 +59,12 @@ def test_each_canary_step_shows_its_analysis_as_the_deploy_json(cli, deploy_proj
             row = cells(html, "data-step", str(step["step"]))
             stable, candidate = step["arms"]["stable"], step["arms"]["candidate"]
             assert row[1] == step["verdict"]
-            assert row[2] == f"{stable['requests']} / {candidate['requests']}"
+            assert row[2] == f"{stable['users']} / {candidate['users']}"
+            assert row[3] == f"{stable['requests']} / {candidate['requests']}"
             low, high = candidate["error_rate_ci"]
-            assert row[4] == f"{candidate['error_rate']:.3g} [{low:.3g}, {high:.3g}]"
-            assert row[6].split(" ")[0] == f"{stable['p99_ms']:.4g}"
-            assert row[9] == step["reason"]
+            assert row[5] == f"{candidate['error_rate']:.3g} [{low:.3g}, {high:.3g}]"
+            assert row[7].split(" ")[0] == f"{stable['p99_ms']:.4g}"
+            assert row[10] == step["reason"]
+        assert f"<code data-salt>{body['salt']}</code>" in html  # one sticky assignment per rollout
     assert len(older.split("data-step=")) - 1 == 2  # the steps below 100 %: 10 and 50
     assert problems(production) == []

@@ -240,7 +240,11 @@ def switch(
     if state.primary != candidate or state.share(candidate) < 1.0:
         state = env.client.switch(candidate)
     switch_ms = (time.perf_counter() - started) * 1000
-    reason = report.get("reason") or f"switched from {previous or 'nothing'} to {candidate}"
+    if previous in (None, candidate):  # the first deploy: the server started with the candidate
+        said = f"serves version {candidate} (no other version was serving)"
+    else:
+        said = f"switched from {previous} to {candidate}"
+    reason = report.get("reason") or said
     details: dict[str, Any] = {"previous": previous, "switch_ms": round(switch_ms, 1)}
     if len(env.client) > 1:
         details["replicas"] = env.urls

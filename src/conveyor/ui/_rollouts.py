@@ -40,6 +40,7 @@ class CanaryRollout:
     reason: str = ""
     ended: str | None = None
     who: str = ""
+    salt: str = ""  # the sticky assignment of this rollout's users, the same on every replica
 
     @property
     def stable(self) -> str | None:
@@ -71,7 +72,8 @@ def canary_rollouts(entries: Iterable[LedgerEntry]) -> list[CanaryRollout]:
             if open_ is None or open_.version != entry.version:
                 if open_ is not None:  # a new canary began without an end to the last: keep it as is
                     done.append(open_)
-                open_ = CanaryRollout(str(entry.version), entry.time, who=entry.who)
+                salt = entry.details.get("salt") if isinstance(entry.details, dict) else None
+                open_ = CanaryRollout(str(entry.version), entry.time, who=entry.who, salt=str(salt or ""))
             open_.steps.append(CanaryStep(_percent(entry), entry.time))
         elif entry.action == "canary-analysis" and open_ is not None and open_.version == entry.version:
             if open_.steps and open_.steps[-1].analysis is None and _well_formed(entry.details):
