@@ -117,3 +117,37 @@ def test_a_ledger_that_cannot_be_read_is_one_line_in_each_part(known_project: Pr
         assert page[name]["ledger"].problem.startswith("ledger: ")
         assert page[name]["status"].problem.startswith("status: ")
         assert "\n" not in page[name]["ledger"].problem
+
+
+def test_the_rollouts_page_reads_the_ledger_once(known_project: Project, ledger_reads: list[str]) -> None:
+    ledger = Ledger.of(known_project)
+    details = {"experiment": "ab-1", "test": {"p_value": 0.4}}
+    when = "2026-11-05T10:00:00"
+    concluded = LedgerEntry(
+        "production",
+        "ab-conclude",
+        "kept-control",
+        "1",
+        reason="no difference",
+        who="dee",
+        time=when,
+        details=details,
+    )
+    ledger.append(concluded)
+    ledger_reads.clear()
+    client = TestClient(create_ui_app(known_project), raise_server_exceptions=True)
+    page = get(client, "/rollouts")
+    assert ledger_reads.count(LEDGER_LOG) == 1  # the canaries of each environment and the A/B history
+    concluded = page.split('id="ab"')[1]
+    assert "ab-1" in concluded
+    assert "no difference" in concluded
+    assert "no canary rollout in production yet" in page
+
+
+def test_an_unreadable_ledger_is_one_line_in_each_part_of_the_rollouts_page(known_project: Project) -> None:
+    log = known_project.state_dir / (LEDGER_LOG + ".jsonl")
+    log.unlink()
+    log.mkdir()
+    page = get(TestClient(create_ui_app(known_project), raise_server_exceptions=True), "/rollouts")
+    found = problems(page)
+    assert sum(line.startswith("ledger: ") for line in found) == 3, found  # two environments, the history

@@ -110,8 +110,7 @@ def create_ui_app(project: Project) -> FastAPI:
 
     @app.get("/rollouts", response_class=HTMLResponse)
     def rollouts(request: Request) -> HTMLResponse:
-        return page(request, "rollouts", canaries=_panels.canaries(project), ab=_panels.ab_test(project),
-                    ab_history=_panels.ab_history(project))  # fmt: skip
+        return page(request, "rollouts", **_panels.rollouts(project))
 
     @app.get("/data", response_class=HTMLResponse)
     def data(request: Request) -> HTMLResponse:

@@ -155,15 +155,28 @@ def ab_test(project: Project) -> Panel:
     return read_panel("A/B test", lambda: ab_status(project).to_dict())
 
 
-def canaries(project: Project) -> dict[str, Panel]:
-    """Per environment: its last canary rollouts from the ledger, newest first, step by step."""
+def rollouts(project: Project) -> dict[str, Any]:
+    """The rollouts page: each environment's canaries, the running A/B test and the concluded ones.
+
+    The ledger is read once for the page (the canaries and the A/B history share it); when it cannot
+    be read, its one line stands under each part that needs it.
+    """
     from conveyor.deploy import Ledger
+
+    ledger = read_panel("ledger", lambda: Ledger.of(project).entries())
+    return {"canaries": canaries(project, ledger), "ab": ab_test(project), "ab_history": ab_history(ledger)}
+
+
+def canaries(project: Project, ledger: Panel) -> dict[str, Panel]:
+    """Per environment: its last canary rollouts from the ledger, newest first, step by step."""
     from conveyor.ui._rollouts import canary_rollouts
 
     def read(name: str) -> list[Any]:
-        return canary_rollouts(Ledger.of(project).entries(name))[:LAST_CANARIES]
+        return canary_rollouts(e for e in ledger.data if e.environment == name)[:LAST_CANARIES]
 
     names = project.settings.deploy.environments
+    if ledger.problem:
+        return dict.fromkeys(names, ledger)
     return {name: read_panel("canary rollouts", partial(read, name)) for name in names}
 
 
@@ -188,13 +201,14 @@ def data(project: Project) -> dict[str, Any]:
     }
 
 
-def ab_history(project: Project) -> Panel:
+def ab_history(ledger: Panel) -> Panel:
     """The concluded A/B tests (every environment), newest first: the ledger's ``ab-conclude`` lines."""
-    from conveyor.deploy import Ledger
+    if ledger.problem:
+        return ledger
 
     def read() -> list[dict[str, Any]]:
         rows = []
-        for e in Ledger.of(project).entries():
+        for e in ledger.data:
             if e.action != "ab-conclude":
                 continue
             test = e.details.get("test") or {}
