@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> None:
 
     print(
         f"\n### Canary A/A on correlated requests ({runs} windows per row; 99 % exact binomial CI)\n\n"
-        f"{load_line('after')}\n\n"
         f"A window: {USERS:,} users, each on the candidate with probability {SHARE:.0%} (sticky); "
         "requests per user 1 + ⌊LogNormal(1, 1.2)⌋, error propensity Beta(0.02, 1.98) (mean 1 %), "
         "latency level LogNormal per user, click propensity Beta(0.5, 9.5). "
@@ -119,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{DEFAULT.max_error_rate_increase:g}, p99 limit {DEFAULT.max_p99_ratio:g}, "
         f"min requests {DEFAULT.min_requests}; {math.floor(USERS * SHARE)} candidate users expected."
     )
+    print(f"\n{load_line('after')}")
 
 
 if __name__ == "__main__":
