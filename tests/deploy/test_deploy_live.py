@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import signal
 import subprocess
@@ -203,3 +204,35 @@ def test_controller_killed_mid_deploy_leaves_production_serving(cli, deploy_proj
                 "--version", "2", "--json")  # fmt: skip
     assert again.exit_code == 0, again.stderr
     assert _state(deploy_project)["primary"] == "2"
+
+
+def test_status_names_servers_that_disagree_with_the_ledger_and_a_deploy_puts_them_right(cli, deploy_project):
+    from conveyor.deploy import Environment
+
+    root = deploy_project
+    for version in ("1", "2"):
+        assert cli("--project", root, "deploy", "--env", "production", "--version", version).exit_code == 0
+    calm = cli("--project", root, "status", "--json").json()["environments"]["production"]
+    assert calm["mismatch"] is None
+    # a switch behind the ledger's back (by hand through the admin API, or a switch whose ledger
+    # line was lost with its store's answer): the servers serve 1, the ledger says 2
+    Environment.open(Project.load(root), "production").client.switch("1")
+    assert _state(root)["primary"] == "1"
+    status = cli("--project", root, "status", "--json").json()["environments"]["production"]
+    assert status["mismatch"] == (
+        "production serves 1 as its primary version but the ledger expects 2: `conveyor deploy --env "
+        "production --version 2` puts the servers back in line with the ledger, a deploy of another "
+        "version records a new line"
+    )
+    text = cli("--project", root, "status")
+    assert "mismatch: production serves 1 as its primary version" in " ".join(text.stdout.split())
+    from fastapi.testclient import TestClient
+
+    from conveyor.ui import create_ui_app
+
+    page = TestClient(create_ui_app(Project.load(root))).get("/environments").text
+    assert f"data-mismatch>{html.escape(status['mismatch'], quote=False)}</p>" in page
+    put_right = cli("--project", root, "deploy", "--env", "production", "--version", "2", "--json")
+    assert put_right.exit_code == 0, put_right.stderr
+    assert _state(root)["primary"] == "2"
+    assert cli("--project", root, "status", "--json").json()["environments"]["production"]["mismatch"] is None

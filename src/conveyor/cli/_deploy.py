@@ -187,6 +187,8 @@ def status(json_out: JsonOpt = False, project: ProjectOpt = None) -> None:
                     f"  expected: {expected['primary']} (previous {expected['previous'] or '-'}); "
                     f"watchdog: {'pid ' + str(watchdog['pid']) if watchdog else 'not running'}"
                 )
+            if env.get("mismatch"):
+                console.print(f"  [red]mismatch[/red]: {env['mismatch']}")
             if env.get("ab_test"):
                 console.print(f"  A/B test: {env['ab_test']}")
             for entry in env["last_deployments"]:

@@ -89,6 +89,7 @@ def environment_status(
         "in_progress": None,
         "interrupted": None,
         "ab_test": None,
+        "mismatch": None,
     }
     watchdog = env.process.watchdog()
     status["watchdog"] = None if watchdog is None else {"pid": watchdog.pid}
@@ -115,6 +116,15 @@ def environment_status(
                 "note": "this command did not finish (killed, or its state store failed); "
                 "the next deploy or rollback reverts what it left",
             }
+    served = (status["server"] or {}).get("primary")
+    if expected is not None and served is not None and served != expected.primary and holder is None:
+        # no rollout runs, yet the servers and the ledger disagree: a switch whose ledger line never
+        # reached the store (its answer lost), or a change made by hand through the admin API
+        status["mismatch"] = (
+            f"{name} serves {served} as its primary version but the ledger expects {expected.primary}: "
+            f"`conveyor deploy --env {name} --version {expected.primary}` puts the servers back in line "
+            "with the ledger, a deploy of another version records a new line"
+        )
     plan = env.ab_plan()
     if plan is not None:
         status["ab_test"] = {k: plan.get(k) for k in ("id", "control", "variant", "variant_ratio", "started")}
