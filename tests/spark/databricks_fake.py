@@ -16,7 +16,7 @@ paths as the API names them, without ``/Workspace``): ``workspace/mkdirs`` (JSON
 parents), ``workspace/import`` (the SDK's multipart post: form fields ``path``, ``format``,
 ``language``, ``overwrite`` and the file ``content``; a missing parent folder is 404, an existing file
 without ``overwrite`` 400 RESOURCE_ALREADY_EXISTS, content over 10 MB 400 MAX_NOTEBOOK_SIZE_EXCEEDED),
-``workspace/export`` (``direct_download``: the bytes) and ``workspace/get-status``. Unknown fields are
+and ``workspace/export`` (``direct_download``: the bytes). Unknown fields are
 refused with 400 as the Jobs endpoints refuse them; ``fail_import_after`` answers 500 to every import
 after that many, an upload cut half-way.
 """
@@ -259,11 +259,6 @@ class FakeDatabricks:
                         if query.get("direct_download") != ["true"] or path not in fake.files:
                             raise Refused("this stand-in exports files, with direct_download=true")
                         self._send_bytes(fake.files[path])
-                        return
-                    if url.path == "/api/2.0/workspace/get-status":
-                        path = fake._lookup(query, {"path", "return_export_info"})
-                        kind = "FILE" if path in fake.files else "DIRECTORY"
-                        self._send(200, {"path": path, "object_type": kind})
                         return
                 except Refused as exc:
                     self._send(exc.status, {"error_code": exc.code, "message": str(exc)})

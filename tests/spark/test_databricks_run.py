@@ -555,6 +555,40 @@ def test_upload_refuses_a_project_outside_git_and_a_file_over_the_limit(
 
 
 @pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        (
+            "dapi-wrong-token-42",
+            "conveyor: UsageError: Databricks refused the token (401: Invalid access token): set a valid "
+            "personal access token in the variable spark.databricks.token_env names",
+        ),
+        (
+            "dapi-powerless-0042",
+            "conveyor: UsageError: Databricks refused the upload to /Workspace/Shared/shop/code-"
+            f"{_digest(TRACKED)} (PERMISSION_DENIED: User is not allowed to create clusters): the token's "
+            "user needs write access to spark.databricks.project_dir",
+        ),
+    ],
+    ids=["token-refused", "token-forbidden"],
+)
+def test_an_upload_databricks_refuses_is_one_line_without_the_token(
+    cli: Callable[..., Any],
+    git_project: Path,
+    workspace: FakeDatabricks,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("SHOP_DATABRICKS_TOKEN", token)
+    done = cli("--project", git_project, *RUN, "--poll", "0.1")
+    assert done.exit_code == 2
+    assert _lines(done.stderr) == [expected]
+    assert token not in done.stdout + done.stderr
+    assert workspace.files == {}
+    assert workspace.submitted == []
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         (
@@ -605,3 +639,15 @@ def test_generated_train_step_with_upload_runs_the_checked_out_code(
     arrived = _uploaded(workspace, digest)
     arrived.pop(".conveyor-upload.json")
     assert arrived == tracked  # the generated .github files are not tracked: not uploaded
+
+
+def test_databricks_job_says_a_saved_job_does_not_upload(cli: Callable[..., Any], git_project: Path) -> None:
+    """A saved job (databricks-job) runs later, without this checkout: it reads project_dir as it is."""
+    done = cli("--project", git_project, "spark", "databricks-job", "--json")
+    assert done.exit_code == 0, done.stderr
+    params = done.json()["job"]["tasks"][0]["python_wheel_task"]["parameters"]
+    assert params == ["--project", "/Workspace/Shared/shop", "train"]
+    assert (
+        "warning: spark.databricks.upload is done by `conveyor spark databricks-run`; this job runs "
+        "whatever project_dir holds"
+    ) in " ".join(done.stderr.split())

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +55,7 @@ class ProjectCode:
     def digest(self) -> str:
         sha = hashlib.sha256()
         for path, data in self.files:  # length-prefixed: no two file sets hash alike by concatenation
-            name = path.encode()
+            name = os.fsencode(path)
             sha.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
         return sha.hexdigest()[:16]
 
@@ -92,7 +93,7 @@ def project_code(root: Path) -> ProjectCode:
             "(git init and commit it, or set upload: false)"
         )
     files: list[tuple[str, bytes]] = []
-    for name in sorted(set(listed.stdout.decode().split("\0")) - {""}):
+    for name in sorted(set(os.fsdecode(listed.stdout).split("\0")) - {""}):
         path = root / name
         if not path.is_file():  # deleted since the last commit, or a submodule: not what the user sees
             continue
