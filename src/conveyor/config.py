@@ -786,6 +786,11 @@ class DatabricksSection(_Section):
         None,
         description="where the cluster finds the project, e.g. its Git folder /Workspace/Repos/team/shop",
     )
+    upload: bool = Field(
+        False,
+        description="upload the files Git tracks to <project_dir>/code-<digest> before each "
+        "databricks-run and run there (false: the run trains whatever project_dir holds)",
+    )
     token_env: str = Field(
         "DATABRICKS_TOKEN",
         description="environment variable holding the Databricks token (the token itself never here)",
@@ -816,6 +821,16 @@ class DatabricksSection(_Section):
                     "on the cluster from the secret scope, never written here",
                 )
         return secrets
+
+    @model_validator(mode="after")
+    def _upload_into_the_workspace(self) -> DatabricksSection:
+        if self.upload and self.project_dir is not None and not self.project_dir.startswith("/Workspace/"):
+            raise _NotBuilt(
+                "upload",
+                f"uploads into a workspace folder; project_dir {self.project_dir!r} is not under "
+                "/Workspace/ (e.g. /Workspace/Shared/shop)",
+            )
+        return self
 
     def missing(self) -> list[str]:
         """The keys the job cluster needs that are not set."""

@@ -10,11 +10,22 @@ call after the other (the last one repeats); ``runs/cancel`` ends the run as CAN
 request needs ``Authorization: Bearer <token>`` (401 otherwise; 403 for ``powerless_token``, a
 user's who may not create clusters), except the host-metadata probe, which answers 404 as a
 workspace without it does.
+
+The workspace API the code upload uses keeps its folders and files in memory (``files``, ``dirs``,
+paths as the API names them, without ``/Workspace``): ``workspace/mkdirs`` (JSON ``{path}``, makes the
+parents), ``workspace/import`` (the SDK's multipart post: form fields ``path``, ``format``,
+``language``, ``overwrite`` and the file ``content``; a missing parent folder is 404, an existing file
+without ``overwrite`` 400 RESOURCE_ALREADY_EXISTS, content over 10 MB 400 MAX_NOTEBOOK_SIZE_EXCEEDED),
+and ``workspace/export`` (``direct_download``: the bytes). Unknown fields are
+refused with 400 as the Jobs endpoints refuse them; ``fail_import_after`` answers 500 to every import
+after that many, an upload cut half-way.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import posixpath
 import re
 import threading
 from dataclasses import dataclass, field
@@ -37,10 +48,55 @@ _TASK_TYPES = {
     "spark_jar_task": ("main_class_name",),
 }
 _SUBMIT_KEYS = {"run_name", "tasks", "idempotency_token", "timeout_seconds", "git_source", "queue"}
+_IMPORT_FIELDS = {"path", "format", "language", "overwrite", "content"}
+_IMPORT_FORMATS = {"AUTO", "DBC", "HTML", "JUPYTER", "RAW", "R_MARKDOWN", "SOURCE"}
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
 
 
 class Refused(Exception):
-    """A 400 of the Jobs API: its error_code and message."""
+    """A 4xx of the API: its message, error_code and status."""
+
+    def __init__(self, message: str, code: str = "INVALID_PARAMETER_VALUE", status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _absolute(path: Any) -> str:
+    if not isinstance(path, str) or not path.startswith("/") or posixpath.normpath(path) != path:
+        raise Refused(f"path must be an absolute, normal workspace path (got {path!r})")
+    return path
+
+
+def parse_import(content_type: str, raw: bytes) -> tuple[dict[str, str], bytes]:
+    """The form fields and the file of a multipart ``workspace/import``; Refused for any other body."""
+    from python_multipart import parse_form
+
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+
+    def on_field(f: Any) -> None:
+        fields[f.field_name.decode()] = (f.value or b"").decode()
+
+    def on_file(f: Any) -> None:
+        f.file_object.seek(0)
+        files[f.field_name.decode()] = f.file_object.read()
+
+    if not content_type.startswith("multipart/form-data"):
+        raise Refused("workspace/import takes the SDK's multipart form (a file named content)")
+    headers = {"Content-Type": content_type.encode(), "Content-Length": str(len(raw)).encode()}
+    parse_form(headers, io.BytesIO(raw), on_field, on_file)
+    unknown = (set(fields) | set(files)) - _IMPORT_FIELDS
+    if unknown:
+        raise Refused(f"unknown field(s) {sorted(unknown)}")
+    if set(files) != {"content"}:
+        raise Refused("workspace/import needs the file content")
+    if fields.get("format", "SOURCE") not in _IMPORT_FORMATS:
+        raise Refused(f"format {fields['format']!r} is not one of {sorted(_IMPORT_FORMATS)}")
+    if fields.get("overwrite", "false") not in ("true", "false"):
+        raise Refused("overwrite must be true or false")
+    _absolute(fields.get("path"))
+    return fields, files["content"]
 
 
 def _check_strings(where: str, mapping: Any) -> None:
@@ -111,6 +167,10 @@ class FakeDatabricks:
     cancelled: list[int] = field(default_factory=list)
     gets: int = 0
     running: threading.Event = field(default_factory=threading.Event)  # a get answered RUNNING
+    files: dict[str, bytes] = field(default_factory=dict)  # the workspace's files, by API path
+    dirs: set[str] = field(default_factory=lambda: {"/"})
+    imports: list[dict[str, str]] = field(default_factory=list)  # the form fields of each import taken
+    fail_import_after: int | None = None
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -126,6 +186,38 @@ class FakeDatabricks:
         if state[0] == "RUNNING":
             self.running.set()
         return state
+
+    def mkdirs(self, body: Any) -> None:
+        if not isinstance(body, dict) or set(body) != {"path"}:
+            raise Refused("workspace/mkdirs takes exactly {path}")
+        path = _absolute(body["path"])
+        while path not in self.dirs:
+            if path in self.files:
+                raise Refused(f"{path} is a file", "RESOURCE_ALREADY_EXISTS")
+            self.dirs.add(path)
+            path = posixpath.dirname(path)
+
+    def import_file(self, fields: dict[str, str], content: bytes) -> None:
+        if self.fail_import_after is not None and len(self.imports) >= self.fail_import_after:
+            raise Refused("the workspace broke down", "INTERNAL_ERROR", 500)
+        path = fields["path"]
+        if posixpath.dirname(path) not in self.dirs:
+            raise Refused(f"The parent folder of {path} does not exist", "RESOURCE_DOES_NOT_EXIST", 404)
+        if path in self.dirs or (path in self.files and fields.get("overwrite") != "true"):
+            raise Refused(f"{path} already exists", "RESOURCE_ALREADY_EXISTS")
+        if len(content) > MAX_IMPORT_BYTES:
+            raise Refused("File size imported is too large", "MAX_NOTEBOOK_SIZE_EXCEEDED")
+        self.imports.append(fields)
+        self.files[path] = content
+
+    def _lookup(self, query: dict[str, list[str]], allowed: set[str]) -> str:
+        unknown = set(query) - allowed
+        if unknown:
+            raise Refused(f"unknown field(s) {sorted(unknown)}")
+        path = _absolute(query.get("path", [""])[0])
+        if path not in self.files and path not in self.dirs:
+            raise Refused(f"Path ({path}) doesn't exist.", "RESOURCE_DOES_NOT_EXIST", 404)
+        return path
 
     def start(self) -> FakeDatabricks:
         fake = self
@@ -160,6 +252,17 @@ class FakeDatabricks:
                     return
                 if not self._authorized():
                     return
+                query = parse_qs(url.query)
+                try:
+                    if url.path == "/api/2.0/workspace/export":
+                        path = fake._lookup(query, {"path", "format", "direct_download"})
+                        if query.get("direct_download") != ["true"] or path not in fake.files:
+                            raise Refused("this stand-in exports files, with direct_download=true")
+                        self._send_bytes(fake.files[path])
+                        return
+                except Refused as exc:
+                    self._send(exc.status, {"error_code": exc.code, "message": str(exc)})
+                    return
                 if re.fullmatch(r"/api/2\.[12]/jobs/runs/get", url.path):
                     run_id = int(parse_qs(url.query)["run_id"][0])
                     if run_id != len(fake.submitted):
@@ -174,16 +277,41 @@ class FakeDatabricks:
                     return
                 self._send(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": self.path})
 
+            def _send_bytes(self, data: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _workspace(self, path: str, raw: bytes) -> bool:
+                """Answer a workspace/mkdirs or workspace/import; False for another path."""
+                try:
+                    if path == "/api/2.0/workspace/mkdirs":
+                        fake.mkdirs(json.loads(raw or b"{}"))
+                    elif path == "/api/2.0/workspace/import":
+                        fake.import_file(*parse_import(self.headers.get("Content-Type", ""), raw))
+                    else:
+                        return False
+                except Refused as exc:
+                    self._send(exc.status, {"error_code": exc.code, "message": str(exc)})
+                    return True
+                self._send(200, {})
+                return True
+
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if not self._authorized():
                     return
                 path = urlsplit(self.path).path
+                if self._workspace(path, raw):
+                    return
+                body = json.loads(raw or b"{}")
                 if re.fullmatch(r"/api/2\.[12]/jobs/runs/submit", path):
                     try:
                         check_submit(body, fake.node_types)
                     except Refused as exc:
-                        self._send(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": str(exc)})
+                        self._send(exc.status, {"error_code": exc.code, "message": str(exc)})
                         return
                     fake.submitted.append(body)
                     self._send(200, {"run_id": len(fake.submitted)})

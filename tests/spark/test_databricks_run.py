@@ -300,6 +300,29 @@ def test_workflows_training_databricks_needs_spark_and_the_cluster(
     assert _lines(done.stderr) == [f"conveyor: ConfigError: {project / 'conveyor.yaml'}: {expected}"]
 
 
+def _run_train_step(script: str, cwd: Path, workspace: FakeDatabricks) -> subprocess.CompletedProcess[str]:
+    """A generated train step's script as GitHub runs it: bash, the step's env with the workspace's
+    variable and the token's secret set, MODEL_TYPE als; the run done at the first look."""
+    env = {
+        **os.environ,
+        **TELEMETRY_OPT_OUT,
+        "MODEL_TYPE": "als",
+        "DATABRICKS_HOST": workspace.url,
+        "SHOP_DATABRICKS_TOKEN": TOKEN,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    workspace.script = [("TERMINATED", "SUCCESS", "")]  # no wait between polls
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_generated_training_job_runs_each_stage_on_databricks(
     cli: Callable[..., Any], project: Path, workspace: FakeDatabricks
 ) -> None:
@@ -341,24 +364,7 @@ def test_generated_training_job_runs_each_stage_on_databricks(
         assert caller["secrets"]["SHOP_DATABRICKS_TOKEN"] == secret
 
     # the train step's script as GitHub runs it: bash, the step's env with the variable and secret set
-    env = {
-        **os.environ,
-        **TELEMETRY_OPT_OUT,
-        "MODEL_TYPE": "als",
-        "DATABRICKS_HOST": workspace.url,
-        "SHOP_DATABRICKS_TOKEN": TOKEN,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
-    workspace.script = [("TERMINATED", "SUCCESS", "")]  # done at the first look: no wait between polls
-    done = subprocess.run(
-        ["bash", "-e", "-c", job["steps"][3]["run"]],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_train_step(job["steps"][3]["run"], project, workspace)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "run 1: TERMINATED SUCCESS" in done.stderr
     (body,) = workspace.submitted
@@ -392,3 +398,256 @@ def test_the_workspace_url_is_a_scheme_a_host_and_a_port(host: str, url: str | N
         return
     with pytest.raises(UsageError, match="is not a workspace URL"):
         workspace_url(host)
+
+
+# -- spark.databricks.upload: the code of the commit under test, not whatever project_dir holds ---------
+UPLOAD_YAML = CONVEYOR_YAML.replace(
+    "    project_dir: /Workspace/Repos/team/shop\n",
+    "    project_dir: /Workspace/Shared/shop\n    upload: true\n",
+)
+TRACKED = {  # what Git tracks in the test's project, byte for byte
+    "conveyor.yaml": UPLOAD_YAML.encode(),
+    "schema.yaml": b"columns: {user_id: int}\n",
+    "src/features/build.py": b"def build(frame):\r\n    return frame  # CRLF kept as is\r\n",
+    "src/features/weights.bin": bytes(range(256)) * 4,  # not text: uploaded as it is
+    ".gitignore": b"data/\n",
+}
+API_BASE = "/Shared/shop"  # project_dir as the workspace API names it (the cluster reads /Workspace/...)
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def git_project(tmp_path: Path) -> Path:
+    """A project in a real Git checkout: TRACKED committed, a data file Git ignores beside them."""
+    root = tmp_path / "repo"
+    for name, data in TRACKED.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    (root / "data").mkdir()
+    (root / "data" / "events.csv").write_text("user_id,item_id\n1,2\n")  # DVC's, not Git's
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "the project")
+    return root
+
+
+def _digest(files: dict[str, bytes]) -> str:
+    """The folder's digest computed here from the files the test wrote: sha256 over the sorted
+    (path, bytes) pairs, each length-prefixed (8 bytes, big-endian), first 16 hex characters."""
+    import hashlib
+
+    sha = hashlib.sha256()
+    for name in sorted(files):
+        for part in (name.encode(), files[name]):
+            sha.update(len(part).to_bytes(8, "big") + part)
+    return sha.hexdigest()[:16]
+
+
+def _uploaded(workspace: FakeDatabricks, digest: str) -> dict[str, bytes]:
+    prefix = f"{API_BASE}/code-{digest}/"
+    files = workspace.files.items()
+    return {path.removeprefix(prefix): data for path, data in files if path.startswith(prefix)}
+
+
+def test_upload_puts_the_tracked_files_in_a_folder_of_their_digest_and_runs_there(
+    cli: Callable[..., Any], git_project: Path, workspace: FakeDatabricks
+) -> None:
+    import json
+
+    done = cli("--project", git_project, *RUN, "--poll", "0.1", "--json")
+    assert done.exit_code == 0, done.stderr
+    digest = _digest(TRACKED)
+    folder = f"/Workspace/Shared/shop/code-{digest}"
+    assert done.json()["code"] == {"folder": folder, "digest": digest, "files": 5, "uploaded": True}
+    arrived = _uploaded(workspace, digest)
+    marker = json.loads(arrived.pop(".conveyor-upload.json"))
+    assert arrived == TRACKED  # byte for byte; data/events.csv (not tracked) is not there
+    assert marker["digest"] == digest
+    assert marker["files"] == sorted(TRACKED)
+    assert workspace.imports[-1]["path"] == f"{API_BASE}/code-{digest}/.conveyor-upload.json"  # last
+    assert {fields["format"] for fields in workspace.imports} == {"RAW"}  # files stay files
+    (body,) = workspace.submitted
+    assert body["tasks"][0]["python_wheel_task"]["parameters"] == ["--project", folder, "train"]
+    assert f"uploaded the 5 files Git tracks (code {digest}) to {folder}" in done.stderr
+    assert TOKEN not in done.stdout + done.stderr
+
+    # the next stage of the same job: same code, same folder, nothing uploaded
+    imports = len(workspace.imports)
+    again = cli("--project", git_project, *RUN, "--poll", "0.1", "--json", "--", "evaluate")
+    assert again.exit_code == 0, again.stderr
+    assert again.json()["code"] == {"folder": folder, "digest": digest, "files": 5, "uploaded": False}
+    assert len(workspace.imports) == imports
+    assert f"code {digest} (5 files) is already in {folder}: not uploaded again" in again.stderr
+    assert workspace.submitted[1]["tasks"][0]["python_wheel_task"]["parameters"] == [
+        "--project",
+        folder,
+        "evaluate",
+    ]
+
+    # an edit not committed yet counts: what the user sees is what runs
+    edited = {**TRACKED, "schema.yaml": b"columns: {user_id: int, item_id: int}\n"}
+    (git_project / "schema.yaml").write_bytes(edited["schema.yaml"])
+    third = cli("--project", git_project, *RUN, "--poll", "0.1", "--json")
+    assert third.exit_code == 0, third.stderr
+    new_digest = _digest(edited)
+    assert new_digest != digest
+    assert third.json()["code"]["folder"] == f"/Workspace/Shared/shop/code-{new_digest}"
+    assert third.json()["code"]["uploaded"] is True
+    arrived = _uploaded(workspace, new_digest)
+    arrived.pop(".conveyor-upload.json")
+    assert arrived == edited
+
+
+def test_an_upload_cut_half_way_has_no_marker_and_is_redone(
+    cli: Callable[..., Any], git_project: Path, workspace: FakeDatabricks
+) -> None:
+    workspace.fail_import_after = 2
+    cut = cli("--project", git_project, *RUN, "--poll", "0.1")
+    assert cut.exit_code == 2
+    digest = _digest(TRACKED)
+    assert _lines(cut.stderr)[-1].startswith(
+        f"conveyor: UsageError: Databricks did not take the upload to /Workspace/Shared/shop/code-{digest}: "
+        "INTERNAL_ERROR"
+    )
+    assert len(_lines(cut.stderr)) == 1, cut.stderr
+    assert len(_uploaded(workspace, digest)) == 2  # two files, no marker
+    assert workspace.submitted == []
+
+    workspace.fail_import_after = None
+    redone = cli("--project", git_project, *RUN, "--poll", "0.1", "--json")
+    assert redone.exit_code == 0, redone.stderr
+    assert redone.json()["code"]["uploaded"] is True
+    assert set(_uploaded(workspace, digest)) == {*TRACKED, ".conveyor-upload.json"}
+    assert len(workspace.submitted) == 1
+
+
+def test_upload_refuses_a_project_outside_git_and_a_file_over_the_limit(
+    cli: Callable[..., Any], project: Path, git_project: Path, workspace: FakeDatabricks
+) -> None:
+    from conveyor.spark._databricks_upload import MAX_FILE_BYTES
+
+    (project / "conveyor.yaml").write_text(UPLOAD_YAML)  # the same project, in no Git checkout
+    outside = cli("--project", project, *RUN, "--poll", "0.1")
+    assert outside.exit_code == 2
+    assert _lines(outside.stderr) == [
+        f"conveyor: UsageError: spark.databricks.upload uploads the files Git tracks, and {project} is not "
+        "in a Git checkout (git init and commit it, or set upload: false)"
+    ]
+
+    os.truncate(git_project / "src/features/weights.bin", MAX_FILE_BYTES + 1)  # grown since the commit
+    big = cli("--project", git_project, *RUN, "--poll", "0.1")
+    assert big.exit_code == 2
+    assert _lines(big.stderr) == [
+        "conveyor: UsageError: src/features/weights.bin is 10.5 MB, over the 10 MB a workspace file may "
+        "have: keep it out of Git (dvc add it) or set spark.databricks.upload: false"
+    ]
+    assert workspace.submitted == []
+    assert workspace.files == {}
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        (
+            "dapi-wrong-token-42",
+            "conveyor: UsageError: Databricks refused the token (401: Invalid access token): set a valid "
+            "personal access token in the variable spark.databricks.token_env names",
+        ),
+        (
+            "dapi-powerless-0042",
+            "conveyor: UsageError: Databricks refused the upload to /Workspace/Shared/shop/code-"
+            f"{_digest(TRACKED)} (PERMISSION_DENIED: User is not allowed to create clusters): the token's "
+            "user needs write access to spark.databricks.project_dir",
+        ),
+    ],
+    ids=["token-refused", "token-forbidden"],
+)
+def test_an_upload_databricks_refuses_is_one_line_without_the_token(
+    cli: Callable[..., Any],
+    git_project: Path,
+    workspace: FakeDatabricks,
+    monkeypatch: pytest.MonkeyPatch,
+    token: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("SHOP_DATABRICKS_TOKEN", token)
+    done = cli("--project", git_project, *RUN, "--poll", "0.1")
+    assert done.exit_code == 2
+    assert _lines(done.stderr) == [expected]
+    assert token not in done.stdout + done.stderr
+    assert workspace.files == {}
+    assert workspace.submitted == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "project_dir: /dbfs/shop\n    upload: true",
+            "spark.databricks.upload: uploads into a workspace folder; project_dir '/dbfs/shop' is not under "
+            "/Workspace/ (e.g. /Workspace/Shared/shop)",
+        ),
+        ("project_dir: /Workspace/Shared/shop\n    upload: maybe", "spark.databricks.upload: "),
+    ],
+    ids=["not-a-workspace-folder", "not-a-bool"],
+)
+def test_upload_config_refuses_what_it_cannot_do(
+    cli: Callable[..., Any], project: Path, value: str, expected: str
+) -> None:
+    text = CONVEYOR_YAML.replace("project_dir: /Workspace/Repos/team/shop", value)
+    (project / "conveyor.yaml").write_text(text)
+    done = cli("--project", project, "config", "check")
+    assert done.exit_code == 2
+    (line,) = _lines(done.stderr)
+    assert line.startswith(f"conveyor: ConfigError: {project / 'conveyor.yaml'}: {expected}")
+
+
+def test_generated_train_step_with_upload_runs_the_checked_out_code(
+    cli: Callable[..., Any], git_project: Path, workspace: FakeDatabricks
+) -> None:
+    """The generated train step, run with bash in a checkout as the runner runs it, uploads the
+    checkout's tracked files and trains them (the pull request's code, not project_dir's)."""
+    import yaml
+
+    (git_project / "conveyor.yaml").write_text(UPLOAD_YAML + "  training: databricks\n")
+    generated = cli("--project", git_project, "workflows", "generate")
+    assert generated.exit_code == 0, generated.stderr
+    reusable = yaml.safe_load((git_project / ".github/workflows/reusable-training.yml").read_text())
+    train = reusable["jobs"]["train"]["steps"][3]
+    assert train["name"].endswith("(a Databricks run of the checked-out code)")
+    done = _run_train_step(train["run"], git_project, workspace)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tracked = {**TRACKED, "conveyor.yaml": (git_project / "conveyor.yaml").read_bytes()}  # edited: counts
+    digest = _digest(tracked)
+    (body,) = workspace.submitted
+    assert body["tasks"][0]["python_wheel_task"]["parameters"] == [
+        "--project",
+        f"/Workspace/Shared/shop/code-{digest}",
+        "train",
+        "--model-type",
+        "als",
+    ]
+    arrived = _uploaded(workspace, digest)
+    arrived.pop(".conveyor-upload.json")
+    assert arrived == tracked  # the generated .github files are not tracked: not uploaded
+
+
+def test_databricks_job_says_a_saved_job_does_not_upload(cli: Callable[..., Any], git_project: Path) -> None:
+    """A saved job (databricks-job) runs later, without this checkout: it reads project_dir as it is."""
+    done = cli("--project", git_project, "spark", "databricks-job", "--json")
+    assert done.exit_code == 0, done.stderr
+    params = done.json()["job"]["tasks"][0]["python_wheel_task"]["parameters"]
+    assert params == ["--project", "/Workspace/Shared/shop", "train"]
+    assert (
+        "warning: spark.databricks.upload is done by `conveyor spark databricks-run`; this job runs "
+        "whatever project_dir holds"
+    ) in " ".join(done.stderr.split())

@@ -59,6 +59,11 @@ def databricks_job(command: CommandArg = None, project: ProjectOpt = None, json_
     job = build(proj.settings, pin.requirement, tuple(command or ["train"]))
     if pin.warning:  # after the settings passed: a refusal stays one line
         note(f"warning: {pin.warning}")
+    if proj.settings.spark.databricks.upload:
+        note(
+            "warning: spark.databricks.upload is done by `conveyor spark databricks-run`; "
+            "this job runs whatever project_dir holds"
+        )
     emit({"ok": True, "job": job}, lambda c: c.print_json(data=job))
 
 
@@ -78,7 +83,9 @@ def databricks_run(
     """Run what databricks-job prints as a one-time Databricks run (jobs/runs/submit) and wait for it.
 
     DATABRICKS_HOST is the workspace URL; the token is in the variable spark.databricks.token_env
-    names (DATABRICKS_TOKEN). Each state of the run is one line; exit 0 when it succeeds, 1 when it
+    names (DATABRICKS_TOKEN). With spark.databricks.upload the files Git tracks are uploaded first to
+    <project_dir>/code-<digest> and the run reads the project there (else: whatever project_dir
+    holds). Each state of the run is one line; exit 0 when it succeeds, 1 when it
     fails (its state message), times out or is lost, 2 when Databricks refuses the token or the body.
     Ctrl-C cancels the run.
     """
@@ -92,14 +99,19 @@ def databricks_run(
         DatabricksRunStatus,
         connect_databricks,
         follow_databricks_run,
+        project_code,
         runs_submit_body,
         submit_databricks_run,
+        upload_project_code,
     )
     from conveyor.spark import databricks_job as build
 
     proj = load_project(project)
     pin = conveyor_pin(proj.settings)
-    body = runs_submit_body(build(proj.settings, pin.requirement, tuple(command or ["train"])))
+    cfg = proj.settings.spark.databricks
+    commands = tuple(command or ["train"])
+    body = runs_submit_body(build(proj.settings, pin.requirement, commands))  # refuses a bad setup first
+    code = project_code(proj.root) if cfg.upload else None  # not a checkout, a file too big: refused here
     host = env_flag(DATABRICKS_HOST_ENV)
     if not host:
         raise UsageError(
@@ -110,6 +122,16 @@ def databricks_run(
     if pin.warning:
         note(f"warning: {escape(pin.warning)}")
     client = connect_databricks(host, token)
+    code_json: dict[str, object] = {}
+    if code is not None:
+        uploaded = upload_project_code(client, code, str(cfg.project_dir), token)
+        where = escape(uploaded.folder)
+        if uploaded.uploaded:
+            note(f"uploaded the {uploaded.files} files Git tracks (code {uploaded.digest}) to {where}")
+        else:
+            note(f"code {uploaded.digest} ({uploaded.files} files) is already in {where}: not uploaded again")
+        body = runs_submit_body(build(proj.settings, pin.requirement, commands, uploaded.folder))
+        code_json = {"code": uploaded.to_dict()}
     run_id = submit_databricks_run(client, body, token)
     note(f"submitted Databricks run {run_id} ({escape(body['run_name'])})")
     shown: list[str] = []
@@ -135,7 +157,7 @@ def databricks_run(
             f"Databricks run {run_id} {result}{reason} ({status.run_page_url or 'no run page'})",
             **status.to_dict(),
         )
-    payload = {"ok": True, **status.to_dict()}
+    payload = {"ok": True, **status.to_dict(), **code_json}
     emit(
         payload,
         lambda c: c.print(f"Databricks run {run_id} SUCCESS: {status.run_page_url or ''}", markup=False),

@@ -160,9 +160,11 @@ def _on_databricks(settings: Settings, step: dict[str, Any]) -> dict[str, Any]:
     """``step``'s conveyor command as a one-time Databricks run (``conveyor spark databricks-run``): the
     workspace URL from the GitHub variable, the token from the secret; the runner only waits."""
     token = settings.spark.databricks.token_env
+    # spark.databricks.upload: the run uploads the checkout's tracked files and runs them
+    code = " of the checked-out code" if settings.spark.databricks.upload else ""
     return {
         **step,
-        "name": f"{step['name']} (a Databricks run)",
+        "name": f"{step['name']} (a Databricks run{code})",
         "run": step["run"].replace("conveyor ", "conveyor spark databricks-run -- ", 1),
         "env": {
             **step.get("env", {}),

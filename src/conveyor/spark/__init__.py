@@ -11,6 +11,8 @@ from conveyor.spark._databricks_run import RunStatus as DatabricksRunStatus
 from conveyor.spark._databricks_run import connect as connect_databricks
 from conveyor.spark._databricks_run import follow as follow_databricks_run
 from conveyor.spark._databricks_run import submit as submit_databricks_run
+from conveyor.spark._databricks_upload import CodeUpload, ProjectCode, project_code
+from conveyor.spark._databricks_upload import upload as upload_project_code
 from conveyor.spark._session import (
     SparkSetupError,
     active_session,
@@ -26,8 +28,10 @@ from conveyor.spark._session import (
 from conveyor.spark._submit import SubmitCommand, run_submit, spark_submit_program, submit_args
 
 __all__ = [
+    "CodeUpload",
     "DatabricksRunInterrupted",
     "DatabricksRunStatus",
+    "ProjectCode",
     "SparkSetupError",
     "SubmitCommand",
     "active_session",
@@ -38,6 +42,7 @@ __all__ = [
     "follow_databricks_run",
     "java_message",
     "preflight",
+    "project_code",
     "require_pyspark",
     "run_submit",
     "runs_submit_body",
@@ -48,4 +53,5 @@ __all__ = [
     "start_session",
     "submit_args",
     "submit_databricks_run",
+    "upload_project_code",
 ]

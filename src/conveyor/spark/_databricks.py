@@ -12,8 +12,11 @@ Databricks runtime has its own PySpark, which a pip-installed one would
 shadow. ``spark.master`` is not used: the job cluster is the master.
 
 The project is read from ``spark.databricks.project_dir`` (a Git folder of
-the repository in the workspace, say); its ``data.source`` must be readable
-there (a path under ``/Workspace``, ``/Volumes`` or ``/dbfs``), and its
+the repository in the workspace, say) — whatever that folder holds, not the
+code of the commit under test, unless ``spark.databricks.upload`` makes
+``databricks-run`` upload the tracked files first (``_databricks_upload``);
+its ``data.source`` must be readable there (a path under ``/Workspace``,
+``/Volumes`` or ``/dbfs``), and its
 ``registry.tracking_uri`` must be a store the cluster reaches
 (``databricks``, or the team's MLflow server) — the run the job logs is the
 run ``evaluate`` and ``register`` then act on.
@@ -55,11 +58,15 @@ def _with_extra(requirement: str, extra: str) -> str:
 
 
 def databricks_job(
-    settings: Settings, requirement: str, command: tuple[str, ...] = ("train",)
+    settings: Settings,
+    requirement: str,
+    command: tuple[str, ...] = ("train",),
+    project_dir: str | None = None,
 ) -> dict[str, Any]:
     """The ``jobs/create`` body running ``conveyor --project DIR COMMAND`` on a new job cluster.
 
-    ``requirement`` is how the cluster installs Conveyor (the project's pin, e.g. ``conveyor-ml==1.2``).
+    ``requirement`` is how the cluster installs Conveyor (the project's pin, e.g. ``conveyor-ml==1.2``);
+    ``DIR`` is ``project_dir`` when given (the uploaded code's folder), else ``spark.databricks.project_dir``.
     """
     require_spark_engine(settings)
     if not command:
@@ -93,7 +100,7 @@ def databricks_job(
         "python_wheel_task": {
             "package_name": PACKAGE,
             "entry_point": ENTRY_POINT,
-            "parameters": ["--project", str(cfg.project_dir), *command],
+            "parameters": ["--project", project_dir or str(cfg.project_dir), *command],
         },
         "libraries": [{"pypi": {"package": _with_extra(requirement, settings.project.template.value)}}],
     }

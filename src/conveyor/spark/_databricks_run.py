@@ -13,6 +13,13 @@ a message (the SDK's own messages show it as ``***``; Conveyor writes its own
 lines and masks it again). A host that refuses connections is found before
 the SDK is asked (its retries would wait minutes for an answer that will not
 come); later failures are retried by the SDK for ``RETRY_SECONDS``.
+
+Which code the cluster runs: with ``spark.databricks.upload: false`` the run
+trains whatever ``spark.databricks.project_dir`` holds (a Git folder on
+``main`` trains ``main``, not the pull request under test). With
+``upload: true`` the command first uploads the files Git tracks to
+``<project_dir>/code-<digest>`` (``_databricks_upload``) and the run's
+``--project`` is that folder.
 """
 
 from __future__ import annotations
@@ -173,6 +180,14 @@ def _refusal(exc: Exception, token: str) -> str:
     return f"{code}: {text}" if code else text or type(exc).__name__
 
 
+def token_refused(exc: Exception, token: str) -> UsageError:
+    """The one line of a 401: the token in ``spark.databricks.token_env`` is not valid."""
+    return UsageError(
+        f"Databricks refused the token ({_refusal(exc, token)}): set a valid personal access token "
+        "in the variable spark.databricks.token_env names"
+    )
+
+
 def submit(client: WorkspaceClient, body: dict[str, Any], token: str) -> int:
     """``jobs/runs/submit``; the new run's id. A refused token or body is a UsageError (exit 2)."""
     import requests
@@ -188,10 +203,7 @@ def submit(client: WorkspaceClient, body: dict[str, Any], token: str) -> int:
                 run_name=body["run_name"], tasks=tasks, idempotency_token=uuid.uuid4().hex
             )
     except Unauthenticated as exc:
-        raise UsageError(
-            f"Databricks refused the token ({_refusal(exc, token)}): set a valid personal access token "
-            "in the variable spark.databricks.token_env names"
-        ) from None
+        raise token_refused(exc, token) from None
     except PermissionDenied as exc:
         raise UsageError(
             f"Databricks refused the run to this token ({_refusal(exc, token)}): its user needs the "
