@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from conveyor.errors import OperationError, UsageError
+from conveyor.errors import OperationError, ServiceError, UsageError
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -212,7 +212,8 @@ def submit(client: WorkspaceClient, body: dict[str, Any], token: str) -> int:
     except BadRequest as exc:
         raise UsageError(f"Databricks refused the run ({_refusal(exc, token)})") from None
     except (DatabricksError, TimeoutError, requests.RequestException) as exc:
-        raise UsageError(f"Databricks did not take the run: {_refusal(exc, token)}") from None
+        # the workspace failed (5xx, lost connection after the SDK's retries): not the user's input
+        raise ServiceError(f"Databricks did not take the run: {_refusal(exc, token)}") from None
     response: SubmitRunResponse = waiter.response  # the SDK's Wait types it as any
     run_id = response.run_id
     if run_id is None:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from conveyor.errors import UsageError
+from conveyor.errors import ServiceError, UsageError
 from conveyor.spark._databricks_run import _refusal, _sdk_quiet, token_refused
 
 if TYPE_CHECKING:
@@ -166,8 +166,8 @@ def upload(client: WorkspaceClient, code: ProjectCode, project_dir: str, token: 
             f"Databricks refused the upload to {folder} ({_refusal(exc, token)}): the token's user "
             "needs write access to spark.databricks.project_dir"
         ) from None
-    except (DatabricksError, TimeoutError, requests.RequestException) as exc:
-        raise UsageError(
+    except (DatabricksError, TimeoutError, requests.RequestException) as exc:  # the workspace failed
+        raise ServiceError(
             f"Databricks did not take the upload to {folder}: {_refusal(exc, token)} "
             "(nothing was submitted; the next run uploads again)"
         ) from None
