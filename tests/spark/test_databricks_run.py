@@ -515,8 +515,8 @@ def test_an_upload_cut_half_way_has_no_marker_and_is_redone(
     assert cut.exit_code == 1  # the workspace failed (a 5xx), not the user's input
     digest = _digest(TRACKED)
     assert _lines(cut.stderr)[-1].startswith(
-        f"conveyor: ServiceError: Databricks did not take the upload to /Workspace/Shared/shop/code-{digest}: "
-        "INTERNAL_ERROR"
+        "conveyor: ServiceError: Databricks did not take the upload to "
+        f"/Workspace/Shared/shop/code-{digest}: INTERNAL_ERROR"
     )
     assert len(_lines(cut.stderr)) == 1, cut.stderr
     assert len(_uploaded(workspace, digest)) == 2  # two files, no marker
