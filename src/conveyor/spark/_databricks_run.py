@@ -188,32 +188,47 @@ def token_refused(exc: Exception, token: str) -> UsageError:
     )
 
 
-def submit(client: WorkspaceClient, body: dict[str, Any], token: str) -> int:
-    """``jobs/runs/submit``; the new run's id. A refused token or body is a UsageError (exit 2)."""
+@contextlib.contextmanager
+def workspace_errors(
+    token: str, *, refused: str, permission: str, failed: str, note: str = "", bad_request: str | None = None
+) -> Iterator[None]:
+    """The SDK's errors during one workspace call, as one line without the token: a refused token
+    (401) or permission (403) — and, with ``bad_request``, a refused body (400) — is a UsageError
+    (exit 2); anything else (5xx, a connection lost after the SDK's retries) a ServiceError (exit 1):
+    the workspace failed, not the user's input."""
     import requests
     from databricks.sdk.errors.base import DatabricksError
     from databricks.sdk.errors.platform import BadRequest, PermissionDenied, Unauthenticated
-    from databricks.sdk.service.jobs import SubmitRunResponse, SubmitTask
 
-    tasks = [SubmitTask.from_dict(task) for task in body["tasks"]]
     try:
         with _sdk_quiet():
-            # the idempotency token makes a submit the SDK retries start one run, not two
-            waiter = client.jobs.submit(
-                run_name=body["run_name"], tasks=tasks, idempotency_token=uuid.uuid4().hex
-            )
+            yield
     except Unauthenticated as exc:
         raise token_refused(exc, token) from None
     except PermissionDenied as exc:
-        raise UsageError(
-            f"Databricks refused the run to this token ({_refusal(exc, token)}): its user needs the "
-            "permission to create clusters and run jobs"
-        ) from None
-    except BadRequest as exc:
-        raise UsageError(f"Databricks refused the run ({_refusal(exc, token)})") from None
+        raise UsageError(f"{refused} ({_refusal(exc, token)}): {permission}") from None
     except (DatabricksError, TimeoutError, requests.RequestException) as exc:
-        # the workspace failed (5xx, lost connection after the SDK's retries): not the user's input
-        raise ServiceError(f"Databricks did not take the run: {_refusal(exc, token)}") from None
+        if bad_request is not None and isinstance(exc, BadRequest):
+            raise UsageError(f"{bad_request} ({_refusal(exc, token)})") from None
+        raise ServiceError(f"{failed}: {_refusal(exc, token)}{note}") from None
+
+
+def submit(client: WorkspaceClient, body: dict[str, Any], token: str) -> int:
+    """``jobs/runs/submit``; the new run's id. A refused token or body is a UsageError (exit 2)."""
+    from databricks.sdk.service.jobs import SubmitRunResponse, SubmitTask
+
+    tasks = [SubmitTask.from_dict(task) for task in body["tasks"]]
+    with workspace_errors(
+        token,
+        refused="Databricks refused the run to this token",
+        permission="its user needs the permission to create clusters and run jobs",
+        bad_request="Databricks refused the run",
+        failed="Databricks did not take the run",
+    ):
+        # the idempotency token makes a submit the SDK retries start one run, not two
+        waiter = client.jobs.submit(
+            run_name=body["run_name"], tasks=tasks, idempotency_token=uuid.uuid4().hex
+        )
     response: SubmitRunResponse = waiter.response  # the SDK's Wait types it as any
     run_id = response.run_id
     if run_id is None:

@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from conveyor.errors import ServiceError, UsageError
-from conveyor.spark._databricks_run import _refusal, _sdk_quiet, token_refused
+from conveyor.errors import UsageError
+from conveyor.spark._databricks_run import _sdk_quiet, workspace_errors
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -143,14 +143,16 @@ def _write(client: WorkspaceClient, code: ProjectCode, base: str, marker: bytes)
 
 def upload(client: WorkspaceClient, code: ProjectCode, project_dir: str, token: str) -> CodeUpload:
     """``code`` in ``<project_dir>/code-<digest>`` unless its marker is there already."""
-    import requests
-    from databricks.sdk.errors.base import DatabricksError
-    from databricks.sdk.errors.platform import PermissionDenied, Unauthenticated
-
     digest = code.digest
     folder = f"{project_dir.rstrip('/')}/code-{digest}"
     base = _api_path(folder)
-    try:
+    with workspace_errors(
+        token,
+        refused=f"Databricks refused the upload to {folder}",
+        permission="the token's user needs write access to spark.databricks.project_dir",
+        failed=f"Databricks did not take the upload to {folder}",
+        note=" (nothing was submitted; the next run uploads again)",
+    ):
         if _marker_digest(client, f"{base}/{MARKER}") == digest:
             return CodeUpload(folder, digest, len(code.files), uploaded=False)
         marker = {
@@ -159,18 +161,6 @@ def upload(client: WorkspaceClient, code: ProjectCode, project_dir: str, token: 
             "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         _write(client, code, base, json.dumps(marker, indent=1).encode())
-    except Unauthenticated as exc:
-        raise token_refused(exc, token) from None
-    except PermissionDenied as exc:
-        raise UsageError(
-            f"Databricks refused the upload to {folder} ({_refusal(exc, token)}): the token's user "
-            "needs write access to spark.databricks.project_dir"
-        ) from None
-    except (DatabricksError, TimeoutError, requests.RequestException) as exc:  # the workspace failed
-        raise ServiceError(
-            f"Databricks did not take the upload to {folder}: {_refusal(exc, token)} "
-            "(nothing was submitted; the next run uploads again)"
-        ) from None
     return CodeUpload(folder, digest, len(code.files), uploaded=True)
 
 
